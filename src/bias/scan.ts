@@ -1,0 +1,166 @@
+// Scoring yes/no prompts: chat template, candidate positions, answer tokens, one batched forward
+// pass, then P(Yes)/P(No) and the NAS of every head (DESIGN §3.1). Shared by the CLI, the language
+// server and the alignment study, so every front end reports the same numbers.
+
+import type { ModelRunner } from '../model/runner.ts';
+import { answerTokenId, requireCandidates, tokenIndexAt, type CandidatePair } from './candidates.ts';
+import { PromptError } from './errors.ts';
+import { nasMatrix, nasTotal, queryPositions, topHeads, type HeadScore, type QueryMode } from './nas.ts';
+
+export interface ScanOptions {
+  pairs: readonly CandidatePair[];
+  query: QueryMode;
+  chatTemplate: boolean;
+  /** Prompts longer than this (after the chat template) are refused. */
+  maxTokens: number;
+  batchSize: number;
+  topK: number;
+}
+
+export const DEFAULT_SCAN_OPTIONS: Omit<ScanOptions, 'pairs'> = {
+  query: 'last',
+  chatTemplate: true,
+  maxTokens: 2048,
+  batchSize: 8,
+  topK: 5,
+};
+
+export interface PromptInput {
+  text: string;
+  /** Explicit candidates (CLI flags, JSONL fields); otherwise the configured pairs are searched. */
+  positive?: string;
+  negative?: string;
+}
+
+export interface CandidatePosition {
+  word: string;
+  index: number;
+}
+
+export interface PromptScore {
+  text: string;
+  tokens: number;
+  positive: CandidatePosition;
+  negative: CandidatePosition;
+  pYes: number;
+  pNo: number;
+  nas: number[][];
+  nasTotal: number;
+  topHeads: HeadScore[];
+}
+
+/** A prompt ready for the model: token ids, candidate positions, answer tokens, query positions. */
+export interface PreparedPrompt {
+  text: string;
+  ids: number[];
+  positive: CandidatePosition;
+  negative: CandidatePosition;
+  yesId: number;
+  noId: number;
+  queries: number[];
+}
+
+/** Tokenizes a prompt the way the model will see it and locates its candidates; throws PromptError. */
+export function preparePrompt(runner: ModelRunner, input: PromptInput, opts: Omit<ScanOptions, 'batchSize' | 'topK'>): PreparedPrompt {
+  const tok = runner.model.tokenizer;
+  const pairs = input.positive && input.negative ? [{ positive: input.positive, negative: input.negative }] : opts.pairs;
+  const cands = requireCandidates(input.text, pairs);
+  const templated = opts.chatTemplate ? tok.applyChatTemplate(input.text) : null;
+  const rendered = templated ?? input.text;
+  // A chat template already writes BOS and friends; otherwise the tokenizer's own post-processor decides.
+  const addSpecial = templated === null;
+  const offset = rendered.indexOf(input.text);
+  if (offset < 0) throw new PromptError('the chat template changed the prompt text; turn the chat template off for this model');
+  const ids = tok.encode(rendered, addSpecial);
+  if (ids.length > opts.maxTokens) {
+    throw new PromptError(`prompt has ${ids.length} tokens, more than the limit of ${opts.maxTokens} (maxPromptTokens)`);
+  }
+  const maxPos = runner.config.maxPositionEmbeddings;
+  if (ids.length > maxPos) throw new PromptError(`prompt has ${ids.length} tokens, more than the model's ${maxPos} positions`);
+  const p = tokenIndexAt(tok, rendered, offset + cands.positive.start, addSpecial, ids);
+  const n = tokenIndexAt(tok, rendered, offset + cands.negative.start, addSpecial, ids);
+  const yesId = answerTokenId(tok, rendered, cands.positive.word, addSpecial);
+  const noId = answerTokenId(tok, rendered, cands.negative.word, addSpecial);
+  if (yesId === noId) {
+    throw new PromptError(`answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose candidate words whose first tokens differ`);
+  }
+  return {
+    text: input.text,
+    ids,
+    positive: { word: cands.positive.word, index: p },
+    negative: { word: cands.negative.word, index: n },
+    yesId,
+    noId,
+    queries: queryPositions(opts.query, ids.length, p, n),
+  };
+}
+
+/** Query rows a prompt needs from the engine: from its first query position to the end. */
+function rowsNeeded(p: PreparedPrompt): number {
+  return p.ids.length - Math.min(...p.queries);
+}
+
+/**
+ * Groups prompts of similar length into batches (less padding), each no larger than `batchSize`
+ * and with every prompt at least as long as the batch's query rows.
+ */
+export function planBatches(prepared: PreparedPrompt[], batchSize: number): number[][] {
+  const order = prepared.map((_, i) => i).sort((a, b) => prepared[a].ids.length - prepared[b].ids.length);
+  const batches: number[][] = [];
+  let current: number[] = [];
+  let rows = 0;
+  for (const i of order) {
+    const needed = Math.max(rows, rowsNeeded(prepared[i]));
+    const shortest = current.length ? prepared[current[0]].ids.length : prepared[i].ids.length;
+    if (current.length && (current.length >= batchSize || needed > shortest)) {
+      batches.push(current);
+      current = [];
+      rows = 0;
+    }
+    current.push(i);
+    rows = Math.max(rows, rowsNeeded(prepared[i]));
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
+/** Two-way softmax over the answer logits: [pYes, pNo]. */
+export function decision(logits: Float32Array, yesId: number, noId: number): [number, number] {
+  const zy = logits[yesId];
+  const zn = logits[noId];
+  const m = Math.max(zy, zn);
+  const ey = Math.exp(zy - m);
+  const en = Math.exp(zn - m);
+  return [ey / (ey + en), en / (ey + en)];
+}
+
+/** Scores prepared prompts in batches; results come back in input order. */
+export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK'>, signal?: AbortSignal): Promise<PromptScore[]> {
+  const results: PromptScore[] = new Array(prepared.length);
+  for (const batch of planBatches(prepared, opts.batchSize)) {
+    signal?.throwIfAborted();
+    const items = batch.map((i) => prepared[i]);
+    const rows = Math.max(...items.map(rowsNeeded));
+    const out = await runner.forward(items.map((p) => p.ids), rows);
+    items.forEach((p, j) => {
+      const [pYes, pNo] = decision(out.logits[j], p.yesId, p.noId);
+      const nas = nasMatrix(out.attention[j], p.positive.index, p.negative.index, p.queries);
+      results[batch[j]] = {
+        text: p.text,
+        tokens: p.ids.length,
+        positive: p.positive,
+        negative: p.negative,
+        pYes,
+        pNo,
+        nas,
+        nasTotal: nasTotal(nas),
+        topHeads: topHeads(nas, opts.topK),
+      };
+    });
+  }
+  return results;
+}
+
+export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, signal?: AbortSignal): Promise<PromptScore[]> {
+  return scorePrepared(runner, inputs.map((input) => preparePrompt(runner, input, opts)), opts, signal);
+}

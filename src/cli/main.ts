@@ -1,0 +1,252 @@
+// `nasa-lens`: the engine from a shell (DESIGN §3.5). Every subcommand takes --json (one JSON
+// document on stdout, logs on stderr) and exits 1 with a one-line message for bad input.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
+import { readDataset } from '../bias/dataset.ts';
+import { binaryMetrics } from '../bias/metrics.ts';
+import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
+import { findPrompts } from '../bias/prompts.ts';
+import { DEFAULT_SCAN_OPTIONS, scorePrompts, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+import { PROVIDERS, type Provider } from '../engine/session.ts';
+import { ModelRunner } from '../model/runner.ts';
+import { renderTable } from './table.ts';
+
+export class UsageError extends Error {}
+
+const COMMON = {
+  model: { type: 'string' },
+  provider: { type: 'string', default: 'auto' },
+  json: { type: 'boolean', default: false },
+  'no-chat-template': { type: 'boolean', default: false },
+  query: { type: 'string', default: 'last' },
+  positive: { type: 'string' },
+  negative: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  batch: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+const USAGE = `nasa-lens — negative attention scores of yes/no prompts
+
+  nasa-lens scan  --model DIR (--prompt TEXT | --file FILE) [--positive W --negative W]
+                  [--query last|after] [--no-chat-template] [--provider auto|cpu|webgpu|cuda|dml|coreml]
+  nasa-lens heads --model DIR --data FILE [--top K]
+  nasa-lens eval  --model DIR --data FILE
+
+Common: --json (one JSON document on stdout), --max-tokens N, --batch N.`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(argv: string[], extra: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON, ...extra }, allowPositionals: false, strict: true }).values as Values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function str(v: Values, name: string): string | undefined {
+  const x = v[name];
+  return typeof x === 'string' ? x : undefined;
+}
+
+function required(v: Values, name: string): string {
+  const x = str(v, name);
+  if (!x) throw new UsageError(`--${name} is required`);
+  return x;
+}
+
+function positiveInt(v: Values, name: string, fallback: number): number {
+  const x = str(v, name);
+  if (x === undefined) return fallback;
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${x}"`);
+  return n;
+}
+
+function scanOptions(v: Values): ScanOptions {
+  const query = str(v, 'query') as QueryMode;
+  if (query !== 'last' && query !== 'after') throw new UsageError(`--query must be last or after, got "${query}"`);
+  const positive = str(v, 'positive');
+  const negative = str(v, 'negative');
+  if (Boolean(positive) !== Boolean(negative)) throw new UsageError('--positive and --negative go together');
+  const pairs: CandidatePair[] = positive && negative ? [{ positive, negative }] : [...DEFAULT_PAIRS];
+  return {
+    ...DEFAULT_SCAN_OPTIONS,
+    pairs,
+    query,
+    chatTemplate: !v['no-chat-template'],
+    maxTokens: positiveInt(v, 'max-tokens', DEFAULT_SCAN_OPTIONS.maxTokens),
+    batchSize: positiveInt(v, 'batch', DEFAULT_SCAN_OPTIONS.batchSize),
+  };
+}
+
+async function openRunner(v: Values, log: (m: string) => void): Promise<ModelRunner> {
+  const provider = str(v, 'provider') as Provider;
+  if (!PROVIDERS.includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got "${provider}"`);
+  return ModelRunner.open(required(v, 'model'), { provider, log });
+}
+
+function modelInfo(runner: ModelRunner) {
+  const c = runner.config;
+  return { arch: c.arch, layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads };
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+const fmt = (x: number, digits = 3) => x.toFixed(digits);
+const headList = (heads: HeadScore[]) => heads.map((h) => `${formatHead(h)} ${fmt(h.nas, 2)}`).join(', ');
+
+interface Io {
+  out: (s: string) => void;
+  log: (s: string) => void;
+}
+
+async function scan(argv: string[], io: Io): Promise<void> {
+  const v = parse(argv, { prompt: { type: 'string' }, file: { type: 'string' } });
+  const prompt = str(v, 'prompt');
+  const file = str(v, 'file');
+  if (Boolean(prompt) === Boolean(file)) throw new UsageError('give exactly one of --prompt TEXT or --file FILE');
+  const opts = scanOptions(v);
+  let inputs: (PromptInput & { lines?: { start: number; end: number } })[];
+  if (prompt) {
+    inputs = [{ text: prompt, positive: str(v, 'positive'), negative: str(v, 'negative') }];
+  } else {
+    const found = findPrompts(readText(file!), path.basename(file!), opts.pairs);
+    if (found.length === 0) throw new UsageError(`no yes/no prompts found in ${file}`);
+    inputs = found.map((f) => ({ text: f.text, positive: f.positive, negative: f.negative, lines: { start: f.startLine, end: f.endLine } }));
+  }
+  const runner = await openRunner(v, io.log);
+  try {
+    const scores = await scorePrompts(runner, inputs, opts);
+    const prompts = scores.map((s, i) => ({ ...s, ...(inputs[i].lines ? { lines: inputs[i].lines } : {}) }));
+    if (v.json) {
+      io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts }));
+      return;
+    }
+    io.out(renderScan(prompts));
+  } finally {
+    await runner.close();
+  }
+}
+
+function renderScan(prompts: (PromptScore & { lines?: { start: number; end: number } })[]): string {
+  const rows = prompts.map((p) => [
+    p.lines ? `${p.lines.start}-${p.lines.end}` : '',
+    truncate(p.text.replace(/\s+/g, ' '), 48),
+    fmt(p.pYes),
+    fmt(p.pNo),
+    fmt(p.nasTotal, 2),
+    headList(p.topHeads.slice(0, 3)),
+  ]);
+  return renderTable(['lines', 'prompt', 'P(Yes)', 'P(No)', 'NAS', 'top heads'], rows);
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+async function datasetScores(v: Values, io: Io, requireLabels: boolean) {
+  const items = await readDataset(required(v, 'data'), { requireLabels });
+  if (items.length === 0) throw new UsageError(`${str(v, 'data')} has no items`);
+  const opts = scanOptions(v);
+  const runner = await openRunner(v, io.log);
+  try {
+    const scores = await scorePrompts(runner, items.map((it) => ({ text: it.prompt, positive: it.positive, negative: it.negative })), opts);
+    return { runner, items, scores };
+  } finally {
+    await runner.close();
+  }
+}
+
+async function heads(argv: string[], io: Io): Promise<void> {
+  const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
+  const k = positiveInt(v, 'top', 5);
+  const { runner, scores } = await datasetScores(v, io, false);
+  const nas = datasetNas(scores.map((s) => s.nas));
+  const top = topHeads(nas, k);
+  if (v.json) {
+    io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts: scores.length, nas, topHeads: top }));
+    return;
+  }
+  io.out(`dataset NAS over ${scores.length} prompts; top ${k} negative heads:\n`);
+  io.out(renderTable(['head', 'NAS'], top.map((h) => [formatHead(h), fmt(h.nas, 4)])));
+}
+
+async function evaluate(argv: string[], io: Io): Promise<void> {
+  const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
+  const k = positiveInt(v, 'top', 5);
+  const { runner, items, scores } = await datasetScores(v, io, true);
+  const metrics = binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i].pYes })));
+  const top = topHeads(datasetNas(scores.map((s) => s.nas)), k);
+  const meanNasTopHeads = top.reduce((a, h) => a + h.nas, 0) / top.length;
+  if (v.json) {
+    io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top }));
+    return;
+  }
+  const m = metrics;
+  const show = (x: number | null) => (x === null ? 'n/a' : fmt(x));
+  const ci = (key: 'precision' | 'recall' | 'accuracy' | 'prg' | 'yesRate') => {
+    const iv = m.ci?.[key];
+    return iv ? `[${fmt(iv[0])}, ${fmt(iv[1])}]` : '';
+  };
+  io.out(
+    renderTable(
+      ['metric', 'value', '95% CI'],
+      [
+        ['items', String(m.n), ''],
+        ['precision', show(m.precision), ci('precision')],
+        ['recall', show(m.recall), ci('recall')],
+        ['accuracy', show(m.accuracy), ci('accuracy')],
+        ['prg (precision − recall)', show(m.prg), ci('prg')],
+        ['yes rate (labelled yes)', `${show(m.yesRate)} (${show(m.labelYesRate)})`, ci('yesRate')],
+        [`mean NAS of top ${k} heads`, fmt(meanNasTopHeads, 4), headList(top)],
+      ],
+    ),
+  );
+}
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<void>> = { scan, heads, eval: evaluate };
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h') {
+    io.out(USAGE);
+    return command ? 0 : 1;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.log(`nasa-lens: unknown command "${command}" (expected ${Object.keys(COMMANDS).join(', ')})`);
+    return 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    await run(rest, io);
+    return 0;
+  } catch (err) {
+    io.log(`nasa-lens ${command}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), {
+    out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+    log: (s) => process.stderr.write(`${s}\n`),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}

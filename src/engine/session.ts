@@ -1,0 +1,103 @@
+// onnxruntime-node sessions: provider choice with a logged fallback, and typed runs.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+export type Provider = 'auto' | 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
+export const PROVIDERS: readonly Provider[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
+
+export interface SessionOptions {
+  provider: Provider;
+  /** Directory that external-data locations in the model are relative to. */
+  externalDataDir?: string;
+  /** Intra-op threads; 0 lets onnxruntime pick (one per physical core). */
+  threads?: number;
+  log?: (message: string) => void;
+}
+
+export class EngineError extends Error {}
+
+export interface Session {
+  readonly provider: Exclude<Provider, 'auto'>;
+  run(feeds: Record<string, ort.Tensor>, outputs?: string[]): Promise<Record<string, ort.Tensor>>;
+  release(): Promise<void>;
+}
+
+/** The CUDA provider ships separately (`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12`). */
+function cudaInstalled(): boolean {
+  try {
+    const binDir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return fs.existsSync(path.join(binDir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+/** Providers worth trying for `auto`, best first: a GPU provider only where this platform can have it. */
+function autoCandidates(log: (m: string) => void): Exclude<Provider, 'auto'>[] {
+  const available = new Set(ort.listSupportedBackends().map((b) => b.name));
+  const order: Exclude<Provider, 'auto'>[] = [];
+  if (available.has('cuda') && cudaInstalled()) order.push('cuda');
+  else log('auto: CUDA provider not installed (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12), using CPU unless another GPU provider starts');
+  if (process.platform === 'win32' && available.has('dml')) order.push('dml');
+  if (process.platform === 'darwin' && available.has('coreml')) order.push('coreml');
+  order.push('cpu');
+  return order;
+}
+
+function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  const extra: Record<string, unknown> = {};
+  if (opts.externalDataDir) extra.session = { model_external_initializers_file_folder_path: opts.externalDataDir };
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: opts.threads ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    extra,
+  };
+}
+
+/** Creates a session on the requested provider; `auto` tries GPU providers and falls back to CPU, logging why. */
+export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<Session> {
+  const log = opts.log ?? (() => {});
+  const candidates = opts.provider === 'auto' ? autoCandidates(log) : [opts.provider];
+  const failures: string[] = [];
+  for (const provider of candidates) {
+    try {
+      const session = await ort.InferenceSession.create(model, ortOptions(provider, opts));
+      if (failures.length) log(`provider ${provider} (after: ${failures.join('; ')})`);
+      return wrap(session, provider);
+    } catch (err) {
+      const reason = firstLine(err);
+      failures.push(`${provider} unavailable: ${reason}`);
+      if (opts.provider !== 'auto') {
+        throw new EngineError(`could not start onnxruntime on provider "${provider}": ${reason}`);
+      }
+    }
+  }
+  throw new EngineError(`no execution provider could run the model: ${failures.join('; ')}`);
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0];
+}
+
+function wrap(session: ort.InferenceSession, provider: Exclude<Provider, 'auto'>): Session {
+  return {
+    provider,
+    async run(feeds, outputs) {
+      try {
+        return (await (outputs ? session.run(feeds, outputs) : session.run(feeds))) as Record<string, ort.Tensor>;
+      } catch (err) {
+        throw new EngineError(`onnxruntime run failed: ${firstLine(err)}`);
+      }
+    },
+    release: () => session.release(),
+  };
+}
+
+export { ort };

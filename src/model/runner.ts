@@ -1,0 +1,143 @@
+// A loaded model with a warm onnxruntime session: token ids in, last-position logits and the
+// attention rows of the last R query positions out. Batches are left-padded so that every prompt's
+// last token sits at position T-1, which is where the decision and the `last` query set live.
+
+import * as os from 'node:os';
+import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
+import { buildForwardGraph, type WeightDelta } from './llama.ts';
+import { loadModel, type LoadedModel } from './load.ts';
+import { ModelLoadError } from './errors.ts';
+import type { ModelConfig } from './types.ts';
+
+export interface RunnerOptions {
+  provider?: Provider;
+  threads?: number;
+  /** Constant weight deltas baked into the graph (an applied adapter). */
+  deltas?: WeightDelta[];
+  log?: (message: string) => void;
+  /** Largest batch × tokens the memory estimate is checked against. */
+  maxBatch?: number;
+  maxTokens?: number;
+}
+
+/** Attention of one prompt: data[((l*heads + h)*rows + r)*len + k], row r = query position len-rows+r. */
+export interface PromptAttention {
+  layers: number;
+  heads: number;
+  rows: number;
+  len: number;
+  data: Float32Array;
+}
+
+export interface ForwardResult {
+  logits: Float32Array[];
+  attention: PromptAttention[];
+}
+
+const GiB = 1024 ** 3;
+
+/** Bytes needed to run the model: float32 weights (onnxruntime folds casts) plus activations of one batch. */
+export function estimateMemoryBytes(cfg: ModelConfig, batch: number, tokens: number): number {
+  const { hiddenSize: h, intermediateSize: i, numLayers: L, numHeads: H, numKvHeads: KV, headDim: D, vocabSize: V } = cfg;
+  const perLayer = 2 * h + h * H * D * 2 + 2 * h * KV * D + 3 * h * i;
+  const params = V * h * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + h;
+  const activations = batch * tokens * (6 * h + 3 * i) + 2 * batch * H * tokens * tokens + batch * V;
+  return 4 * (params + activations);
+}
+
+function checkMemory(cfg: ModelConfig, batch: number, tokens: number): void {
+  const need = estimateMemoryBytes(cfg, batch, tokens);
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  const available = Math.min(os.freemem(), constrained > 0 ? constrained : Infinity);
+  if (need > available) {
+    throw new ModelLoadError(
+      `not enough memory: the model needs about ${(need / GiB).toFixed(1)} GiB (float32 weights and a batch of ${batch}×${tokens} tokens) ` +
+        `but only ${(available / GiB).toFixed(1)} GiB is free; use a smaller model, fewer tokens or a smaller batch`,
+    );
+  }
+}
+
+export class ModelRunner {
+  private constructor(
+    readonly model: LoadedModel,
+    private readonly session: Session,
+  ) {}
+
+  static async open(dir: string, opts: RunnerOptions = {}): Promise<ModelRunner> {
+    const model = loadModel(dir);
+    checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024);
+    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas });
+    const session = await createSession(fg.graph.encode(), {
+      provider: opts.provider ?? 'auto',
+      externalDataDir: fg.weightsDir,
+      threads: opts.threads,
+      log: opts.log,
+    });
+    return new ModelRunner(model, session);
+  }
+
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  get provider(): string {
+    return this.session.provider;
+  }
+
+  /** Runs one left-padded batch; `rows` query rows (the last ones of each prompt) come back per layer. */
+  async forward(batch: number[][], rows: number): Promise<ForwardResult> {
+    const B = batch.length;
+    const T = Math.max(...batch.map((ids) => ids.length));
+    const shortest = Math.min(...batch.map((ids) => ids.length));
+    if (rows < 1 || rows > shortest) throw new RangeError(`rows must be in [1, ${shortest}], got ${rows}`);
+    const ids = new BigInt64Array(B * T);
+    const mask = new BigInt64Array(B * T);
+    const pos = new BigInt64Array(B * T);
+    batch.forEach((seq, b) => {
+      const pad = T - seq.length;
+      seq.forEach((id, t) => {
+        ids[b * T + pad + t] = BigInt(id);
+        mask[b * T + pad + t] = 1n;
+        pos[b * T + pad + t] = BigInt(t);
+      });
+    });
+    const feeds = {
+      input_ids: new ort.Tensor('int64', ids, [B, T]),
+      attention_mask: new ort.Tensor('int64', mask, [B, T]),
+      position_ids: new ort.Tensor('int64', pos, [B, T]),
+      query_rows: new ort.Tensor('int64', BigInt64Array.from([BigInt(rows)]), [1]),
+    };
+    const out = await this.session.run(feeds);
+    return { logits: splitRows(out.logits, B), attention: this.splitAttention(out, batch, rows, T) };
+  }
+
+  /** Per prompt [layers, heads, rows, len], dropping the padded keys. */
+  private splitAttention(out: Record<string, ort.Tensor>, batch: number[][], rows: number, T: number): PromptAttention[] {
+    const { numLayers: L, numHeads: H } = this.config;
+    return batch.map((seq, b) => {
+      const len = seq.length;
+      const pad = T - len;
+      const data = new Float32Array(L * H * rows * len);
+      for (let l = 0; l < L; l++) {
+        const src = out[`attn_${l}`].data as Float32Array;
+        for (let h = 0; h < H; h++) {
+          for (let r = 0; r < rows; r++) {
+            const from = ((b * H + h) * rows + r) * T + pad;
+            data.set(src.subarray(from, from + len), ((l * H + h) * rows + r) * len);
+          }
+        }
+      }
+      return { layers: L, heads: H, rows, len, data };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function splitRows(t: ort.Tensor, B: number): Float32Array[] {
+  const data = t.data as Float32Array;
+  const width = data.length / B;
+  return Array.from({ length: B }, (_, b) => data.slice(b * width, (b + 1) * width));
+}

@@ -1,0 +1,173 @@
+// Loads a Hugging Face fast tokenizer (tokenizer.json + tokenizer_config.json) with the pure-JS
+// @huggingface/tokenizers, and the chat template with @huggingface/jinja — the same pieces
+// transformers.js uses, so prompts are tokenized the way the model was trained to read them.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { ModelLoadError, errorMessage } from './errors.ts';
+import type { PromptTokenizer } from './types.ts';
+
+const TOKENIZER_FILE = 'tokenizer.json';
+const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+const SPECIAL_TOKEN_KEYS = ['bos_token', 'eos_token', 'unk_token', 'pad_token'] as const;
+
+type Json = Record<string, unknown>;
+
+export function loadTokenizer(dir: string): PromptTokenizer {
+  const tokenizerJson = readTokenizerJson(dir);
+  const configFile = path.join(dir, TOKENIZER_CONFIG_FILE);
+  const config = fs.existsSync(configFile) ? readJsonObject(configFile) : {};
+  const specialTokens = readSpecialTokens(config);
+  const tokenizer = buildTokenizer(dir, tokenizerJson, { ...config, ...specialTokens });
+  const unkId = resolveUnkId(tokenizer, tokenizerJson, specialTokens);
+  const chat = loadChatTemplate(dir, config);
+
+  return {
+    encode(text: string, addSpecialTokens: boolean): number[] {
+      const { ids, tokens } = tokenizer.encode(text, { add_special_tokens: addSpecialTokens });
+      return ids.map((id, i) => (id === undefined || id === null ? unknownToken(dir, tokens[i], unkId) : id));
+    },
+    decode(ids: number[]): string {
+      // The library throws on an empty list; an empty text is the natural answer.
+      return ids.length === 0 ? '' : tokenizer.decode(ids);
+    },
+    applyChatTemplate(userMessage: string): string | null {
+      if (!chat) return null;
+      try {
+        return chat.template.render({
+          messages: [{ role: 'user', content: userMessage }],
+          add_generation_prompt: true,
+          ...specialTokens,
+        });
+      } catch (err) {
+        throw new ModelLoadError(`${chat.source}: the chat template failed to render: ${errorMessage(err)}`, { cause: err });
+      }
+    },
+    tokenToId(token: string): number | undefined {
+      return tokenizer.token_to_id(token);
+    },
+  };
+}
+
+function readTokenizerJson(dir: string): Json {
+  const file = path.join(dir, TOKENIZER_FILE);
+  if (!fs.existsSync(file)) {
+    const hint =
+      `NASA Lens needs the fast-tokenizer file ${TOKENIZER_FILE}; create it in Python with ` +
+      `tokenizer = AutoTokenizer.from_pretrained(dir); tokenizer.save_pretrained(dir)`;
+    if (fs.existsSync(path.join(dir, 'tokenizer.model'))) {
+      throw new ModelLoadError(`${dir} has only a SentencePiece tokenizer.model and no ${TOKENIZER_FILE}: ${hint}`);
+    }
+    throw new ModelLoadError(`${TOKENIZER_FILE} not found in ${dir}: ${hint}`);
+  }
+  return readJsonObject(file);
+}
+
+function readJsonObject(file: string): Json {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ModelLoadError(`${file}: cannot read: ${errorMessage(err)}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ModelLoadError(`${file}: must be a JSON object`);
+  }
+  return json as Json;
+}
+
+/** Special tokens of tokenizer_config.json as plain strings; older configs store `{"content": ...}` objects. */
+function readSpecialTokens(config: Json): Partial<Record<(typeof SPECIAL_TOKEN_KEYS)[number], string>> {
+  const out: Partial<Record<(typeof SPECIAL_TOKEN_KEYS)[number], string>> = {};
+  for (const key of SPECIAL_TOKEN_KEYS) {
+    const value = config[key];
+    if (typeof value === 'string') out[key] = value;
+    else if (value && typeof value === 'object' && typeof (value as Json)['content'] === 'string') {
+      out[key] = (value as Json)['content'] as string;
+    }
+  }
+  return out;
+}
+
+function buildTokenizer(dir: string, tokenizerJson: Json, config: Json): Tokenizer {
+  try {
+    // The library iterates `added_tokens` unconditionally; a hand-written file may lack it.
+    return new Tokenizer({ added_tokens: [], ...tokenizerJson }, config);
+  } catch (err) {
+    throw new ModelLoadError(`${path.join(dir, TOKENIZER_FILE)}: cannot build the tokenizer: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The id to use for out-of-vocabulary tokens. Works around a library bug: its WordLevel model takes
+ * the unk token from tokenizer_config.json (not from tokenizer.json's model), so unknown words come
+ * back with id `undefined`. The model's own `unk_token` is the one the Rust tokenizer would use.
+ */
+function resolveUnkId(tokenizer: Tokenizer, tokenizerJson: Json, specialTokens: { unk_token?: string }): number | undefined {
+  const model = tokenizerJson['model'] as Json | undefined;
+  const candidates = [model?.['unk_token'], specialTokens.unk_token];
+  for (const token of candidates) {
+    if (typeof token === 'string') {
+      const id = tokenizer.token_to_id(token);
+      if (id !== undefined) return id;
+    }
+  }
+  return undefined;
+}
+
+function unknownToken(dir: string, token: string | undefined, unkId: number | undefined): number {
+  if (unkId === undefined) {
+    throw new ModelLoadError(
+      `${path.join(dir, TOKENIZER_FILE)}: the text contains ${JSON.stringify(token)}, which is not in the vocabulary, and the tokenizer defines no unk_token`,
+    );
+  }
+  return unkId;
+}
+
+interface ChatTemplate {
+  template: Template;
+  /** File the template came from, for error messages. */
+  source: string;
+}
+
+/**
+ * The chat template: `chat_template.jinja` (how transformers >= 4.47 saves it, and what it prefers),
+ * else tokenizer_config.json's `chat_template` (a string, or a list of named templates of which the
+ * "default" one is used). Parsed once here so a broken template fails at load time.
+ */
+function loadChatTemplate(dir: string, config: Json): ChatTemplate | null {
+  const jinjaFile = path.join(dir, CHAT_TEMPLATE_FILE);
+  let text: string | null = null;
+  let source = jinjaFile;
+  if (fs.existsSync(jinjaFile)) {
+    text = fs.readFileSync(jinjaFile, 'utf8');
+  } else {
+    source = path.join(dir, TOKENIZER_CONFIG_FILE);
+    text = chatTemplateFromConfig(source, config['chat_template']);
+  }
+  if (text === null) return null;
+  try {
+    return { template: new Template(text), source };
+  } catch (err) {
+    throw new ModelLoadError(`${source}: the chat template does not parse: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function chatTemplateFromConfig(source: string, raw: unknown): string | null {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw === 'string') return raw;
+  if (Array.isArray(raw)) {
+    const entry = raw.find((t) => t && typeof t === 'object' && (t as Json)['name'] === 'default') as Json | undefined;
+    if (entry === undefined) return null;
+    if (typeof entry['template'] !== 'string') {
+      throw new ModelLoadError(`${source}: chat_template "default" has no template string`);
+    }
+    return entry['template'];
+  }
+  throw new ModelLoadError(`${source}: chat_template must be a string or a list of {name, template}`);
+}
