@@ -35,11 +35,11 @@ function cudaInstalled(): boolean {
 }
 
 /** Providers worth trying for `auto`, best first: a GPU provider only where this platform can have it. */
-function autoCandidates(log: (m: string) => void): Exclude<Provider, 'auto'>[] {
+function autoCandidates(skipped: string[]): Exclude<Provider, 'auto'>[] {
   const available = new Set(ort.listSupportedBackends().map((b) => b.name));
   const order: Exclude<Provider, 'auto'>[] = [];
   if (available.has('cuda') && cudaInstalled()) order.push('cuda');
-  else log('auto: CUDA provider not installed (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12), using CPU unless another GPU provider starts');
+  else skipped.push('cuda not installed (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12)');
   if (process.platform === 'win32' && available.has('dml')) order.push('dml');
   if (process.platform === 'darwin' && available.has('coreml')) order.push('coreml');
   order.push('cpu');
@@ -64,12 +64,12 @@ function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): 
 /** Creates a session on the requested provider; `auto` tries GPU providers and falls back to CPU, logging why. */
 export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<Session> {
   const log = opts.log ?? (() => {});
-  const candidates = opts.provider === 'auto' ? autoCandidates(log) : [opts.provider];
   const failures: string[] = [];
+  const candidates = opts.provider === 'auto' ? autoCandidates(failures) : [opts.provider];
   for (const provider of candidates) {
     try {
       const session = await ort.InferenceSession.create(model, ortOptions(provider, opts));
-      if (failures.length) log(`provider ${provider} (after: ${failures.join('; ')})`);
+      if (failures.length) log(`provider auto → ${provider} (${failures.join('; ')})`);
       return wrap(session, provider);
     } catch (err) {
       const reason = firstLine(err);

@@ -45,10 +45,15 @@ export function estimateMemoryBytes(cfg: ModelConfig, batch: number, tokens: num
   return 4 * (params + activations);
 }
 
-function checkMemory(cfg: ModelConfig, batch: number, tokens: number): void {
-  const need = estimateMemoryBytes(cfg, batch, tokens);
+/** Free memory, bounded by a cgroup limit where one is set. */
+function availableMemory(): number {
   const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
-  const available = Math.min(os.freemem(), constrained > 0 ? constrained : Infinity);
+  return Math.min(os.freemem(), constrained > 0 ? constrained : Infinity);
+}
+
+/** Refuses, before anything is allocated, a model that cannot fit. */
+export function checkMemory(cfg: ModelConfig, batch: number, tokens: number, available = availableMemory()): void {
+  const need = estimateMemoryBytes(cfg, batch, tokens);
   if (need > available) {
     throw new ModelLoadError(
       `not enough memory: the model needs about ${(need / GiB).toFixed(1)} GiB (float32 weights and a batch of ${batch}×${tokens} tokens) ` +

@@ -1,0 +1,168 @@
+// npm run bench [-- --tokens 64,256,1024 --batch 1,8 --runs N --rows R --threads N --json]
+//
+// Forward-pass speed of a random model with the shapes of Qwen2.5-0.5B (BF16, tied embeddings,
+// q/k/v biases) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
+// on this machine, measured in the same run. Each (tokens, batch) runs in a child process (this
+// script re-invoked with --child) so that its peak RSS is its own.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { RESULT_PREFIX, runChild, type ChildRequest, type ChildResult } from './bench/child.ts';
+import { measureFloorRates } from './bench/floor.ts';
+import { ensureBenchModel } from './bench/model.ts';
+import { formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
+
+interface Options {
+  tokens: number[];
+  batch: number[];
+  runs: number | null;
+  rows: number;
+  threads: number | undefined;
+  json: boolean;
+  child: boolean;
+  dir: string | undefined;
+}
+
+function intList(text: string, flag: string): number[] {
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (values.length === 0 || !values.every((v) => Number.isSafeInteger(v) && v > 0)) {
+    throw new Error(`${flag} must be a comma-separated list of positive integers, got "${text}"`);
+  }
+  return values;
+}
+
+function optionalInt(text: string | undefined, flag: string): number | undefined {
+  return text === undefined ? undefined : intList(text, flag)[0];
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      tokens: { type: 'string', default: '64,256,1024' },
+      batch: { type: 'string', default: '1,8' },
+      runs: { type: 'string' },
+      rows: { type: 'string', default: '1' },
+      threads: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      child: { type: 'boolean', default: false },
+      dir: { type: 'string' },
+    },
+  });
+  return {
+    tokens: intList(values.tokens!, '--tokens'),
+    batch: intList(values.batch!, '--batch'),
+    runs: optionalInt(values.runs, '--runs') ?? null,
+    rows: optionalInt(values.rows, '--rows') ?? 1,
+    threads: optionalInt(values.threads, '--threads'),
+    json: values.json!,
+    child: values.child!,
+    dir: values.dir,
+  };
+}
+
+/** Timed runs per configuration: 3, or 2 where one batch is thousands of tokens (tens of seconds). */
+function runsFor(opts: Options, tokens: number, batch: number): number {
+  return opts.runs ?? (tokens * batch >= 4096 ? 2 : 3);
+}
+
+function childArgs(req: ChildRequest): string[] {
+  const args = [SCRIPT, '--child', '--dir', req.dir, '--tokens', String(req.tokens), '--batch', String(req.batch)];
+  args.push('--runs', String(req.runs), '--rows', String(req.rows));
+  if (req.threads !== undefined) args.push('--threads', String(req.threads));
+  return args;
+}
+
+/** Runs one configuration in a fresh node process and returns what it printed after RESULT_PREFIX. */
+function spawnChild(req: ChildRequest): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, ...childArgs(req)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as ChildResult);
+      else reject(new Error(`child ${req.tokens}×${req.batch} failed (exit ${code ?? signal}): ${stdout.trim().slice(-500)}`));
+    });
+  });
+}
+
+async function childMain(opts: Options): Promise<void> {
+  if (!opts.dir) throw new Error('--child needs --dir');
+  const req = { dir: opts.dir, tokens: opts.tokens[0]!, batch: opts.batch[0]!, runs: opts.runs ?? 2, rows: opts.rows, threads: opts.threads };
+  const result = await runChild(req);
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function machineLine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}`;
+}
+
+async function runConfigurations(opts: Options, dir: string): Promise<ChildResult[]> {
+  const results: ChildResult[] = [];
+  for (const tokens of opts.tokens) {
+    for (const batch of opts.batch) {
+      const runs = runsFor(opts, tokens, batch);
+      log(`running ${tokens} tokens × batch ${batch} (1 warm-up + ${runs} timed) ...`);
+      try {
+        results.push(await spawnChild({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads }));
+      } catch (err) {
+        log(String(err instanceof Error ? err.message : err));
+      }
+    }
+  }
+  return results;
+}
+
+function sessionLine(results: ChildResult[]): string {
+  const secs = results.map((r) => r.sessionMs / 1000);
+  const range = secs.length > 1 ? ` (range ${Math.min(...secs).toFixed(1)}–${Math.max(...secs).toFixed(1)} s over ${secs.length} processes)` : '';
+  return `session creation (graph build + onnxruntime init, incl. weight folding): ${secs[0]?.toFixed(1) ?? '?'} s${range}`;
+}
+
+async function parentMain(opts: Options): Promise<void> {
+  const started = performance.now();
+  log(machineLine());
+  const model = ensureBenchModel(path.join(REPO_ROOT, 'bench-models'));
+  log(model.written ? `wrote ${model.dir} in ${model.writeSeconds.toFixed(1)} s` : `reusing ${model.dir}`);
+  log('measuring the MatMul floor ...');
+  const rates = await measureFloorRates(opts.threads);
+  const best = rates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  const results = await runConfigurations(opts, model.dir);
+  const rows = results.map((r) => toRow(model.config, r, best.gflops));
+  const out = [machineLine(), formatFloor(rates, best), sessionLine(results), '', formatTable(rows)];
+  out.push('', `ms/prompt = median batch time ÷ batch; floor = FLOPs ÷ ${best.gflops.toFixed(1)} GFLOP/s; total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(out.join('\n'));
+  if (opts.json) writeJson(opts, model.dir, rates, best.gflops, rows);
+}
+
+function writeJson(opts: Options, dir: string, rates: unknown, floorGflops: number, rows: BenchRow[]): void {
+  const file = path.resolve('bench-results.json');
+  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, rows: opts.rows, floorGflops, matmulRates: rates, results: rows };
+  fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${file}`);
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts.child) await childMain(opts);
+  else await parentMain(opts);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 1;
+});
