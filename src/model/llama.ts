@@ -44,7 +44,10 @@ export interface ForwardGraph {
   weightsDir: string;
   /** Named intermediate tensors other graph code (the NASA loss) builds on. */
   logits: Tensor;
+  /** attn_{l} outputs [B,heads,R,T] (when attention outputs are on). */
   attention: Tensor[];
+  /** Post-softmax attention of each layer, [B,kvHeads,heads/kvHeads,T,T]; head h = group·rep + r. */
+  probs: Tensor[];
   /** Graph inputs created for trainable deltas, by input name. */
   deltaInputs: Map<string, Tensor>;
 }
@@ -215,8 +218,10 @@ class LlamaGraphBuilder {
     const { cos, sin } = this.rotaryTables(positionIds);
     const bias = this.attentionBias(attentionMask);
     const attention: Tensor[] = [];
+    const allProbs: Tensor[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out, probs } = this.attention(this.rmsNorm(x, `model.layers.${l}.input_layernorm.weight`), l, cos, sin, bias);
+      allProbs.push(probs);
       x = g.add(x, out);
       x = g.add(x, this.mlp(this.rmsNorm(x, `model.layers.${l}.post_attention_layernorm.weight`), l));
       if (queryRows) {
@@ -228,7 +233,7 @@ class LlamaGraphBuilder {
     const hidden = this.rmsNorm(last, 'model.norm.weight');
     const lmHead = cfg.tieWordEmbeddings ? 'model.embed_tokens' : 'lm_head';
     const logits = g.output(g.reshape(this.linear(hidden, lmHead), ['B', cfg.vocabSize]), 'logits');
-    return { graph: g, weightsDir: this.weightsDir, logits, attention, deltaInputs: this.deltaInputs };
+    return { graph: g, weightsDir: this.weightsDir, logits, attention, probs: allProbs, deltaInputs: this.deltaInputs };
   }
 
   private embeddingTable(): Tensor {
