@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { ModelLoadError } from '../model/errors.ts';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../model/safetensors.ts';
 import type { WeightDelta } from '../model/llama.ts';
+import { loadModel } from '../model/load.ts';
+import { ModelRunner, type RunnerOptions } from '../model/runner.ts';
 import type { ModelConfig } from '../model/types.ts';
 import type { HeadRef } from '../bias/nas.ts';
 
@@ -140,4 +142,11 @@ export function adapterWeightDeltas(adapter: Adapter, cfg: ModelConfig): WeightD
     const slot = slotOfName(cfg, name)!;
     return { weight: slot.weight, rowStart: slot.rowStart, rows: slot.rows, values };
   });
+}
+
+/** A scoring runner for `dir`, with the adapter file (if any) checked against the model and applied. */
+export async function openScoringRunner(dir: string, adapterFile: string | undefined, opts: RunnerOptions = {}): Promise<ModelRunner> {
+  const model = loadModel(dir);
+  const deltas = adapterFile ? adapterWeightDeltas(loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint), model.config) : [];
+  return ModelRunner.create(model, { ...opts, deltas });
 }

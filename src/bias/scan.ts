@@ -2,6 +2,7 @@
 // pass, then P(Yes)/P(No) and the NAS of every head (DESIGN §3.1). Shared by the CLI, the language
 // server and the alignment study, so every front end reports the same numbers.
 
+import type { LoadedModel } from '../model/load.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { answerTokenId, requireCandidates, tokenIndexAt, type CandidatePair } from './candidates.ts';
 import { PromptError } from './errors.ts';
@@ -61,8 +62,8 @@ export interface PreparedPrompt {
 }
 
 /** Tokenizes a prompt the way the model will see it and locates its candidates; throws PromptError. */
-export function preparePrompt(runner: ModelRunner, input: PromptInput, opts: Omit<ScanOptions, 'batchSize' | 'topK'>): PreparedPrompt {
-  const tok = runner.model.tokenizer;
+export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit<ScanOptions, 'batchSize' | 'topK'>): PreparedPrompt {
+  const tok = model.tokenizer;
   const pairs = input.positive && input.negative ? [{ positive: input.positive, negative: input.negative }] : opts.pairs;
   const cands = requireCandidates(input.text, pairs);
   const templated = opts.chatTemplate ? tok.applyChatTemplate(input.text) : null;
@@ -75,7 +76,7 @@ export function preparePrompt(runner: ModelRunner, input: PromptInput, opts: Omi
   if (ids.length > opts.maxTokens) {
     throw new PromptError(`prompt has ${ids.length} tokens, more than the limit of ${opts.maxTokens} (maxPromptTokens)`);
   }
-  const maxPos = runner.config.maxPositionEmbeddings;
+  const maxPos = model.config.maxPositionEmbeddings;
   if (ids.length > maxPos) throw new PromptError(`prompt has ${ids.length} tokens, more than the model's ${maxPos} positions`);
   const p = tokenIndexAt(tok, rendered, offset + cands.positive.start, addSpecial, ids);
   const n = tokenIndexAt(tok, rendered, offset + cands.negative.start, addSpecial, ids);
@@ -135,13 +136,21 @@ export function decision(logits: Float32Array, yesId: number, noId: number): [nu
 }
 
 /** Scores prepared prompts in batches; results come back in input order. */
-export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK'>, signal?: AbortSignal): Promise<PromptScore[]> {
+export interface ScoreRun {
+  signal?: AbortSignal;
+  /** Values of the runner's delta inputs (an adapter under training). */
+  deltas?: ReadonlyMap<string, Float32Array>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK'>, run: ScoreRun = {}): Promise<PromptScore[]> {
   const results: PromptScore[] = new Array(prepared.length);
+  let done = 0;
   for (const batch of planBatches(prepared, opts.batchSize)) {
-    signal?.throwIfAborted();
+    run.signal?.throwIfAborted();
     const items = batch.map((i) => prepared[i]);
     const rows = Math.max(...items.map(rowsNeeded));
-    const out = await runner.forward(items.map((p) => p.ids), rows);
+    const out = await runner.forward(items.map((p) => p.ids), rows, run.deltas);
     items.forEach((p, j) => {
       const [pYes, pNo] = decision(out.logits[j], p.yesId, p.noId);
       const nas = nasMatrix(out.attention[j], p.positive.index, p.negative.index, p.queries);
@@ -157,10 +166,12 @@ export async function scorePrepared(runner: ModelRunner, prepared: PreparedPromp
         topHeads: topHeads(nas, opts.topK),
       };
     });
+    done += batch.length;
+    run.onProgress?.(done, prepared.length);
   }
   return results;
 }
 
-export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, signal?: AbortSignal): Promise<PromptScore[]> {
-  return scorePrepared(runner, inputs.map((input) => preparePrompt(runner, input, opts)), opts, signal);
+export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, run: ScoreRun = {}): Promise<PromptScore[]> {
+  return scorePrepared(runner, inputs.map((input) => preparePrompt(runner.model, input, opts)), opts, run);
 }

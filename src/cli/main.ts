@@ -11,7 +11,12 @@ import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from
 import { findPrompts } from '../bias/prompts.ts';
 import { DEFAULT_SCAN_OPTIONS, scorePrompts, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
-import { ModelRunner } from '../model/runner.ts';
+import { writeSafetensors } from '../model/safetensors.ts';
+import type { ModelRunner } from '../model/runner.ts';
+import { openScoringRunner, saveAdapter } from '../align/adapter.ts';
+import { DEFAULT_LOSS_WEIGHTS } from '../align/loss.ts';
+import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
+import { parseHeads } from '../bias/nas.ts';
 import { renderTable } from './table.ts';
 
 export class UsageError extends Error {}
@@ -25,6 +30,7 @@ const COMMON = {
   positive: { type: 'string' },
   negative: { type: 'string' },
   'max-tokens': { type: 'string' },
+  adapter: { type: 'string' },
   batch: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
@@ -33,8 +39,12 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
 
   nasa-lens scan  --model DIR (--prompt TEXT | --file FILE) [--positive W --negative W]
                   [--query last|after] [--no-chat-template] [--provider auto|cpu|webgpu|cuda|dml|coreml]
-  nasa-lens heads --model DIR --data FILE [--top K]
-  nasa-lens eval  --model DIR --data FILE
+                  [--adapter FILE]
+  nasa-lens heads --model DIR --data FILE [--top K] [--adapter FILE]
+  nasa-lens eval  --model DIR --data FILE [--adapter FILE]
+  nasa-lens align --model DIR --data FILE --heads L:H,L:H [--val FILE] [--train-k]
+                  [--lambda-align X --lambda-task X --lambda-keep X]
+                  [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE]
 
 Common: --json (one JSON document on stdout), --max-tokens N, --batch N.`;
 
@@ -59,11 +69,23 @@ function required(v: Values, name: string): string {
   return x;
 }
 
-function positiveInt(v: Values, name: string, fallback: number): number {
+function integer(v: Values, name: string, fallback: number, min = 1): number {
   const x = str(v, name);
   if (x === undefined) return fallback;
   const n = Number(x);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${x}"`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${x}"`);
+  return n;
+}
+
+function positiveInt(v: Values, name: string, fallback: number): number {
+  return integer(v, name, fallback, 1);
+}
+
+function nonNegative(v: Values, name: string, fallback: number): number {
+  const x = str(v, name);
+  if (x === undefined) return fallback;
+  const n = Number(x);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number ≥ 0, got "${x}"`);
   return n;
 }
 
@@ -84,10 +106,14 @@ function scanOptions(v: Values): ScanOptions {
   };
 }
 
+function provider(v: Values): Provider {
+  const p = str(v, 'provider') as Provider;
+  if (!PROVIDERS.includes(p)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got "${p}"`);
+  return p;
+}
+
 async function openRunner(v: Values, log: (m: string) => void): Promise<ModelRunner> {
-  const provider = str(v, 'provider') as Provider;
-  if (!PROVIDERS.includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got "${provider}"`);
-  return ModelRunner.open(required(v, 'model'), { provider, log });
+  return openScoringRunner(required(v, 'model'), str(v, 'adapter'), { provider: provider(v), log });
 }
 
 function modelInfo(runner: ModelRunner) {
@@ -215,7 +241,115 @@ async function evaluate(argv: string[], io: Io): Promise<void> {
   );
 }
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<void>> = { scan, heads, eval: evaluate };
+const ALIGN_OPTIONS = {
+  data: { type: 'string' },
+  val: { type: 'string' },
+  heads: { type: 'string' },
+  'train-k': { type: 'boolean', default: false },
+  'lambda-align': { type: 'string' },
+  'lambda-task': { type: 'string' },
+  'lambda-keep': { type: 'string' },
+  steps: { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  'dump-grad': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function alignSettings(v: Values): AlignSettings {
+  const lr = nonNegative(v, 'lr', 5e-3);
+  if (lr === 0) throw new UsageError('--lr must be greater than 0');
+  return {
+    heads: parseHeads(required(v, 'heads')),
+    trainK: Boolean(v['train-k']),
+    weights: {
+      align: nonNegative(v, 'lambda-align', DEFAULT_LOSS_WEIGHTS.align),
+      task: nonNegative(v, 'lambda-task', DEFAULT_LOSS_WEIGHTS.task),
+      keep: nonNegative(v, 'lambda-keep', DEFAULT_LOSS_WEIGHTS.keep),
+    },
+    steps: integer(v, 'steps', 100, 0),
+    lr,
+    batch: positiveInt(v, 'batch', 8),
+    seed: integer(v, 'seed', 0, 0),
+  };
+}
+
+/** A one-line progress bar on stderr, redrawn in place on a terminal, every tenth of the run otherwise. */
+function progressPrinter(total: number, io: Io): (e: AlignEvent) => void {
+  const tty = Boolean(process.stderr.isTTY);
+  return (e) => {
+    if (e.type === 'log') io.log(e.message);
+    if (e.type === 'validation') io.log(`validation @${e.step}: ${summaryLine(e.summary)}`);
+    if (e.type !== 'step') return;
+    const width = 24;
+    const filled = Math.round((e.step / total) * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${total} loss ${fmt(e.loss, 4)} align ${fmt(e.align, 4)} task ${fmt(e.task, 4)} keep ${fmt(e.keep, 4)} NAS ${fmt(e.meanNas, 3)}`;
+    if (tty) process.stderr.write(`\r${line}${e.step === total ? '\n' : ''}`);
+    else if (e.step === total || e.step % Math.max(1, Math.floor(total / 10)) === 0) io.log(line);
+  };
+}
+
+function summaryLine(s: EvalSummary): string {
+  const m = s.metrics;
+  const show = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : fmt(x));
+  return `prg ${show(m?.prg)} precision ${show(m?.precision)} recall ${show(m?.recall)} accuracy ${show(m?.accuracy)} mean NAS ${fmt(s.meanNas)}`;
+}
+
+async function align(argv: string[], io: Io): Promise<void> {
+  const v = parse(argv, ALIGN_OPTIONS);
+  const settings = alignSettings(v);
+  const dumpGrad = str(v, 'dump-grad');
+  if (dumpGrad && settings.steps !== 0) throw new UsageError('--dump-grad goes with --steps 0 (the gradient at zero deltas)');
+  const out = dumpGrad ? str(v, 'out') : required(v, 'out');
+  const train = await readDataset(required(v, 'data'));
+  const valFile = str(v, 'val');
+  const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
+  const scan = scanOptions(v);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const trainer = await NasaTrainer.create(required(v, 'model'), settings, {
+    provider: provider(v),
+    signal: controller.signal,
+    scan,
+    onEvent: v.json ? (e) => e.type === 'log' && io.log(e.message) : progressPrinter(settings.steps, io),
+  });
+  try {
+    if (dumpGrad) {
+      // The batch: the first --batch items in file order, so the dump is reproducible.
+      const grads = await trainer.gradientAt(train.slice(0, settings.batch));
+      writeSafetensors(dumpGrad, [...grads].map(([name, data]) => ({ name, dtype: 'F32' as const, shape: [data.length / trainer.config.hiddenSize, trainer.config.hiddenSize], data })));
+      if (v.json) io.out(JSON.stringify({ gradient: path.resolve(dumpGrad), tensors: [...grads.keys()] }));
+      else io.out(`wrote the gradient at zero deltas of ${grads.size} tensors to ${dumpGrad}`);
+      return;
+    }
+    const result = await trainer.train(train, val);
+    saveAdapter(out!, result.adapter, trainer.config);
+    if (v.json) {
+      io.out(JSON.stringify({ adapter: path.resolve(out!), provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, history: result.history, before: result.before, after: result.after }));
+      return;
+    }
+    io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
+    io.out(`adapter written to ${out} (${result.history.length} steps, stopped: ${result.stopped})`);
+  } catch (err) {
+    if (controller.signal.aborted) throw new Error('cancelled; no adapter written');
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await trainer.close();
+  }
+}
+
+function beforeAfterRows(before: EvalSummary, after: EvalSummary): string[][] {
+  const show = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : fmt(x));
+  const keys = ['precision', 'recall', 'accuracy', 'prg', 'yesRate'] as const;
+  return [
+    ...keys.map((k) => [k, show(before.metrics?.[k]), show(after.metrics?.[k])]),
+    ['mean NAS of the heads', fmt(before.meanNas), fmt(after.meanNas)],
+  ];
+}
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<void>> = { scan, heads, eval: evaluate, align };
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {

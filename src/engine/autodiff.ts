@@ -7,7 +7,7 @@
 // axes a broadcast added is decided at build time; sizes that are symbolic (slice pads, concat
 // offsets, mean counts) are computed at run time from Shape/Size.
 
-import { Graph, type Tensor } from './graph.ts';
+import type { Graph, Tensor } from './graph.ts';
 import type { Dim, ElemType, NodeProto } from './onnx-proto.ts';
 
 export class AutodiffError extends Error {}
@@ -227,6 +227,13 @@ const softmaxGrad: Rule = (c) => {
   return [g.mul(y, g.sub(gy, g.reduceSum(g.mul(gy, y), [axis], true)))];
 };
 
+// y = log softmax(x) along axis:  dx = gy − softmax(x) ⊙ Σ_axis gy,  with softmax(x) = exp(y)
+const logSoftmaxGrad: Rule = (c) => {
+  const { g, gy, y } = c;
+  const axis = normAxis(intAttr(c.node, 'axis', -1), y.shape.length);
+  return [g.sub(gy, g.mul(g.exp(y), g.reduceSum(gy, [axis], true)))];
+};
+
 /** The reduced axes of a ReduceSum/ReduceMean (opset 18: a constant input; none = all unless noop). */
 function reduceAxes(c: Ctx, rank: number): number[] {
   const axesInput = c.x[1];
@@ -359,24 +366,25 @@ function runtimeSlicePads(g: Graph, x: Tensor, starts: Tensor, ends: Tensor, axe
 const concatGrad: Rule = (c) => {
   const { g, gy } = c;
   const axis = normAxis(intAttr(c.node, 'axis', 0), gy.shape.length);
-  const sizes = numeric(c.x.map((p) => p.shape[axis]));
-  const offsets = sizes ? staticOffsets(g, sizes) : runtimeOffsets(g, c.x, axis);
+  const offset = concatOffsets(g, c.x, axis);
   const axes = g.ints([axis]);
-  return c.x.map((p, i) => need(c, i, () => g.node('Slice', [gy, offsets[i], offsets[i + 1], axes], { dtype: gy.dtype, shape: p.shape })));
+  return c.x.map((p, i) => need(c, i, () => g.node('Slice', [gy, offset(i), offset(i + 1), axes], { dtype: gy.dtype, shape: p.shape })));
 };
 
-function staticOffsets(g: Graph, sizes: number[]): Tensor[] {
-  let acc = 0;
-  return [0, ...sizes].map((s) => g.ints([(acc += s)]));
-}
-
-function runtimeOffsets(g: Graph, parts: Tensor[], axis: number): Tensor[] {
-  const offsets = [g.ints([0])];
-  for (const p of parts) {
-    const size = int64Node(g, 'Shape', [p], [1], { start: { kind: 'int', value: axis }, end: { kind: 'int', value: axis + 1 } });
-    offsets.push(g.add(offsets[offsets.length - 1], size));
-  }
-  return offsets;
+/** offset(i) = Σ sizes of parts before i: a constant when those sizes are static, else from Shape at run time. */
+function concatOffsets(g: Graph, parts: Tensor[], axis: number): (i: number) => Tensor {
+  const memo = new Map<number, Tensor>();
+  const offset = (i: number): Tensor => {
+    const known = memo.get(i);
+    if (known) return known;
+    const before = numeric(parts.slice(0, i).map((p) => p.shape[axis]));
+    const t = before
+      ? g.ints([before.reduce((a, b) => a + b, 0)])
+      : g.add(offset(i - 1), int64Node(g, 'Shape', [parts[i - 1]], [1], { start: { kind: 'int', value: axis }, end: { kind: 'int', value: axis + 1 } }));
+    memo.set(i, t);
+    return t;
+  };
+  return offset;
 }
 
 // y = expand(x, shape):  dx = gy summed back to x's shape
@@ -412,6 +420,7 @@ const RULES: Record<string, Rule> = {
   Relu: reluGrad,
   Abs: absGrad,
   Softmax: softmaxGrad,
+  LogSoftmax: logSoftmaxGrad,
   ReduceSum: reduceGrad(false),
   ReduceMean: reduceGrad(true),
   Gather: gatherGrad,

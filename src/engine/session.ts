@@ -14,6 +14,11 @@ export interface SessionOptions {
   /** Intra-op threads; 0 lets onnxruntime pick (one per physical core). */
   threads?: number;
   log?: (message: string) => void;
+  /**
+   * onnxruntime graph optimizations (default 'all'). float64 graphs need 'basic' at most: level
+   * 'all' fuses x·sigmoid(x) into com.microsoft.QuickGelu, which has only a float32 CPU kernel.
+   */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 export class EngineError extends Error {}
@@ -51,7 +56,7 @@ function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): 
   if (opts.externalDataDir) extra.session = { model_external_initializers_file_folder_path: opts.externalDataDir };
   return {
     executionProviders: [provider],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opts.optimization ?? 'all',
     intraOpNumThreads: opts.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',

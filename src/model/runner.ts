@@ -12,7 +12,11 @@ import type { ModelConfig } from './types.ts';
 export interface RunnerOptions {
   provider?: Provider;
   threads?: number;
-  /** Constant weight deltas baked into the graph (an applied adapter). */
+  /**
+   * Weight deltas: with `values`, constants baked into the graph (an applied adapter); with `input`,
+   * graph inputs fed on every forward (zero unless given), so one session serves the frozen model
+   * and any candidate adapter during training.
+   */
   deltas?: WeightDelta[];
   log?: (message: string) => void;
   /** Largest batch × tokens the memory estimate is checked against. */
@@ -66,10 +70,14 @@ export class ModelRunner {
   private constructor(
     readonly model: LoadedModel,
     private readonly session: Session,
+    private readonly deltaInputs: { name: string; shape: [number, number] }[],
   ) {}
 
   static async open(dir: string, opts: RunnerOptions = {}): Promise<ModelRunner> {
-    const model = loadModel(dir);
+    return ModelRunner.create(loadModel(dir), opts);
+  }
+
+  static async create(model: LoadedModel, opts: RunnerOptions = {}): Promise<ModelRunner> {
     checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024);
     const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas });
     const session = await createSession(fg.graph.encode(), {
@@ -78,7 +86,8 @@ export class ModelRunner {
       threads: opts.threads,
       log: opts.log,
     });
-    return new ModelRunner(model, session);
+    const inputs = [...fg.deltaInputs.values()].map((t) => ({ name: t.name, shape: t.shape as [number, number] }));
+    return new ModelRunner(model, session, inputs);
   }
 
   get config(): ModelConfig {
@@ -89,29 +98,22 @@ export class ModelRunner {
     return this.session.provider;
   }
 
-  /** Runs one left-padded batch; `rows` query rows (the last ones of each prompt) come back per layer. */
-  async forward(batch: number[][], rows: number): Promise<ForwardResult> {
+  /**
+   * Runs one left-padded batch; `rows` query rows (the last ones of each prompt) come back per layer.
+   * `deltas` feeds the runner's delta inputs by name (missing ones are zero).
+   */
+  async forward(batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>): Promise<ForwardResult> {
     const B = batch.length;
     const T = Math.max(...batch.map((ids) => ids.length));
     const shortest = Math.min(...batch.map((ids) => ids.length));
     if (rows < 1 || rows > shortest) throw new RangeError(`rows must be in [1, ${shortest}], got ${rows}`);
-    const ids = new BigInt64Array(B * T);
-    const mask = new BigInt64Array(B * T);
-    const pos = new BigInt64Array(B * T);
-    batch.forEach((seq, b) => {
-      const pad = T - seq.length;
-      seq.forEach((id, t) => {
-        ids[b * T + pad + t] = BigInt(id);
-        mask[b * T + pad + t] = 1n;
-        pos[b * T + pad + t] = BigInt(t);
-      });
-    });
-    const feeds = {
-      input_ids: new ort.Tensor('int64', ids, [B, T]),
-      attention_mask: new ort.Tensor('int64', mask, [B, T]),
-      position_ids: new ort.Tensor('int64', pos, [B, T]),
+    const feeds: Record<string, ort.Tensor> = {
+      ...paddedBatchFeeds(batch),
       query_rows: new ort.Tensor('int64', BigInt64Array.from([BigInt(rows)]), [1]),
     };
+    for (const { name, shape } of this.deltaInputs) {
+      feeds[name] = new ort.Tensor('float32', deltas?.get(name) ?? new Float32Array(shape[0] * shape[1]), shape);
+    }
     const out = await this.session.run(feeds);
     return { logits: splitRows(out.logits, B), attention: this.splitAttention(out, batch, rows, T) };
   }
@@ -139,6 +141,28 @@ export class ModelRunner {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** input_ids, attention_mask and position_ids of a left-padded batch. */
+export function paddedBatchFeeds(batch: number[][]): Record<string, ort.Tensor> {
+  const B = batch.length;
+  const T = Math.max(...batch.map((ids) => ids.length));
+  const ids = new BigInt64Array(B * T);
+  const mask = new BigInt64Array(B * T);
+  const pos = new BigInt64Array(B * T);
+  batch.forEach((seq, b) => {
+    const pad = T - seq.length;
+    seq.forEach((id, t) => {
+      ids[b * T + pad + t] = BigInt(id);
+      mask[b * T + pad + t] = 1n;
+      pos[b * T + pad + t] = BigInt(t);
+    });
+  });
+  return {
+    input_ids: new ort.Tensor('int64', ids, [B, T]),
+    attention_mask: new ort.Tensor('int64', mask, [B, T]),
+    position_ids: new ort.Tensor('int64', pos, [B, T]),
+  };
 }
 
 function splitRows(t: ort.Tensor, B: number): Float32Array[] {

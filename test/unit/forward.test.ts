@@ -100,7 +100,7 @@ test('NAS of scanned prompts matches the reference (batch of different lengths, 
     ];
     for (const query of ['last', 'after'] as const) {
       const opts = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS, query };
-      const prepared = texts.map((text) => preparePrompt(runner, { text }, opts));
+      const prepared = texts.map((text) => preparePrompt(runner.model, { text }, opts));
       const scores = await scorePrepared(runner, prepared, opts);
       prepared.forEach((p, i) => {
         const ref = reference(runner.model, p.ids, p.ids.length);

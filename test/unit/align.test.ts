@@ -1,0 +1,230 @@
+// NASA: the whole loss gradient against central finite differences (float64 and float32 graphs,
+// llama with GQA and qwen2 with biases), adapters (save, load, refuse, apply), reproducibility,
+// cancellation and the NaN guard.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { STANDARD_TEST_MODELS, writeTestModel } from '../../scripts/make-test-model.ts';
+import { createSession } from '../../src/engine/session.ts';
+import { loadModel, type LoadedModel } from '../../src/model/load.ts';
+import { readTensorF64 } from '../../src/model/safetensors.ts';
+import { DEFAULT_PAIRS } from '../../src/bias/candidates.ts';
+import { DEFAULT_SCAN_OPTIONS, preparePrompt } from '../../src/bias/scan.ts';
+import { mulberry32 } from '../../src/bias/random.ts';
+import { adapterWeightDeltas, deltaSlots, loadAdapter, openScoringRunner, saveAdapter, type DeltaSlot } from '../../src/align/adapter.ts';
+import { buildTrainingGraph } from '../../src/align/loss.ts';
+import { NasaTrainer, TRAINING_OPTIMIZATION, batchFeeds, prepare, softmaxWithNegEntropy, type AlignSettings } from '../../src/align/trainer.ts';
+import type { DatasetItem } from '../../src/bias/dataset.ts';
+import { referenceForward } from '../reference/llama64.ts';
+import { main } from '../../src/cli/main.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-align-'));
+const scan = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
+
+function modelDir(name: keyof typeof STANDARD_TEST_MODELS): string {
+  const dir = path.join(root, name);
+  if (!fs.existsSync(dir)) writeTestModel(dir, STANDARD_TEST_MODELS[name]);
+  return dir;
+}
+
+const ITEMS: DatasetItem[] = [
+  { prompt: 'Is 3 greater than 2 ? Answer Yes or No .', label: 'yes', line: 1 },
+  { prompt: 'Does the list 4 , 7 , 9 contain 5 ? Reply with No or Yes :', label: 'no', line: 2 },
+  { prompt: 'The sum of 2 and 2 is 4 . True or False ?', label: null, line: 3 },
+  { prompt: 'Is 10 less than 3 ? Answer Yes or No .', label: 'no', line: 4 },
+];
+
+function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<string, Float64Array> {
+  const rand = mulberry32(seed);
+  return new Map(slots.map((s) => [s.name, Float64Array.from({ length: s.rows * s.cols }, () => (rand() * 2 - 1) * scale)]));
+}
+
+async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64', deltas: Map<string, Float64Array>) {
+  const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 2 }];
+  const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, floatType);
+  const session = await createSession(tg.graph.encode(), { provider: 'cpu', externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION });
+  const examples = prepare(model, ITEMS, scan);
+  const rand = mulberry32(7);
+  const refs = examples.map(() => softmaxWithNegEntropy(Float32Array.from({ length: model.config.vocabSize }, () => rand() * 4)));
+  const run = async (d: Map<string, Float64Array>) => session.run(batchFeeds(examples, refs, slots, d, model.config.vocabSize, floatType));
+  return { run, release: () => session.release() };
+}
+
+/**
+ * Analytic gradient (graph of `floatType`) against central differences of the float64 loss on 20
+ * coordinates: the relative error of that gradient vector, ‖g − fd‖ / ‖fd‖, must be below
+ * `tolerance`; float64 graphs must also meet it coordinate by coordinate.
+ */
+async function checkGradient(name: keyof typeof STANDARD_TEST_MODELS, floatType: 'float32' | 'float64', tolerance: number) {
+  const model = loadModel(modelDir(name));
+  const slots = deltaSlots(model.config, [{ layer: 0, head: 1 }, { layer: 1, head: 2 }], true);
+  const deltas = randomDeltas(slots, 0.05, 3);
+  const analytic = await lossAndGrads(model, slots, floatType, deltas);
+  const exact = floatType === 'float64' ? analytic : await lossAndGrads(model, slots, 'float64', deltas);
+  try {
+    const out = await analytic.run(deltas);
+    const rand = mulberry32(11);
+    const h = 1e-5;
+    let checked = 0;
+    let diff2 = 0;
+    let norm2 = 0;
+    for (let attempt = 0; checked < 20 && attempt < 2000; attempt++) {
+      const slot = slots[Math.floor(rand() * slots.length)];
+      const grad = out[`grad:${slot.name}`].data as Float32Array | Float64Array;
+      const i = Math.floor(rand() * grad.length);
+      const maxGrad = Array.from(grad as ArrayLike<number>).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      if (Math.abs(Number(grad[i])) < 1e-3 * maxGrad) continue; // coordinates that barely matter say little
+      const at = (shift: number) => {
+        const d = new Map([...deltas].map(([k, v]) => [k, v.slice()]));
+        d.get(slot.name)![i] += shift;
+        return d;
+      };
+      const lossAt = async (shift: number) => Number((await exact.run(at(shift))).loss.data[0]);
+      const fd = ((await lossAt(h)) - (await lossAt(-h))) / (2 * h);
+      const rel = Math.abs(Number(grad[i]) - fd) / Math.max(Math.abs(fd), 1e-12);
+      if (floatType === 'float64') {
+        assert.ok(rel < tolerance, `${name} ${slot.name}[${i}]: analytic ${grad[i]} vs finite difference ${fd} (relative error ${rel})`);
+      }
+      diff2 += (Number(grad[i]) - fd) ** 2;
+      norm2 += fd ** 2;
+      checked++;
+    }
+    assert.equal(checked, 20);
+    const rel = Math.sqrt(diff2 / norm2);
+    assert.ok(rel < tolerance, `${name} ${floatType}: gradient relative error ${rel}`);
+  } finally {
+    await analytic.release();
+    if (exact !== analytic) await exact.release();
+  }
+}
+
+test('NASA loss gradient = finite differences, float64, llama with GQA', () => checkGradient('llama-gqa-f32', 'float64', 1e-5));
+test('NASA loss gradient = finite differences, float64, qwen2 with biases', () => checkGradient('qwen2-bias-f32', 'float64', 1e-5));
+test('NASA loss gradient = finite differences, float32, llama with GQA', () => checkGradient('llama-gqa-f32', 'float32', 1e-3));
+test('NASA loss gradient = finite differences, float32, qwen2 with biases', () => checkGradient('qwen2-bias-f32', 'float32', 1e-3));
+
+const SETTINGS: AlignSettings = {
+  heads: [{ layer: 1, head: 0 }, { layer: 0, head: 3 }],
+  trainK: true,
+  weights: { align: 1, task: 1, keep: 0.1 },
+  steps: 6,
+  lr: 0.01,
+  batch: 2,
+  seed: 5,
+};
+
+test('the same seed reproduces the same loss history; the adapter round-trips and applies', async () => {
+  const dir = modelDir('llama-gqa-f32');
+  const histories = [];
+  let adapterFile = '';
+  for (let run = 0; run < 2; run++) {
+    const trainer = await NasaTrainer.create(dir, SETTINGS, { provider: 'cpu', scan });
+    try {
+      const result = await trainer.train(ITEMS, null);
+      histories.push(result.history);
+      adapterFile = path.join(root, `adapter-${run}.safetensors`);
+      saveAdapter(adapterFile, result.adapter, trainer.config);
+    } finally {
+      await trainer.close();
+    }
+  }
+  assert.equal(histories[0].length, 6);
+  assert.deepEqual(histories[0], histories[1]);
+  assert.ok(histories[0][5].loss < histories[0][0].loss, 'the loss goes down');
+
+  const model = loadModel(dir);
+  const adapter = loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint);
+  assert.deepEqual([...adapter.deltas.keys()].sort(), ['layers.0.heads.3.q_delta', 'layers.0.kv_heads.1.k_delta', 'layers.1.heads.0.q_delta', 'layers.1.kv_heads.0.k_delta']);
+  assert.equal(adapter.metadata.steps, 6);
+  assert.deepEqual(adapter.metadata.heads, SETTINGS.heads);
+
+  // Scoring with the adapter equals the float64 reference with the same deltas added to the weights.
+  const runner = await openScoringRunner(dir, adapterFile, { provider: 'cpu' });
+  try {
+    const p = preparePrompt(runner.model, { text: ITEMS[0].prompt }, { ...scan });
+    const out = await runner.forward([p.ids], 1);
+    const refDeltas = new Map<string, Float64Array>();
+    for (const d of adapterWeightDeltas(adapter, model.config)) {
+      const full = refDeltas.get(d.weight) ?? new Float64Array(model.checkpoint.tensors.get(d.weight)!.shape.reduce((a, b) => a * b, 1));
+      full.set(Float64Array.from(d.values!), d.rowStart * model.config.hiddenSize);
+      refDeltas.set(d.weight, full);
+    }
+    const ref = referenceForward(model.config, (n) => readTensorF64(model.checkpoint.tensors.get(n)!), p.ids, 1, { deltas: refDeltas });
+    const plain = referenceForward(model.config, (n) => readTensorF64(model.checkpoint.tensors.get(n)!), p.ids, 1);
+    let diff = 0;
+    let moved = 0;
+    ref.logitsLast.forEach((z, i) => {
+      diff = Math.max(diff, Math.abs(out.logits[0][i] - z));
+      moved = Math.max(moved, Math.abs(plain.logitsLast[i] - z));
+    });
+    assert.ok(moved > 1e-4, 'the adapter changes the logits');
+    assert.ok(diff < 1e-4 * Math.max(...ref.logitsLast.map(Math.abs)), `adapter logits differ from the reference by ${diff}`);
+  } finally {
+    await runner.close();
+  }
+
+  // Another base model is refused by name.
+  const other = loadModel(modelDir('llama3-rope-chat-f32'));
+  assert.throws(() => loadAdapter(adapterFile, other.config, other.checkpoint.fingerprint), /trained on another base model/);
+});
+
+test('cancelling mid-run leaves no adapter file', async () => {
+  const dir = modelDir('llama-gqa-f32');
+  const data = path.join(root, 'train.jsonl');
+  fs.writeFileSync(data, ITEMS.map((it) => JSON.stringify({ prompt: it.prompt, label: it.label })).join('\n'));
+  const out = path.join(root, 'cancelled.safetensors');
+  const controller = new AbortController();
+  const trainer = await NasaTrainer.create(dir, { ...SETTINGS, steps: 50 }, {
+    provider: 'cpu',
+    scan,
+    signal: controller.signal,
+    onEvent: (e) => e.type === 'step' && e.step === 3 && controller.abort(),
+  });
+  try {
+    await assert.rejects(trainer.train(ITEMS, null), /abort/i);
+  } finally {
+    await trainer.close();
+  }
+  assert.equal(fs.existsSync(out), false);
+  assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), []);
+});
+
+test('the NaN guard stops, names the step and the loss part, and keeps the last good adapter', async () => {
+  const trainer = await NasaTrainer.create(modelDir('llama-gqa-f32'), { ...SETTINGS, lr: 1e30, steps: 10 }, { provider: 'cpu', scan });
+  try {
+    const result = await trainer.train(ITEMS, null);
+    assert.equal(result.stopped, 'nan');
+    assert.match(result.nanReport!, /^step \d+: (loss part "\w+"|gradient of [\w.]+) is not finite/);
+    for (const d of result.adapter.deltas.values()) assert.ok(d.every(Number.isFinite));
+  } finally {
+    await trainer.close();
+  }
+});
+
+test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align writes an adapter scan can use', async () => {
+  const dir = modelDir('llama-gqa-f32');
+  const data = path.join(root, 'cli-train.jsonl');
+  fs.writeFileSync(data, ITEMS.map((it) => JSON.stringify({ prompt: it.prompt, label: it.label })).join('\n'));
+  const io = { out: '', err: '' };
+  const capture = { out: (s: string) => (io.out += s + '\n'), log: (s: string) => (io.err += s + '\n') };
+  const grad = path.join(root, 'grad.safetensors');
+  assert.equal(await main(['align', '--model', dir, '--data', data, '--heads', '1:0,0:3', '--steps', '0', '--dump-grad', grad, '--provider', 'cpu'], capture), 0, io.err);
+  const model = loadModel(dir);
+  const header = (await import('../../src/model/safetensors.ts')).readSafetensorsHeader(grad);
+  assert.deepEqual(header.tensors.map((t) => t.name).sort(), ['layers.0.heads.3.q_delta', 'layers.1.heads.0.q_delta']);
+  assert.deepEqual(header.tensors[0].shape, [model.config.headDim, model.config.hiddenSize]);
+
+  const adapter = path.join(root, 'cli-adapter.safetensors');
+  io.out = '';
+  assert.equal(await main(['align', '--model', dir, '--data', data, '--heads', '1:0', '--steps', '3', '--out', adapter, '--json', '--provider', 'cpu'], capture), 0, io.err);
+  const doc = JSON.parse(io.out);
+  assert.equal(doc.history.length, 3);
+  assert.deepEqual(Object.keys(doc.history[0]), ['step', 'loss', 'align', 'task', 'keep', 'meanNas']);
+  assert.ok(fs.existsSync(adapter));
+  io.out = '';
+  assert.equal(await main(['scan', '--model', dir, '--adapter', adapter, '--prompt', ITEMS[0].prompt, '--json'], capture), 0, io.err);
+  assert.equal(JSON.parse(io.out).prompts.length, 1);
+});
