@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { RESULT_PREFIX, runChild, type ChildRequest, type ChildResult } from './bench/child.ts';
 import { measureFloorRates } from './bench/floor.ts';
 import { ensureBenchModel } from './bench/model.ts';
+import { availableMemoryMiB, watchPeak, type PeakWatch } from './bench/peak.ts';
 import { formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -68,9 +69,11 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-/** Timed runs per configuration: 3, or 2 where one batch is thousands of tokens (tens of seconds). */
+/** Timed runs per configuration: more where a batch takes well under a second (noisy), fewer where it takes tens of seconds. */
 function runsFor(opts: Options, tokens: number, batch: number): number {
-  return opts.runs ?? (tokens * batch >= 4096 ? 2 : 3);
+  if (opts.runs !== null) return opts.runs;
+  const n = tokens * batch;
+  return n <= 512 ? 5 : n <= 2048 ? 3 : 2;
 }
 
 function childArgs(req: ChildRequest): string[] {
@@ -80,19 +83,44 @@ function childArgs(req: ChildRequest): string[] {
   return args;
 }
 
+/** A configuration whose child process failed (e.g. killed for memory). */
+interface FailedRun {
+  tokens: number;
+  batch: number;
+  reason: string;
+  /** Highest RSS seen from outside before it died (Linux), in MiB. */
+  peakSeenMiB: number | null;
+}
+
+/** Memory left for other processes: a child that would eat into it is stopped by the guard. */
+const MEMORY_RESERVE_MIB = 1536;
+
+function failureReason(code: number | null, signal: NodeJS.Signals | null, stdout: string, watch: PeakWatch | null): string {
+  if (watch?.killed) return `stopped by the bench at ${Math.round(watch.limitMiB ?? 0).toLocaleString('en-US')} MiB RSS (all but ${MEMORY_RESERVE_MIB} MiB of the memory available at its start): out of memory`;
+  if (signal === 'SIGKILL') return 'killed by SIGKILL (most likely the kernel OOM killer: out of memory)';
+  return `exit ${code ?? signal}${stdout.trim() ? `: ${stdout.trim().slice(-300)}` : ''}`;
+}
+
 /** Runs one configuration in a fresh node process and returns what it printed after RESULT_PREFIX. */
-function spawnChild(req: ChildRequest): Promise<ChildResult> {
+function spawnChild(req: ChildRequest): Promise<ChildResult | FailedRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, ...childArgs(req)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const available = availableMemoryMiB();
+    const watch = child.pid === undefined ? null : watchPeak(child.pid, available === null ? null : available - MEMORY_RESERVE_MIB);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => {
+      const peakSeenMiB = watch?.stop() ?? null;
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as ChildResult);
-      else reject(new Error(`child ${req.tokens}×${req.batch} failed (exit ${code ?? signal}): ${stdout.trim().slice(-500)}`));
+      else resolve({ tokens: req.tokens, batch: req.batch, reason: failureReason(code, signal, stdout, watch), peakSeenMiB });
     });
   });
+}
+
+function isFailed(r: ChildResult | FailedRun): r is FailedRun {
+  return 'reason' in r;
 }
 
 async function childMain(opts: Options): Promise<void> {
@@ -111,20 +139,23 @@ function machineLine(): string {
   return `${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}`;
 }
 
-async function runConfigurations(opts: Options, dir: string): Promise<ChildResult[]> {
-  const results: ChildResult[] = [];
+async function runConfigurations(opts: Options, dir: string): Promise<(ChildResult | FailedRun)[]> {
+  const results: (ChildResult | FailedRun)[] = [];
   for (const tokens of opts.tokens) {
     for (const batch of opts.batch) {
       const runs = runsFor(opts, tokens, batch);
       log(`running ${tokens} tokens × batch ${batch} (1 warm-up + ${runs} timed) ...`);
-      try {
-        results.push(await spawnChild({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads }));
-      } catch (err) {
-        log(String(err instanceof Error ? err.message : err));
-      }
+      const result = await spawnChild({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads });
+      if (isFailed(result)) log(`  failed: ${result.reason}`);
+      results.push(result);
     }
   }
   return results;
+}
+
+function failureLine(f: FailedRun): string {
+  const peak = f.peakSeenMiB === null ? '' : `; peak RSS seen ${Math.round(f.peakSeenMiB).toLocaleString('en-US')} MiB`;
+  return `${f.tokens} tokens × batch ${f.batch}: FAILED, ${f.reason}${peak}`;
 }
 
 function sessionLine(results: ChildResult[]): string {
@@ -142,16 +173,24 @@ async function parentMain(opts: Options): Promise<void> {
   const rates = await measureFloorRates(opts.threads);
   const best = rates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const results = await runConfigurations(opts, model.dir);
-  const rows = results.map((r) => toRow(model.config, r, best.gflops));
-  const out = [machineLine(), formatFloor(rates, best), sessionLine(results), '', formatTable(rows)];
-  out.push('', `ms/prompt = median batch time ÷ batch; floor = FLOPs ÷ ${best.gflops.toFixed(1)} GFLOP/s; total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const done = results.filter((r): r is ChildResult => !isFailed(r));
+  const failed = results.filter(isFailed);
+  const rows = done.map((r) => toRow(model.config, r, best.gflops));
+  const out = [machineLine(), formatFloor(rates, best), sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine)];
+  out.push('', `ms/prompt = median batch time ÷ batch (attention rows ${opts.rows}); floor = FLOPs ÷ ${best.gflops.toFixed(1)} GFLOP/s; total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(out.join('\n'));
-  if (opts.json) writeJson(opts, model.dir, rates, best.gflops, rows);
+  if (opts.json) writeJson(opts, model.dir, rates, best.gflops, rows, failed);
 }
 
-function writeJson(opts: Options, dir: string, rates: unknown, floorGflops: number, rows: BenchRow[]): void {
+function loadedLine(results: ChildResult[]): string {
+  const mib = results.map((r) => r.loadedRssMiB).filter((v) => v !== undefined);
+  if (mib.length === 0) return '';
+  return `RSS after session creation (weights, no activations yet): ${Math.round(Math.min(...mib)).toLocaleString('en-US')}–${Math.round(Math.max(...mib)).toLocaleString('en-US')} MiB`;
+}
+
+function writeJson(opts: Options, dir: string, rates: unknown, floorGflops: number, rows: BenchRow[], failed: FailedRun[]): void {
   const file = path.resolve('bench-results.json');
-  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, rows: opts.rows, floorGflops, matmulRates: rates, results: rows };
+  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflops, matmulRates: rates, results: rows, failed };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${file}`);
 }

@@ -16,6 +16,8 @@ export interface ChildResult {
   tokens: number;
   batch: number;
   sessionMs: number;
+  /** Resident memory right after the session was created (weights, before any activations). */
+  loadedRssMiB: number;
   warmupMs: number;
   /** Wall time of each timed batch. */
   runMs: number[];
@@ -41,13 +43,14 @@ export async function runChild(req: ChildRequest): Promise<ChildResult> {
   const start = performance.now();
   const runner = await ModelRunner.open(req.dir, { provider: 'cpu', threads: req.threads, maxBatch: req.batch, maxTokens: req.tokens });
   const sessionMs = performance.now() - start;
+  const loadedRssMiB = process.memoryUsage().rss / 2 ** 20;
   try {
     const prompts = randomBatch(req.batch, req.tokens, runner.config.vocabSize, 12345);
     const warmupMs = await timed(() => runner.forward(prompts, req.rows));
     const runMs: number[] = [];
     for (let i = 0; i < req.runs; i++) runMs.push(await timed(() => runner.forward(prompts, req.rows)));
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-    return { tokens: req.tokens, batch: req.batch, sessionMs, warmupMs, runMs, peakRssMiB };
+    return { tokens: req.tokens, batch: req.batch, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB };
   } finally {
     await runner.close();
   }

@@ -44,7 +44,7 @@ function autoCandidates(skipped: string[]): Exclude<Provider, 'auto'>[] {
   const available = new Set(ort.listSupportedBackends().map((b) => b.name));
   const order: Exclude<Provider, 'auto'>[] = [];
   if (available.has('cuda') && cudaInstalled()) order.push('cuda');
-  else skipped.push('cuda not installed (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12)');
+  else skipped.push('cuda not installed');
   if (process.platform === 'win32' && available.has('dml')) order.push('dml');
   if (process.platform === 'darwin' && available.has('coreml')) order.push('coreml');
   order.push('cpu');

@@ -1,0 +1,55 @@
+// `npm run demo`: the whole method on the demo model, through the same CLI users run.
+//   1. scan the example prompt files   2. rank the heads on the training set
+//   3. evaluate   4. align the top head (NASA)   5. evaluate again with the adapter
+// The demo model is a small Llama whose negative head was planted by hand (scripts/planted-model.ts);
+// it is written deterministically into .cache/ on first use.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { main } from '../src/cli/main.ts';
+import { formatHead } from '../src/bias/nas.ts';
+import { writePlantedModel } from './planted-model.ts';
+
+const root = path.relative(process.cwd(), path.join(__dirname, '..')) || '.';
+const demo = path.join(root, 'demo');
+const cache = path.join(root, '.cache', 'demo');
+const modelDir = path.join(cache, 'model');
+const adapter = path.join(cache, 'adapter.safetensors');
+
+const io = {
+  out: (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+  log: (s: string) => process.stderr.write(`${s}\n`),
+};
+
+async function cli(title: string, args: string[]): Promise<void> {
+  io.out(`\n── ${title}\n$ nasa-lens ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`);
+  const code = await main(args, io);
+  if (code !== 0) throw new Error(`nasa-lens ${args[0]} failed`);
+}
+
+/** The top head of the training set, read through the CLI's JSON output. */
+async function topHead(): Promise<string> {
+  let json = '';
+  const code = await main(['heads', '--model', modelDir, '--data', path.join(demo, 'train.jsonl'), '--json'], { out: (s) => (json += s), log: io.log });
+  if (code !== 0) throw new Error('nasa-lens heads failed');
+  const top = JSON.parse(json).topHeads[0];
+  io.out(`\nthe most negative head is ${formatHead(top)} (dataset NAS ${top.nas.toFixed(3)}): aligning it`);
+  return `${top.layer}:${top.head}`;
+}
+
+async function run(): Promise<void> {
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) writePlantedModel(modelDir);
+  const model = ['--model', modelDir];
+  await cli('yes/no prompts in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'prompts.md')]);
+  await cli('and in Python string literals', ['scan', ...model, '--file', path.join(demo, 'prompts.py')]);
+  await cli('heads that attend to the negative candidate (training set)', ['heads', ...model, '--data', path.join(demo, 'train.jsonl'), '--top', '4']);
+  await cli('negative bias on the held-out set: precision > recall', ['eval', ...model, '--data', path.join(demo, 'test.jsonl')]);
+  const head = await topHead();
+  await cli('NASA on that head', ['align', ...model, '--data', path.join(demo, 'train.jsonl'), '--heads', head, '--steps', '300', '--lr', '0.01', '--seed', '7', '--out', adapter]);
+  await cli('the held-out set with the adapter', ['eval', ...model, '--data', path.join(demo, 'test.jsonl'), '--adapter', adapter]);
+}
+
+run().catch((err) => {
+  io.log(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
