@@ -1,20 +1,46 @@
-// Bundles the CLI (and later the extension, the language server and the webview) with esbuild.
-// onnxruntime-node stays external: esbuild has no loader for its native `.node` binding.
+// Bundles the CLI, the extension (client), the language server and the webviews with esbuild.
+// onnxruntime-node stays external: esbuild has no loader for its native `.node` binding, so the
+// .vsix ships the package itself (see .vscodeignore). `vscode` is provided by the editor.
 import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
 
-const common = {
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const node = {
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  sourcemap: true,
-  external: ['onnxruntime-node'],
+  sourcemap: !production,
+  minify: production,
+  external: ['onnxruntime-node', 'vscode'],
   logLevel: 'warning',
 };
 
-await esbuild.build({
-  ...common,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
-  banner: { js: '#!/usr/bin/env node' },
-});
+const browser = {
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'iife',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: ['src/client/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['src/server/server.ts'], outfile: 'dist/server.js' },
+  { ...browser, entryPoints: ['webview-ui/align.ts'], outfile: 'dist/webview/align.js' },
+  { ...browser, entryPoints: ['webview-ui/dashboard.ts'], outfile: 'dist/webview/dashboard.js' },
+];
+
+// TEMPORARY while the extension is being written: build the entries that exist.
+const present = builds.filter((b) => existsSync(b.entryPoints[0]));
+
+if (watch) {
+  for (const b of present) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(present.map((b) => esbuild.build(b)));
+}

@@ -14,6 +14,7 @@ import { Graph, type FloatType, type Tensor } from '../engine/graph.ts';
 import type { ElemType } from '../engine/onnx-proto.ts';
 import { ropeInvFreq } from './config.ts';
 import { ModelLoadError } from './errors.ts';
+import { expectedWeights } from './weights.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import type { DType, ModelConfig, TensorInfo } from './types.ts';
 
@@ -33,6 +34,11 @@ export interface WeightDelta {
 
 export interface ForwardGraphOptions {
   floatType?: FloatType;
+  /**
+   * Every weight is a graph input named as in Hugging Face (float, HF shape) instead of an
+   * initializer: for training a model from scratch, where no checkpoint exists yet.
+   */
+  weightsAsInputs?: boolean;
   /** Emit attn_{l} outputs (scoring); off for graphs that need only logits. */
   attention?: boolean;
   deltas?: WeightDelta[];
@@ -48,7 +54,7 @@ export interface ForwardGraph {
   attention: Tensor[];
   /** Post-softmax attention of each layer, [B,kvHeads,heads/kvHeads,T,T]; head h = group·rep + r. */
   probs: Tensor[];
-  /** Graph inputs created for trainable deltas, by input name. */
+  /** Graph inputs created for trainable deltas (or, with weightsAsInputs, for every weight), by input name. */
   deltaInputs: Map<string, Tensor>;
 }
 
@@ -69,12 +75,14 @@ class LlamaGraphBuilder {
   private readonly weightsDir: string;
   private readonly realFile: Map<string, string>;
   private readonly deltas = new Map<string, WeightDelta[]>();
+  private readonly shapes: Map<string, number[]>;
   readonly deltaInputs = new Map<string, Tensor>();
 
-  constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint, opts: ForwardGraphOptions) {
+  constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint | null, opts: ForwardGraphOptions) {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
-    ({ dir: this.weightsDir, realFile: this.realFile } = weightsDirectory(ckpt));
+    this.shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
+    ({ dir: this.weightsDir, realFile: this.realFile } = ckpt ? weightsDirectory(ckpt) : { dir: '', realFile: new Map() });
     for (const d of opts.deltas ?? []) this.deltas.set(d.weight, [...(this.deltas.get(d.weight) ?? []), d]);
   }
 
@@ -82,10 +90,15 @@ class LlamaGraphBuilder {
     return this.weightsDir;
   }
 
-  /** The raw weight as stored (external data), in its file dtype. */
+  /** The raw weight as stored (external data), in its file dtype; or the graph input of that name. */
   private stored(name: string): Tensor {
     const existing = this.g.tensors.get(name);
     if (existing) return existing;
+    if (!this.ckpt) {
+      const t = this.g.input(name, this.ft, this.shapes.get(name) ?? []);
+      this.deltaInputs.set(name, t);
+      return t;
+    }
     const info: TensorInfo | undefined = this.ckpt.tensors.get(name);
     if (!info) throw new ModelLoadError(`weight ${name} is missing from ${this.ckpt.dir}`);
     const elem = ELEM_OF_DTYPE[info.dtype];
@@ -242,6 +255,7 @@ class LlamaGraphBuilder {
   }
 }
 
-export function buildForwardGraph(cfg: ModelConfig, ckpt: Checkpoint, opts: ForwardGraphOptions = {}): ForwardGraph {
-  return new LlamaGraphBuilder(cfg, ckpt, opts).build(opts.attention ?? true);
+export function buildForwardGraph(cfg: ModelConfig, ckpt: Checkpoint | null, opts: ForwardGraphOptions = {}): ForwardGraph {
+  if (!ckpt && !opts.weightsAsInputs) throw new ModelLoadError('a forward graph needs a checkpoint unless its weights are inputs');
+  return new LlamaGraphBuilder(cfg, opts.weightsAsInputs ? null : ckpt, opts).build(opts.attention ?? true);
 }

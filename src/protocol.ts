@@ -1,0 +1,176 @@
+// The messages between the extension (src/client), the language server (src/server) and the
+// webviews (webview-ui). Types only, plus the method names: each side imports this one file.
+
+import type { AlignEvent, EvalSummary, StepRecord, StopReason } from './align/trainer.ts';
+import type { LossWeights } from './align/loss.ts';
+import type { BinaryMetrics } from './bias/metrics.ts';
+import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
+import type { CandidatePair } from './bias/candidates.ts';
+import type { Provider } from './engine/session.ts';
+
+export type { AlignEvent, EvalSummary, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore };
+
+// ---------------------------------------------------------------------------------------------
+// Settings: the `nasaLens.*` configuration, as the client sends it in initializationOptions and
+// in workspace/didChangeConfiguration.
+
+export interface LensSettings {
+  /** Model directory (config.json + *.safetensors + tokenizer.json); empty = none. */
+  modelPath: string;
+  provider: Provider;
+  candidatePairs: CandidatePair[];
+  queryMode: QueryMode;
+  chatTemplate: boolean;
+  maxPromptTokens: number;
+  /** A diagnostic is shown when the prompt's most negative head has NAS ≥ this and P(No) > P(Yes). */
+  diagnosticThreshold: number;
+  /** Globs of workspace files scanned for prompts. */
+  fileGlobs: string[];
+  /** Adapter applied to every score; empty = none. */
+  adapterPath: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Language server ⇄ client (custom LSP methods)
+
+export interface ModelInfo {
+  name: string;
+  path: string;
+  arch: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  provider: string;
+}
+
+/** server → client notification: what the status bar shows. */
+export const StatusNotification = 'nasaLens/status';
+export interface StatusParams {
+  state: 'no-model' | 'loading' | 'ready' | 'scoring' | 'error';
+  model: ModelInfo | null;
+  adapter: string | null;
+  message?: string;
+}
+
+/** One scored prompt of the workspace index. */
+export interface PromptRow {
+  uri: string;
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  text: string;
+  pYes: number;
+  pNo: number;
+  nasTotal: number;
+  topHeads: HeadScore[];
+}
+
+export interface EvalReport {
+  file: string;
+  metrics: BinaryMetrics;
+  meanNasTopHeads: number;
+  topHeads: HeadScore[];
+}
+
+export interface DashboardData {
+  model: ModelInfo | null;
+  adapter: string | null;
+  /** Mean NAS per layer × head over the workspace's prompts (empty when none are scored). */
+  heatmap: number[][];
+  prompts: PromptRow[];
+  evaluation: EvalReport | null;
+}
+
+/** client → server: the dashboard's data. */
+export const DashboardRequest = 'nasaLens/dashboard';
+
+/** client → server: find and score the prompts of every workspace file matching fileGlobs. */
+export const ScanWorkspaceRequest = 'nasaLens/scanWorkspace';
+export interface ScanWorkspaceResult {
+  files: number;
+  prompts: number;
+}
+
+/** client → server: metrics of a labelled JSONL file (DESIGN §3.2). */
+export const EvaluateRequest = 'nasaLens/evaluate';
+export interface EvaluateParams {
+  path: string;
+}
+
+/** client → server: start NASA; progress comes as AlignProgressNotification, the end as AlignDoneNotification. */
+export const AlignStartRequest = 'nasaLens/align/start';
+export interface AlignStartParams {
+  heads: HeadRef[];
+  trainData: string;
+  valData?: string;
+  weights: LossWeights;
+  steps: number;
+  lr: number;
+  batch: number;
+  seed: number;
+  trainK: boolean;
+}
+export interface AlignStartResult {
+  jobId: string;
+}
+
+export const AlignStopRequest = 'nasaLens/align/stop';
+export interface AlignStopParams {
+  jobId: string;
+}
+
+export const AlignProgressNotification = 'nasaLens/align/progress';
+export interface AlignProgressParams {
+  jobId: string;
+  event: AlignEvent;
+}
+
+export const AlignDoneNotification = 'nasaLens/align/done';
+export interface AlignDoneParams {
+  jobId: string;
+  /** Null when the run failed or was cancelled (then `error` says why). */
+  result: { history: StepRecord[]; before: EvalSummary; after: EvalSummary; stopped: StopReason; nanReport?: string } | null;
+  error?: string;
+}
+
+/** client → server: write the finished job's adapter (atomically) to `path`. */
+export const SaveAdapterRequest = 'nasaLens/adapter/save';
+export interface SaveAdapterParams {
+  jobId: string;
+  path: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webviews ⇄ extension host (postMessage)
+
+export interface AlignDefaults {
+  weights: LossWeights;
+  steps: number;
+  lr: number;
+  batch: number;
+  seed: number;
+  trainK: boolean;
+}
+
+export type ToAlignPanel =
+  | { type: 'init'; model: ModelInfo | null; heads: HeadRef[]; heatmap: number[][]; defaults: AlignDefaults; trainData?: string; valData?: string }
+  | { type: 'dataPicked'; which: 'train' | 'val'; path: string }
+  | { type: 'progress'; event: AlignEvent }
+  | { type: 'done'; result: AlignDoneParams['result']; error?: string }
+  | { type: 'saved'; path: string; applied: boolean }
+  | { type: 'error'; message: string };
+
+export type FromAlignPanel =
+  | { type: 'ready' }
+  | { type: 'pickData'; which: 'train' | 'val' }
+  | { type: 'start'; params: AlignStartParams }
+  | { type: 'stop' }
+  | { type: 'save'; apply: boolean };
+
+export type ToDashboard = { type: 'data'; data: DashboardData } | { type: 'selectedHeads'; heads: HeadRef[] };
+
+export type FromDashboard =
+  | { type: 'ready' }
+  | { type: 'refresh' }
+  | { type: 'selectHead'; head: HeadRef }
+  | { type: 'revealPrompt'; uri: string; line: number }
+  | { type: 'alignHeads'; heads: HeadRef[] }
+  | { type: 'evaluate' };
