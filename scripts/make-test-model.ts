@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { atomicWriteFile, dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import type { ModelConfig } from '../src/model/types.ts';
 import { expectedWeights } from '../src/model/weights.ts';
+import { mulberry32 } from '../src/bias/random.ts';
 
 export interface TestModelSpec {
   arch: 'llama' | 'mistral' | 'qwen2';
@@ -102,16 +103,6 @@ function buildVocab(spec: TestModelSpec): string[] {
 // ---------------------------------------------------------------------------------------------
 // Deterministic random numbers
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;

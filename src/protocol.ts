@@ -141,14 +141,8 @@ export interface SaveAdapterParams {
 // ---------------------------------------------------------------------------------------------
 // Webviews ⇄ extension host (postMessage)
 
-export interface AlignDefaults {
-  weights: LossWeights;
-  steps: number;
-  lr: number;
-  batch: number;
-  seed: number;
-  trainK: boolean;
-}
+/** The align panel's initial form values: everything a run needs but the heads and the data. */
+export type AlignDefaults = Omit<AlignStartParams, 'heads' | 'trainData' | 'valData'>;
 
 export type ToAlignPanel =
   | { type: 'init'; model: ModelInfo | null; heads: HeadRef[]; heatmap: number[][]; defaults: AlignDefaults; trainData?: string; valData?: string }

@@ -9,21 +9,11 @@ import { Graph, type Dim, type Tensor } from '../../src/engine/graph.ts';
 import type { ElemType } from '../../src/engine/onnx-proto.ts';
 import { AutodiffError, gradients, sumAll } from '../../src/engine/autodiff.ts';
 import { createSession, ort, type Session } from '../../src/engine/session.ts';
+import { mulberry32 as rng } from '../../src/bias/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Feed {
   t: Tensor;

@@ -8,21 +8,11 @@ import {
   referenceAttn, referenceForward, referenceInvFreq, referenceNas, referenceRope,
   type ReferenceOutput, type WeightGetter,
 } from '../reference/llama64.ts';
+import { mulberry32 as rng } from '../../src/bias/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: PRNG, configs, random weights.
 
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function config(over: Partial<ModelConfig> = {}): ModelConfig {
   return {
