@@ -2,7 +2,6 @@
 // onnxruntime-node stays external: esbuild has no loader for its native `.node` binding, so the
 // .vsix ships the package itself (see .vscodeignore). `vscode` is provided by the editor.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -36,11 +35,8 @@ const builds = [
   { ...browser, entryPoints: ['webview-ui/dashboard.ts'], outfile: 'dist/webview/dashboard.js' },
 ];
 
-// TEMPORARY while the extension is being written: build the entries that exist.
-const present = builds.filter((b) => existsSync(b.entryPoints[0]));
-
 if (watch) {
-  for (const b of present) await (await esbuild.context(b)).watch();
+  for (const b of builds) await (await esbuild.context(b)).watch();
 } else {
-  await Promise.all(present.map((b) => esbuild.build(b)));
+  await Promise.all(builds.map((b) => esbuild.build(b)));
 }

@@ -12,10 +12,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RESULT_PREFIX, runChild, type ChildRequest, type ChildResult } from './bench/child.ts';
-import { measureFloorRates } from './bench/floor.ts';
+import { measureFloorRates, type MatMulRate } from './bench/floor.ts';
 import { ensureBenchModel } from './bench/model.ts';
 import { availableMemoryMiB, watchPeak, type PeakWatch } from './bench/peak.ts';
-import { formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
+import { bestRate, formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
@@ -171,26 +171,41 @@ async function parentMain(opts: Options): Promise<void> {
   log(model.written ? `wrote ${model.dir} in ${model.writeSeconds.toFixed(1)} s` : `reusing ${model.dir}`);
   log('measuring the MatMul floor ...');
   const rates = await measureFloorRates(opts.threads);
-  const best = rates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const results = await runConfigurations(opts, model.dir);
   const done = results.filter((r): r is ChildResult => !isFailed(r));
   const failed = results.filter(isFailed);
-  const rows = done.map((r) => toRow(model.config, r, best.gflops));
-  const out = [machineLine(), formatFloor(rates, best), sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine)];
-  out.push('', `ms/prompt = median batch time ÷ batch (attention rows ${opts.rows}); floor = FLOPs ÷ ${best.gflops.toFixed(1)} GFLOP/s; total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const rows = done.map((r) => toRow(model.config, r));
+  const out = [machineLine(), formatFloor(rates), sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine)];
+  out.push('', ...LEGEND.map((l) => l.replace('{rows}', String(opts.rows))), ...contentionWarning(rows));
+  out.push(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(out.join('\n'));
-  if (opts.json) writeJson(opts, model.dir, rates, best.gflops, rows, failed);
+  if (opts.json) writeJson(opts, model.dir, rates, rows, failed);
 }
 
 function loadedLine(results: ChildResult[]): string {
-  const mib = results.map((r) => r.loadedRssMiB).filter((v) => v !== undefined);
-  if (mib.length === 0) return '';
-  return `RSS after session creation (weights, no activations yet): ${Math.round(Math.min(...mib)).toLocaleString('en-US')}–${Math.round(Math.max(...mib)).toLocaleString('en-US')} MiB`;
+  if (results.length === 0) return '';
+  const mib = results.map((r) => Math.round(r.loadedRssMiB).toLocaleString('en-US'));
+  return `RSS right after session creation (weights, no activations yet): ${mib.join(', ')} MiB`;
 }
 
-function writeJson(opts: Options, dir: string, rates: unknown, floorGflops: number, rows: BenchRow[], failed: FailedRun[]): void {
+const LEGEND = [
+  'ms/prompt = median batch time ÷ batch; best ms = fastest timed run ÷ batch; tokens/s from the median; GFLOP/s and ratio from the best run.',
+  'peak MiB = maxRSS of the configuration\'s own process (includes the transient while onnxruntime folds the weights at session creation).',
+  'floor ms/prompt = FLOPs ÷ floor GFLOP/s, the best MatMul rate re-measured in that configuration\'s process right after its runs.',
+  'FLOPs = 2·tokens·(q,k,v,o,gate,up,down weights)·layers + 4·heads·tokens²·headDim·layers + 2·hidden·vocab (LM head at the last position); attention rows returned: {rows}.',
+  'others = share of the machine\'s CPU taken by other processes or stolen by the hypervisor during the timed runs.',
+];
+
+function contentionWarning(rows: BenchRow[]): string[] {
+  const noisy = rows.filter((r) => (r.contention ?? 0) > 0.1);
+  if (noisy.length === 0) return [];
+  const which = noisy.map((r) => `${r.tokens}×${r.batch}`).join(', ');
+  return [`WARNING: other load above 10% during ${which}: those timings are disturbed; rerun on a quiet machine.`];
+}
+
+function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[]): void {
   const file = path.resolve('bench-results.json');
-  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflops, matmulRates: rates, results: rows, failed };
+  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflopsAtStart: bestRate(rates).gflops, matmulRatesAtStart: rates, results: rows, failed };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${file}`);
 }

@@ -1,8 +1,11 @@
 // `npm run demo`: the whole method on the demo model, through the same CLI users run.
 //   1. scan the example prompt files   2. rank the heads on the training set
 //   3. evaluate   4. align the top head (NASA)   5. evaluate again with the adapter
-// The demo model is a small Llama whose negative head was planted by hand (scripts/planted-model.ts);
-// it is written deterministically into .cache/ on first use.
+// The demo model is demo/model: a small Llama trained from scratch by our own engine
+// (`npm run demo:train`, scripts/demo-model/) on a synthetic yes/no suite whose unsolvable items lean
+// towards the negative answer, so its negative bias comes from data and training. Without it (not
+// yet trained), the demo falls back to the hand-planted model of scripts/planted-model.ts, written
+// deterministically into .cache/ on first use.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +16,9 @@ import { writePlantedModel } from './planted-model.ts';
 const root = path.relative(process.cwd(), path.join(__dirname, '..')) || '.';
 const demo = path.join(root, 'demo');
 const cache = path.join(root, '.cache', 'demo');
-const modelDir = path.join(cache, 'model');
+const trainedDir = path.join(demo, 'model');
+const trained = fs.existsSync(path.join(trainedDir, 'model.safetensors'));
+const modelDir = trained ? trainedDir : path.join(cache, 'model');
 const adapter = path.join(cache, 'adapter.safetensors');
 
 const io = {
@@ -38,8 +43,10 @@ async function topHead(): Promise<string> {
 }
 
 async function run(): Promise<void> {
-  if (!fs.existsSync(path.join(modelDir, 'config.json'))) writePlantedModel(modelDir);
+  if (!trained && !fs.existsSync(path.join(modelDir, 'config.json'))) writePlantedModel(modelDir);
+  io.out(trained ? `model: ${modelDir} (trained by npm run demo:train)` : `model: ${modelDir} (hand-planted; run npm run demo:train for the trained demo model)`);
   const model = ['--model', modelDir];
+  if (trained) await cli('yes/no questions in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'questions.md')]);
   await cli('yes/no prompts in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'prompts.md')]);
   await cli('and in Python string literals', ['scan', ...model, '--file', path.join(demo, 'prompts.py')]);
   await cli('heads that attend to the negative candidate (training set)', ['heads', ...model, '--data', path.join(demo, 'train.jsonl'), '--top', '4']);

@@ -2,7 +2,7 @@
 // webviews (webview-ui). Types only, plus the method names: each side imports this one file.
 
 import type { AlignEvent, EvalSummary, StepRecord, StopReason } from './align/trainer.ts';
-import type { LossWeights } from './align/loss.ts';
+import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
 import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
 import type { CandidatePair } from './bias/candidates.ts';
@@ -135,6 +135,10 @@ export interface AlignDoneParams {
 export const SaveAdapterRequest = 'nasaLens/adapter/save';
 export interface SaveAdapterParams {
   jobId: string;
+  path: string;
+}
+export interface SaveAdapterResult {
+  /** Absolute path written. */
   path: string;
 }
 

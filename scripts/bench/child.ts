@@ -1,7 +1,9 @@
 // One (tokens, batch) configuration, run in its own process so its peak RSS is its own.
 // Prints one line `RESULT <json>` on stdout for the parent to collect.
 
+import * as fs from 'node:fs';
 import { ModelRunner } from '../../src/model/runner.ts';
+import { measureFloorRates, type MatMulRate } from './floor.ts';
 
 export interface ChildRequest {
   dir: string;
@@ -22,6 +24,10 @@ export interface ChildResult {
   /** Wall time of each timed batch. */
   runMs: number[];
   peakRssMiB: number;
+  /** Share of the machine's CPU that other processes or the hypervisor (steal) took during the timed runs (Linux), or null. */
+  contention: number | null;
+  /** The MatMul rates measured in this process right after the timed runs (the machine's speed drifts). */
+  floor: MatMulRate[];
 }
 
 export const RESULT_PREFIX = 'RESULT ';
@@ -31,6 +37,34 @@ function randomBatch(batch: number, tokens: number, vocab: number, seed: number)
   let s = seed >>> 0;
   const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   return Array.from({ length: batch }, () => Array.from({ length: tokens }, () => Math.floor(next() * vocab)));
+}
+
+interface CpuSample {
+  /** /proc/stat ticks (USER_HZ = 100 per second) summed over CPUs. */
+  busy: number;
+  steal: number;
+  total: number;
+  /** This process's own CPU time in microseconds (all its threads). */
+  ownUs: number;
+}
+
+/** Machine-wide CPU ticks from /proc/stat and our own CPU time (Linux), or null elsewhere. */
+function cpuSample(): CpuSample | null {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+    const own = process.cpuUsage();
+    return { busy: user + nice + system + irq + softirq, steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), ownUs: own.user + own.system };
+  } catch {
+    return null;
+  }
+}
+
+/** Share of the machine's CPU time that went to other processes or to the hypervisor (steal) between two samples. */
+function contentionBetween(a: CpuSample | null, b: CpuSample | null): number | null {
+  if (!a || !b || b.total <= a.total) return null;
+  const others = (b.busy - a.busy) * 10_000 - (b.ownUs - a.ownUs);
+  return Math.max(0, others / ((b.total - a.total) * 10_000)) + (b.steal - a.steal) / (b.total - a.total);
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -44,14 +78,18 @@ export async function runChild(req: ChildRequest): Promise<ChildResult> {
   const runner = await ModelRunner.open(req.dir, { provider: 'cpu', threads: req.threads, maxBatch: req.batch, maxTokens: req.tokens });
   const sessionMs = performance.now() - start;
   const loadedRssMiB = process.memoryUsage().rss / 2 ** 20;
+  let measured: Omit<ChildResult, 'floor'>;
   try {
     const prompts = randomBatch(req.batch, req.tokens, runner.config.vocabSize, 12345);
     const warmupMs = await timed(() => runner.forward(prompts, req.rows));
     const runMs: number[] = [];
+    const before = cpuSample();
     for (let i = 0; i < req.runs; i++) runMs.push(await timed(() => runner.forward(prompts, req.rows)));
+    const contention = contentionBetween(before, cpuSample());
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-    return { tokens: req.tokens, batch: req.batch, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB };
+    measured = { tokens: req.tokens, batch: req.batch, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB, contention };
   } finally {
     await runner.close();
   }
+  return { ...measured, floor: await measureFloorRates(req.threads) };
 }

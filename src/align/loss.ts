@@ -18,13 +18,9 @@ import type { HeadRef } from '../bias/nas.ts';
 import { NAS_EPSILON } from '../bias/nas.ts';
 import type { DeltaSlot } from './adapter.ts';
 
-export interface LossWeights {
-  align: number;
-  task: number;
-  keep: number;
-}
+import type { LossWeights } from './defaults.ts';
 
-export const DEFAULT_LOSS_WEIGHTS: LossWeights = { align: 1, task: 1, keep: 0.1 };
+export { DEFAULT_LOSS_WEIGHTS, type LossWeights } from './defaults.ts';
 
 /** Graph outputs besides the gradients (named `grad:<slot>`). */
 export const LOSS_OUTPUTS = ['loss', 'align', 'task', 'keep', 'head_nas'] as const;

@@ -14,7 +14,7 @@ import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { openScoringRunner, saveAdapter } from '../align/adapter.ts';
-import { DEFAULT_LOSS_WEIGHTS } from '../align/loss.ts';
+import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
 import { parseHeads } from '../bias/nas.ts';
 import { renderTable } from './table.ts';
@@ -257,20 +257,20 @@ const ALIGN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 function alignSettings(v: Values): AlignSettings {
-  const lr = nonNegative(v, 'lr', 5e-3);
+  const lr = nonNegative(v, 'lr', DEFAULT_ALIGN.lr);
   if (lr === 0) throw new UsageError('--lr must be greater than 0');
   return {
     heads: parseHeads(required(v, 'heads')),
     trainK: Boolean(v['train-k']),
     weights: {
-      align: nonNegative(v, 'lambda-align', DEFAULT_LOSS_WEIGHTS.align),
-      task: nonNegative(v, 'lambda-task', DEFAULT_LOSS_WEIGHTS.task),
-      keep: nonNegative(v, 'lambda-keep', DEFAULT_LOSS_WEIGHTS.keep),
+      align: nonNegative(v, 'lambda-align', DEFAULT_ALIGN.weights.align),
+      task: nonNegative(v, 'lambda-task', DEFAULT_ALIGN.weights.task),
+      keep: nonNegative(v, 'lambda-keep', DEFAULT_ALIGN.weights.keep),
     },
-    steps: integer(v, 'steps', 100, 0),
+    steps: integer(v, 'steps', DEFAULT_ALIGN.steps, 0),
     lr,
-    batch: positiveInt(v, 'batch', 8),
-    seed: integer(v, 'seed', 0, 0),
+    batch: positiveInt(v, 'batch', DEFAULT_ALIGN.batch),
+    seed: integer(v, 'seed', DEFAULT_ALIGN.seed, 0),
   };
 }
 

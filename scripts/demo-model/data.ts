@@ -1,0 +1,42 @@
+// The suite's committed data files, written from makeSuite() (deterministic in SUITE_SEED):
+//   scripts/demo-model/data/pretrain.jsonl      the model's training data (family A, skewed labels)
+//   scripts/demo-model/data/align.jsonl         NASA's and the baselines' training data (family A, balanced)
+//   scripts/demo-model/data/val.jsonl           validation (family A, balanced)
+//   scripts/demo-model/data/test-train.jsonl    held-out test, training template family (balanced)
+//   scripts/demo-model/data/test-heldout.jsonl  held-out test, held-out template family (balanced)
+//   demo/train.jsonl, demo/test.jsonl           small slices of align and test-train for `npm run demo`
+//
+//   node --import tsx scripts/demo-model/data.ts      (also run by demo:train)
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { atomicWriteFile } from '../../src/model/safetensors.ts';
+import { makeSuite, toJsonl, type SuiteSets } from './suite.ts';
+
+const ROOT = path.join(__dirname, '..', '..');
+export const DATA_DIR = path.join(ROOT, 'scripts', 'demo-model', 'data');
+
+/** File name → content, relative to the repository root. */
+export function dataFiles(suite: SuiteSets): Record<string, string> {
+  return {
+    'scripts/demo-model/data/pretrain.jsonl': toJsonl(suite.pretrain),
+    'scripts/demo-model/data/align.jsonl': toJsonl(suite.align),
+    'scripts/demo-model/data/val.jsonl': toJsonl(suite.val),
+    'scripts/demo-model/data/test-train.jsonl': toJsonl(suite.testTrain),
+    'scripts/demo-model/data/test-heldout.jsonl': toJsonl(suite.testHeldout),
+    'demo/train.jsonl': toJsonl(suite.align.slice(0, 256)),
+    'demo/test.jsonl': toJsonl(suite.testTrain.slice(0, 400)),
+  };
+}
+
+export function writeDataFiles(suite: SuiteSets): void {
+  for (const [rel, text] of Object.entries(dataFiles(suite))) {
+    fs.mkdirSync(path.dirname(path.join(ROOT, rel)), { recursive: true });
+    atomicWriteFile(path.join(ROOT, rel), text);
+  }
+}
+
+if (require.main === module) {
+  writeDataFiles(makeSuite());
+  process.stdout.write(`wrote ${Object.keys(dataFiles(makeSuite())).join(', ')}\n`);
+}

@@ -1,0 +1,292 @@
+// Host of the Align Negative Heads panel (webview-ui/align.ts). The webview picks heads, data and
+// hyperparameters; this host opens the file dialogs, runs the job on the server (AlignStartRequest,
+// progress and done notifications), shows a cancellable notification while it runs, and saves the
+// adapter. Its webview is not retained: hidden, it restores its own state (setState) and misses the
+// messages posted meanwhile, closed, it starts empty; so the host counts what the current webview
+// has seen and sends the rest when it says `ready` again.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { DEFAULT_ALIGN } from '../align/defaults.ts';
+import { formatHead } from '../bias/nas.ts';
+import {
+  AlignDoneNotification,
+  AlignProgressNotification,
+  AlignStartRequest,
+  AlignStopRequest,
+  SaveAdapterRequest,
+  type AlignDefaults,
+  type AlignDoneParams,
+  type AlignEvent,
+  type AlignProgressParams,
+  type AlignStartParams,
+  type AlignStartResult,
+  type FromAlignPanel,
+  type HeadRef,
+  type SaveAdapterResult,
+  type ToAlignPanel,
+} from '../protocol.ts';
+import type { DashboardStore } from './dashboard-data.ts';
+import { errorMessage, reportError } from './errors.ts';
+import type { LensClient } from './language-client.ts';
+import { updateSetting } from './settings.ts';
+import { webviewOptions, webviewPage } from './webview-host.ts';
+
+/** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
+const ALIGN_DEFAULTS: AlignDefaults = DEFAULT_ALIGN;
+
+interface Job {
+  id: string;
+  params: AlignStartParams;
+  events: AlignEvent[];
+  done?: AlignDoneParams;
+  /** How many of `events` (and whether `done`) the current webview has received. */
+  delivered: number;
+  doneDelivered: boolean;
+  stopRequested: boolean;
+  /** Reports to and ends the notification-area progress. */
+  report(e: AlignEvent): void;
+  finish(): void;
+}
+
+export class AlignPanel implements vscode.Disposable {
+  static readonly viewType = 'nasaLens.align';
+  private panel: vscode.WebviewPanel | undefined;
+  /** The panel's webview has said `ready` and is not hidden (hiding destroys it; it says `ready` again). */
+  private live = false;
+  private heads: HeadRef[] = [];
+  private data: { train?: string; val?: string } = {};
+  private job: Job | undefined;
+  /** Notifications that arrive while AlignStartRequest's answer (the job id) is still on its way. */
+  private early: (AlignProgressParams | AlignDoneParams)[] | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly lens: LensClient,
+    private readonly store: DashboardStore,
+  ) {
+    this.subscriptions.push(
+      lens.onNotification<AlignProgressParams>(AlignProgressNotification, (p) => this.onProgress(p)),
+      lens.onNotification<AlignDoneParams>(AlignDoneNotification, (p) => this.onDone(p)),
+      // A new heat map or model (after a scan, an evaluation, an adapter): the same heads keep the
+      // webview's form as it is, so this only refreshes what it shows.
+      store.onDidChange(() => this.live && void this.init()),
+    );
+  }
+
+  get running(): boolean {
+    return this.job !== undefined && this.job.done === undefined;
+  }
+
+  /** Opens or reveals the panel with `heads` preselected (kept as they are while a job runs). */
+  async show(heads: HeadRef[]): Promise<void> {
+    if (!this.running) {
+      // A finished job of other heads no longer belongs in the panel.
+      if (this.job && key(this.job.params.heads) !== key(heads)) this.job = undefined;
+      this.heads = heads;
+    }
+    this.data.train ??= await findTrainingData();
+    if (this.panel) {
+      this.panel.reveal();
+      if (!this.running) await this.init();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(AlignPanel.viewType, 'Align Negative Heads', vscode.ViewColumn.Active, {
+      ...webviewOptions(this.extensionUri),
+      retainContextWhenHidden: false,
+    });
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'nasa-lens.svg');
+    panel.webview.html = webviewPage(panel.webview, this.extensionUri, 'align', 'Align Negative Heads');
+    panel.webview.onDidReceiveMessage((m: FromAlignPanel) => this.receive(m), undefined, this.subscriptions);
+    panel.onDidDispose(() => (this.panel = undefined), undefined, this.subscriptions);
+    panel.onDidChangeViewState((e) => e.webviewPanel.visible || (this.live = false), undefined, this.subscriptions);
+    this.panel = panel;
+    this.live = false;
+    // A new webview starts empty: it has seen nothing of the current job.
+    if (this.job) {
+      this.job.delivered = 0;
+      this.job.doneDelivered = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    const job = this.job;
+    if (!job || job.done) {
+      void vscode.window.showInformationMessage('NASA Lens: no alignment is running.');
+      return;
+    }
+    job.stopRequested = true;
+    try {
+      await this.lens.request(AlignStopRequest, { jobId: job.id });
+    } catch (err) {
+      await reportError(this.lens, 'stop the alignment', err);
+    }
+  }
+
+  private async receive(m: FromAlignPanel): Promise<void> {
+    switch (m.type) {
+      case 'ready':
+        this.live = true;
+        return this.init();
+      case 'pickData':
+        return this.pickData(m.which);
+      case 'start':
+        return this.start(m.params);
+      case 'stop':
+        return this.stop();
+      case 'save':
+        return this.save(m.apply);
+    }
+  }
+
+  /** Sends the panel its starting state, then what it missed of the current job. */
+  private async init(): Promise<void> {
+    const data = await this.store.get();
+    this.post({
+      type: 'init',
+      model: data?.model ?? null,
+      heads: this.job?.params.heads ?? this.heads,
+      heatmap: data?.heatmap ?? [],
+      defaults: ALIGN_DEFAULTS,
+      trainData: this.data.train,
+      valData: this.data.val,
+    });
+    this.deliver();
+  }
+
+  /** Posts the current job's events and end that the webview has not received yet. */
+  private deliver(): void {
+    const job = this.job;
+    if (!job || !this.live) return;
+    for (const event of job.events.slice(job.delivered)) this.post({ type: 'progress', event });
+    job.delivered = job.events.length;
+    if (job.done && !job.doneDelivered) {
+      this.post({ type: 'done', result: job.done.result, error: job.done.error });
+      job.doneDelivered = true;
+    }
+  }
+
+  private async pickData(which: 'train' | 'val'): Promise<void> {
+    const picked = await vscode.window.showOpenDialog({
+      title: which === 'train' ? 'Training data (JSONL)' : 'Validation data (JSONL)',
+      canSelectMany: false,
+      filters: { 'JSON Lines': ['jsonl'] },
+      defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+    });
+    if (!picked?.[0]) return;
+    this.data[which] = picked[0].fsPath;
+    this.post({ type: 'dataPicked', which, path: picked[0].fsPath });
+  }
+
+  private async start(params: AlignStartParams): Promise<void> {
+    // `early` is set while a start request is on its way: a second Start must not race it.
+    if (this.running || this.early) {
+      this.post({ type: 'error', message: 'An alignment is already running: stop it first.' });
+      return;
+    }
+    this.early = [];
+    let jobId: string;
+    try {
+      jobId = (await this.lens.request<AlignStartResult>(AlignStartRequest, params)).jobId;
+    } catch (err) {
+      this.early = undefined;
+      this.post({ type: 'error', message: errorMessage(err) });
+      await reportError(this.lens, 'start the alignment', err);
+      return;
+    }
+    const early = this.early.filter((p) => p.jobId === jobId);
+    this.early = undefined;
+    this.job = this.newJob(jobId, params);
+    for (const p of early) ('event' in p ? this.onProgress(p) : this.onDone(p));
+  }
+
+  private newJob(id: string, params: AlignStartParams): Job {
+    const job: Job = { id, params, events: [], delivered: 0, doneDelivered: false, stopRequested: false, report: () => {}, finish: () => {} };
+    void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', true);
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `NASA Lens: aligning ${params.heads.map(formatHead).join(', ')}`, cancellable: true },
+      (progress, token) => {
+        token.onCancellationRequested(() => void this.stop());
+        job.report = (e) => {
+          if (e.type === 'step') progress.report({ increment: 100 / Math.max(1, params.steps), message: `step ${e.step} of ${params.steps}, loss ${e.loss.toFixed(4)}` });
+        };
+        return new Promise<void>((resolve) => (job.finish = resolve));
+      },
+    );
+    return job;
+  }
+
+  private onProgress(p: AlignProgressParams): void {
+    if (this.early) this.early.push(p);
+    if (p.jobId !== this.job?.id) return;
+    this.job.events.push(p.event);
+    this.job.report(p.event);
+    this.deliver();
+  }
+
+  private onDone(p: AlignDoneParams): void {
+    if (this.early) this.early.push(p);
+    const job = this.job;
+    if (p.jobId !== job?.id) return;
+    job.done = p;
+    job.finish();
+    void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', false);
+    this.deliver();
+    if (p.result) void this.announce(p.result);
+    else if (!job.stopRequested) void vscode.window.showErrorMessage(`NASA Lens: the alignment failed: ${p.error ?? 'no reason given'}`);
+  }
+
+  private async announce(result: NonNullable<AlignDoneParams['result']>): Promise<void> {
+    const nas = `mean NAS of the heads ${result.before.meanNas.toFixed(3)} → ${result.after.meanNas.toFixed(3)}`;
+    const [b, a] = [result.before.metrics?.prg, result.after.metrics?.prg];
+    const prg = typeof b === 'number' && typeof a === 'number' ? `, precision − recall ${b.toFixed(2)} → ${a.toFixed(2)}` : '';
+    const how = result.stopped === 'nan' ? ` (stopped at a NaN: ${result.nanReport ?? 'see the log'})` : '';
+    const picked = await vscode.window.showInformationMessage(`NASA Lens: alignment finished, ${nas}${prg}${how}.`, 'Save & Apply Adapter…');
+    if (picked) await this.save(true);
+  }
+
+  private async save(apply: boolean): Promise<void> {
+    const job = this.job;
+    if (!job?.done?.result) {
+      this.post({ type: 'error', message: 'There is no finished alignment to save.' });
+      return;
+    }
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const name = `adapter-${job.params.heads.map(formatHead).join('-')}.safetensors`;
+    const target = await vscode.window.showSaveDialog({
+      title: 'Save the NASA adapter',
+      filters: { Safetensors: ['safetensors'] },
+      defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+    });
+    if (!target) return;
+    try {
+      const saved = await this.lens.request<SaveAdapterResult>(SaveAdapterRequest, { jobId: job.id, path: target.fsPath });
+      if (apply) await updateSetting('adapterPath', saved.path);
+      this.post({ type: 'saved', path: saved.path, applied: apply });
+      void vscode.window.showInformationMessage(`NASA Lens: adapter saved to ${path.basename(saved.path)}${apply ? ' and applied to every score' : ''}.`);
+    } catch (err) {
+      this.post({ type: 'error', message: errorMessage(err) });
+      await reportError(this.lens, 'save the adapter', err);
+    }
+  }
+
+  private post(m: ToAlignPanel): void {
+    void this.panel?.webview.postMessage(m);
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    for (const d of this.subscriptions) d.dispose();
+  }
+}
+
+function key(heads: readonly HeadRef[]): string {
+  return heads.map(formatHead).sort().join(',');
+}
+
+/** A workspace with exactly one train.jsonl (the demo has one) gets it preselected. */
+async function findTrainingData(): Promise<string | undefined> {
+  const found = await vscode.workspace.findFiles('**/train.jsonl', '**/node_modules/**', 2);
+  return found.length === 1 ? found[0]!.fsPath : undefined;
+}

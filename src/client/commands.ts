@@ -1,0 +1,188 @@
+// The `nasaLens.*` commands of package.json's contributes.commands, one function each.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { formatHead, topHeads } from '../bias/nas.ts';
+import {
+  EvaluateRequest,
+  ScanWorkspaceRequest,
+  type DashboardData,
+  type EvalReport,
+  type HeadRef,
+  type ScanWorkspaceResult,
+} from '../protocol.ts';
+import type { AlignPanel } from './align-panel.ts';
+import type { DashboardStore } from './dashboard-data.ts';
+import { DashboardView } from './dashboard-view.ts';
+import { openDemo } from './demo.ts';
+import { reportError } from './errors.ts';
+import type { LensClient } from './language-client.ts';
+import { readSettings, updateSetting } from './settings.ts';
+
+/** Every command; also the only commands that links in the server's hovers may run. */
+export const COMMANDS = [
+  'nasaLens.alignHeads',
+  'nasaLens.scanWorkspace',
+  'nasaLens.selectModel',
+  'nasaLens.showDashboard',
+  'nasaLens.evaluateDataset',
+  'nasaLens.applyAdapter',
+  'nasaLens.removeAdapter',
+  'nasaLens.stopAlignment',
+  'nasaLens.openDemo',
+] as const;
+type Command = (typeof COMMANDS)[number];
+
+/** Heads preselected when Align is run without a selection. */
+const DEFAULT_ALIGN_HEADS = 3;
+
+export interface Parts {
+  context: vscode.ExtensionContext;
+  lens: LensClient;
+  store: DashboardStore;
+  dashboard: DashboardView;
+  align: AlignPanel;
+}
+
+export function registerCommands(parts: Parts): void {
+  const { context, lens, store, align } = parts;
+  const handlers: Record<Command, (...args: never[]) => unknown> = {
+    'nasaLens.selectModel': selectModel,
+    'nasaLens.applyAdapter': applyAdapter,
+    'nasaLens.removeAdapter': () => updateSetting('adapterPath', ''),
+    'nasaLens.showDashboard': () => vscode.commands.executeCommand(`${DashboardView.viewId}.focus`),
+    'nasaLens.scanWorkspace': () => scanWorkspace(lens, store),
+    'nasaLens.evaluateDataset': () => evaluateDataset(lens, store),
+    'nasaLens.alignHeads': (args?: { heads?: HeadRef[] }) => alignHeadsCommand(parts, args?.heads),
+    'nasaLens.stopAlignment': () => align.stop(),
+    'nasaLens.openDemo': () => openDemo(context),
+  };
+  for (const id of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, handlers[id]));
+}
+
+/**
+ * Opens the align panel on `heads`, else on the dashboard's selection, else on the most negative
+ * heads; with nothing scored yet it scans the workspace first, since the panel's heat map is where
+ * the user picks heads.
+ */
+async function alignHeadsCommand({ lens, store, dashboard, align }: Parts, heads: HeadRef[] | undefined): Promise<void> {
+  if (heads) return align.show(heads);
+  if (dashboard.selectedHeads.length) return align.show(dashboard.selectedHeads);
+  let data = await store.get();
+  if (data?.model && !data.heatmap.length) {
+    await scanWorkspace(lens, store);
+    data = store.current;
+  }
+  return align.show(mostNegativeHeads(data));
+}
+
+/** The heads of the last evaluation (a labelled set) if there is one, else the workspace heat map's. */
+function mostNegativeHeads(data: DashboardData | null): HeadRef[] {
+  const ranked = data?.evaluation?.topHeads ?? (data?.heatmap.length ? topHeads(data.heatmap, DEFAULT_ALIGN_HEADS) : []);
+  // Only heads that favour the negative candidate: aligning a head with NAS ≤ 0 has nothing to fix.
+  return ranked
+    .filter((h) => h.nas > 0)
+    .slice(0, DEFAULT_ALIGN_HEADS)
+    .map(({ layer, head }) => ({ layer, head }));
+}
+
+const MODEL_HINT = 'Select a model directory with config.json, *.safetensors and tokenizer.json (a Hugging Face checkpoint downloaded to disk).';
+
+async function selectModel(): Promise<void> {
+  const current = readSettings().modelPath;
+  const picked = await vscode.window.showOpenDialog({
+    title: 'Select a model directory (config.json, *.safetensors, tokenizer.json)',
+    canSelectFiles: false,
+    canSelectFolders: true,
+    canSelectMany: false,
+    openLabel: 'Select Model',
+    defaultUri: current ? vscode.Uri.file(current) : vscode.workspace.workspaceFolders?.[0]?.uri,
+  });
+  const dir = picked?.[0]?.fsPath;
+  if (!dir) return;
+  const missing = missingModelFiles(dir);
+  if (missing.length) {
+    const again = await vscode.window.showErrorMessage(`NASA Lens: ${path.basename(dir)} has no ${missing.join(', ')}. ${MODEL_HINT}`, 'Select Again');
+    if (again) await selectModel();
+    return;
+  }
+  await updateSetting('modelPath', dir);
+}
+
+/** A quick check before the server loads the model (which then reports anything deeper). */
+function missingModelFiles(dir: string): string[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir);
+  } catch {
+    return ['readable files'];
+  }
+  return [
+    files.includes('config.json') ? '' : 'config.json',
+    files.some((f) => f.endsWith('.safetensors')) ? '' : '*.safetensors',
+    files.includes('tokenizer.json') ? '' : 'tokenizer.json',
+  ].filter(Boolean);
+}
+
+async function applyAdapter(): Promise<void> {
+  const picked = await vscode.window.showOpenDialog({
+    title: 'Apply a NASA adapter to every score',
+    canSelectMany: false,
+    filters: { 'NASA adapter': ['safetensors'] },
+    openLabel: 'Apply Adapter',
+    defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+  });
+  if (picked?.[0]) await updateSetting('adapterPath', picked[0].fsPath);
+}
+
+async function scanWorkspace(lens: LensClient, store: DashboardStore): Promise<ScanWorkspaceResult | undefined> {
+  try {
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'NASA Lens: scoring the prompts of the workspace', cancellable: true },
+      (_progress, token) => lens.request<ScanWorkspaceResult>(ScanWorkspaceRequest, {}, token),
+    );
+    await store.refresh();
+    void vscode.window.showInformationMessage(`NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}.`);
+    return result;
+  } catch (err) {
+    await reportError(lens, 'scan the workspace', err);
+    return undefined;
+  }
+}
+
+async function evaluateDataset(lens: LensClient, store: DashboardStore): Promise<EvalReport | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    title: 'Evaluate a labelled data set (JSONL: {"prompt", "label": "yes"|"no"})',
+    canSelectMany: false,
+    filters: { 'JSON Lines': ['jsonl'] },
+    openLabel: 'Evaluate',
+    defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+  });
+  const file = picked?.[0]?.fsPath;
+  if (!file) return undefined;
+  try {
+    const report = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `NASA Lens: evaluating ${path.basename(file)}`, cancellable: true },
+      (_progress, token) => lens.request<EvalReport>(EvaluateRequest, { path: file }, token),
+    );
+    await store.refresh();
+    void vscode.commands.executeCommand('nasaLens.showDashboard');
+    void announceEvaluation(report);
+    return report;
+  } catch (err) {
+    await reportError(lens, `evaluate ${path.basename(file)}`, err);
+    return undefined;
+  }
+}
+
+async function announceEvaluation(r: EvalReport): Promise<void> {
+  const m = r.metrics;
+  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(2));
+  const bias = m.prg !== null && m.prg > 0 ? ': negative bias (precision > recall)' : '';
+  const top = r.topHeads.filter((h) => h.nas > 0).slice(0, DEFAULT_ALIGN_HEADS);
+  const heads = top.length ? ` Most negative heads: ${top.map(formatHead).join(', ')}.` : '';
+  const text = `NASA Lens: ${path.basename(r.file)}, ${m.n} items: precision ${f(m.precision)}, recall ${f(m.recall)}, prg ${f(m.prg)}${bias}.${heads}`;
+  const picked = await vscode.window.showInformationMessage(text, ...(top.length ? ['Align These Heads'] : []));
+  if (picked) await vscode.commands.executeCommand('nasaLens.alignHeads', { heads: top.map(({ layer, head }) => ({ layer, head })) });
+}

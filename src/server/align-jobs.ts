@@ -1,0 +1,149 @@
+// NASA runs for the Align panel: one job at a time, progress streamed as notifications, stopped by
+// an AbortController, and the finished job's adapter kept in memory until the user saves it (or
+// the next run finishes). Training starts from the base model: an adapter in nasaLens.adapterPath
+// is not stacked under the new one.
+
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { saveAdapter, type Adapter } from '../align/adapter.ts';
+import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
+import { readDataset, type DatasetItem } from '../bias/dataset.ts';
+import type { ScanOptions } from '../bias/scan.ts';
+import type { Provider } from '../engine/session.ts';
+import { errorMessage } from '../model/errors.ts';
+import type { ModelConfig } from '../model/types.ts';
+import type { AlignDoneParams, AlignProgressParams, AlignStartParams } from '../protocol.ts';
+
+export class AlignRequestError extends Error {}
+
+export interface AlignEnvironment {
+  /** Absolute model directory, or null when none is configured. */
+  modelPath: string | null;
+  provider: Provider;
+  scan: Omit<ScanOptions, 'query'>;
+  /** The loaded model's shape, to refuse heads it does not have before any work starts. */
+  limits: { layers: number; heads: number } | null;
+  resolve(p: string): string;
+}
+
+export interface AlignEvents {
+  progress(p: AlignProgressParams): void;
+  done(d: AlignDoneParams): void;
+  log(message: string): void;
+}
+
+interface RunningAlign {
+  jobId: string;
+  controller: AbortController;
+  finished: Promise<void>;
+}
+
+interface FinishedAlign {
+  jobId: string;
+  adapter: Adapter;
+  config: ModelConfig;
+}
+
+export class AlignJobs {
+  private running: RunningAlign | null = null;
+  private finished: FinishedAlign | null = null;
+
+  constructor(private readonly events: AlignEvents) {}
+
+  /** Checks the request and reads its data, then trains in the background; returns the job id. */
+  async start(params: AlignStartParams, env: AlignEnvironment): Promise<string> {
+    if (this.running) throw new AlignRequestError(`an alignment is already running (job ${this.running.jobId}); stop it first`);
+    if (!env.modelPath) throw new AlignRequestError('no model: set nasaLens.modelPath before aligning heads');
+    const settings = alignSettings(params);
+    checkHeads(settings, env.limits);
+    const train = await readDataset(env.resolve(params.trainData));
+    const val = params.valData ? await readDataset(env.resolve(params.valData), { requireLabels: true }) : null;
+    // Checked again after the await: another start may have won the race.
+    if (this.running) throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
+    const jobId = randomUUID();
+    const controller = new AbortController();
+    const job: RunningAlign = { jobId, controller, finished: Promise.resolve() };
+    this.running = job;
+    job.finished = this.run(job, env.modelPath, env, settings, train, val).finally(() => {
+      if (this.running === job) this.running = null;
+    });
+    return jobId;
+  }
+
+  /** Stops the job; its done notification says 'cancelled'. Unknown or finished jobs: nothing to do. */
+  stop(jobId: string): void {
+    if (this.running?.jobId === jobId) this.running.controller.abort();
+  }
+
+  async stopAll(): Promise<void> {
+    const job = this.running;
+    job?.controller.abort();
+    await job?.finished;
+  }
+
+  /** Writes the finished job's adapter atomically; returns the absolute path. */
+  save(jobId: string, file: string): string {
+    if (this.finished?.jobId !== jobId) {
+      const why = this.running?.jobId === jobId ? 'is still running' : 'is not the last finished alignment (only that one is kept)';
+      throw new AlignRequestError(`job ${jobId} ${why}; nothing to save`);
+    }
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    saveAdapter(file, this.finished.adapter, this.finished.config);
+    return file;
+  }
+
+  private async run(job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings, train: DatasetItem[], val: DatasetItem[] | null): Promise<void> {
+    const { jobId, controller } = job;
+    let trainer: NasaTrainer | null = null;
+    try {
+      trainer = await NasaTrainer.create(modelPath, settings, {
+        provider: env.provider,
+        signal: controller.signal,
+        scan: env.scan,
+        onEvent: (event) => this.events.progress({ jobId, event }),
+      });
+      controller.signal.throwIfAborted();
+      const result = await trainer.train(train, val);
+      this.finished = { jobId, adapter: result.adapter, config: trainer.config };
+      this.events.done({ jobId, result: doneResult(result) });
+    } catch (err) {
+      const error = controller.signal.aborted ? 'cancelled' : errorMessage(err);
+      if (!controller.signal.aborted) this.events.log(`alignment ${jobId} failed: ${error}`);
+      this.events.done({ jobId, result: null, error });
+    } finally {
+      await trainer?.close();
+    }
+  }
+}
+
+function doneResult(r: AlignResult): AlignDoneParams['result'] {
+  return { history: r.history, before: r.before, after: r.after, stopped: r.stopped, ...(r.nanReport ? { nanReport: r.nanReport } : {}) };
+}
+
+function checkHeads(s: AlignSettings, limits: AlignEnvironment['limits']): void {
+  if (limits === null) return;
+  const bad = s.heads.find((h) => !(h.layer >= 0 && h.layer < limits.layers && h.head >= 0 && h.head < limits.heads));
+  if (bad) {
+    throw new AlignRequestError(`head L${bad.layer}H${bad.head} does not exist: the model has layers 0..${limits.layers - 1} and heads 0..${limits.heads - 1}`);
+  }
+}
+
+/** The trainer's settings, with the checks a panel's form may have missed. */
+function alignSettings(p: AlignStartParams): AlignSettings {
+  if (!Array.isArray(p.heads) || p.heads.length === 0) throw new AlignRequestError('choose at least one head to align');
+  if (!Number.isInteger(p.steps) || p.steps < 1) throw new AlignRequestError(`steps must be a whole number ≥ 1, got ${p.steps}`);
+  if (!(p.lr > 0)) throw new AlignRequestError(`the learning rate must be > 0, got ${p.lr}`);
+  if (!Number.isInteger(p.batch) || p.batch < 1) throw new AlignRequestError(`the batch size must be a whole number ≥ 1, got ${p.batch}`);
+  const w = p.weights;
+  if (![w?.align, w?.task, w?.keep].every((x) => typeof x === 'number' && x >= 0)) throw new AlignRequestError('loss weights must be numbers ≥ 0');
+  return {
+    heads: p.heads.map(({ layer, head }) => ({ layer, head })),
+    trainK: Boolean(p.trainK),
+    weights: { align: w.align, task: w.task, keep: w.keep },
+    steps: p.steps,
+    lr: p.lr,
+    batch: p.batch,
+    seed: Number.isInteger(p.seed) ? p.seed : 0,
+  };
+}

@@ -1,0 +1,77 @@
+// The editor features over the server's state: hovers (waiting briefly for the file's scores),
+// CodeLenses (never waiting: they refresh when scores arrive) and scored rewrite code actions.
+
+import { CodeActionKind, type CodeAction, type CodeActionParams, type CodeLens, type Hover, type HoverParams } from 'vscode-languageserver/node';
+import type { LensServer } from '../lens-server.ts';
+import type { IndexedFile, IndexedPrompt } from '../prompt-index.ts';
+import type { ScoreEntry } from '../scorer.ts';
+import { tokenizerKnows, variantActions, variantInputs } from './code-actions.ts';
+import { scoredLenses, unscoredLens } from './code-lens.ts';
+import { unscoredText } from './format.ts';
+import { scoredHover, unscoredHover } from './hover.ts';
+
+/** How long a hover or code action waits for its file's scores before answering without them. */
+const HOVER_WAIT_MS = 10_000;
+const ACTION_WAIT_MS = 10_000;
+/** Prompts whose rewrites one code action request scores (a selection may cover many). */
+const MAX_ACTION_PROMPTS = 3;
+
+export async function provideHover(server: LensServer, params: HoverParams, signal: AbortSignal): Promise<Hover | null> {
+  const uri = params.textDocument.uri;
+  if (!server.index.promptAt(uri, params.position)) return null;
+  // Wait for this file's scores (a hover shows "Loading…" meanwhile) unless there is no model.
+  if (server.session.status.state !== 'no-model' && server.session.status.state !== 'error') {
+    await server.queue.settled(uri, HOVER_WAIT_MS, signal);
+  }
+  const prompt = server.index.promptAt(uri, params.position);
+  if (!prompt) return null;
+  const entry = server.queue.entry(prompt);
+  if (entry?.ok) return scoredHover(prompt, entry.score, server.settings.diagnosticThreshold);
+  return unscoredHover(prompt, unscoredText(server.session.status, entry, server.queue.isPending(uri)));
+}
+
+export function provideCodeLenses(server: LensServer, uri: string): CodeLens[] {
+  const file = server.index.get(uri);
+  if (!file) return [];
+  const status = server.session.status;
+  const noModel = status.state === 'no-model' || status.state === 'error';
+  return file.prompts.flatMap((p) => {
+    const entry = server.queue.entry(p);
+    if (entry?.ok) return scoredLenses(p, entry.score);
+    return [unscoredLens(p, unscoredText(status, entry, server.queue.isPending(uri)), entry, noModel)];
+  });
+}
+
+export async function provideCodeActions(server: LensServer, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
+  const uri = params.textDocument.uri;
+  const only = params.context.only;
+  if (only && ![CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite].some((k) => only.some((o) => k === o || k.startsWith(`${o}.`)))) return [];
+  if (server.index.promptsIn(uri, params.range).length === 0 || server.session.model === null) return [];
+  await server.queue.settled(uri, ACTION_WAIT_MS, signal);
+  const file = server.index.get(uri);
+  if (!file) return [];
+  const actions: CodeAction[] = [];
+  for (const prompt of server.index.promptsIn(uri, params.range).slice(0, MAX_ACTION_PROMPTS)) {
+    const more = await promptActions(server, file, prompt, params, signal);
+    // The file changed while the variants were scored: these ranges are no longer its ranges.
+    if (signal.aborted || server.index.get(uri)?.revision !== file.revision) return [];
+    actions.push(...more);
+  }
+  return actions;
+}
+
+async function promptActions(server: LensServer, file: IndexedFile, prompt: IndexedPrompt, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
+  const base = server.queue.entry(prompt);
+  const model = server.session.model;
+  if (!base?.ok || model === null) return [];
+  const variants = variantInputs(file, prompt, server.settings.candidatePairs, tokenizerKnows(model.runner.model.tokenizer));
+  if (variants.length === 0) return [];
+  let entries: ScoreEntry[];
+  try {
+    entries = await server.queue.score(variants.map((v) => v.input), signal);
+  } catch (err) {
+    if (!signal.aborted) server.log(`code action scoring failed: ${String(err)}`);
+    return [];
+  }
+  return variantActions({ file, prompt, base: base.score, variants, entries, diagnostics: params.context.diagnostics, only: params.context.only });
+}

@@ -1,0 +1,141 @@
+// The custom requests of src/protocol.ts: dashboard data, workspace scan, evaluation of a labelled
+// set, and NASA runs (start, stop, progress, done, save). Each answers RequestFailed with a
+// message the client can show as is, and RequestCancelled when the client cancels.
+
+import type { CancellationToken, WorkDoneProgressParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import {
+  AlignDoneNotification,
+  AlignProgressNotification,
+  AlignStartRequest,
+  AlignStopRequest,
+  DashboardRequest,
+  EvaluateRequest,
+  SaveAdapterRequest,
+  ScanWorkspaceRequest,
+  type AlignStartParams,
+  type AlignStartResult,
+  type AlignStopParams,
+  type DashboardData,
+  type EvalReport,
+  type EvaluateParams,
+  type SaveAdapterParams,
+  type ScanWorkspaceResult,
+} from '../protocol.ts';
+import { AlignJobs, type AlignEnvironment } from './align-jobs.ts';
+import { answer, signalOf } from './cancellation.ts';
+import { buildDashboard } from './dashboard.ts';
+import { evaluateDataset } from './evaluate.ts';
+import type { LensServer } from './lens-server.ts';
+import { SerialLock } from './serial.ts';
+import { resolvePath, scanOptionsOf } from './settings.ts';
+import { scanWorkspace } from './workspace-scan.ts';
+
+/** The dashboard waits this long for pending scores, then shows what it has. */
+const DASHBOARD_WAIT_MS = 5_000;
+
+export function registerCustomRequests(server: LensServer): AlignJobs {
+  const c = server.connection;
+  const log = (m: string) => server.log(m);
+  const align = new AlignJobs({
+    progress: (p) => void c.sendNotification(AlignProgressNotification, p),
+    done: (d) => void c.sendNotification(AlignDoneNotification, d),
+    log,
+  });
+  let evaluation: EvalReport | null = null;
+  // Two scans at once would race on the index of scanned files; the second waits for the first.
+  const scans = new SerialLock();
+
+  c.onRequest(DashboardRequest, (_params: unknown, token: CancellationToken) => {
+    const signal = signalOf(token);
+    return answer(signal, log, () => dashboard(server, evaluation, signal));
+  });
+
+  c.onRequest(ScanWorkspaceRequest, async (params: WorkDoneProgressParams | undefined, token: CancellationToken) => {
+    const progress = await progressFor(server, params);
+    const signal = signalOf(token, progress.token);
+    return answer(signal, log, () => scans.run(() => scan(server, progress.reporter, signal)));
+  });
+
+  c.onRequest(EvaluateRequest, (params: EvaluateParams, token: CancellationToken) => {
+    const signal = signalOf(token);
+    return answer(signal, log, async () => {
+      if (typeof params?.path !== 'string' || params.path === '') throw new Error('give the path of a labelled JSONL file');
+      const file = resolvePath(params.path, server.roots);
+      evaluation = await evaluateDataset(file, (inputs) => server.queue.score(inputs, signal, false));
+      return evaluation;
+    });
+  });
+
+  c.onRequest(AlignStartRequest, (params: AlignStartParams, token: CancellationToken) =>
+    answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(params, alignEnvironment(server)) })),
+  );
+
+  c.onRequest(AlignStopRequest, (params: AlignStopParams) => {
+    align.stop(params?.jobId);
+    return null;
+  });
+
+  c.onRequest(SaveAdapterRequest, (params: SaveAdapterParams, token: CancellationToken) =>
+    answer(signalOf(token), log, async () => {
+      const file = align.save(params?.jobId, resolvePath(params?.path ?? '', server.roots));
+      // Saved over the adapter in use: the session sees the new mtime and reloads it.
+      void server.session.configure(server.settings, server.roots);
+      return { path: file };
+    }),
+  );
+
+  return align;
+}
+
+async function dashboard(server: LensServer, evaluation: EvalReport | null, signal: AbortSignal): Promise<DashboardData> {
+  await server.queue.idle(DASHBOARD_WAIT_MS, signal);
+  const status = server.session.status;
+  return buildDashboard({
+    files: server.index.all(),
+    entryOf: server.entryOf,
+    model: server.session.model?.info ?? null,
+    adapter: server.session.model?.adapter ?? status.adapter,
+    evaluation,
+  });
+}
+
+function scan(server: LensServer, reporter: WorkDoneProgressReporter, signal: AbortSignal): Promise<ScanWorkspaceResult> {
+  return scanWorkspace(
+    {
+      roots: server.roots,
+      settings: server.settings,
+      index: server.index,
+      queue: server.queue,
+      scanned: server.scanned,
+      dropped: (uri) => void server.connection.sendDiagnostics({ uri, diagnostics: [] }),
+    },
+    reporter,
+    signal,
+  );
+}
+
+/** The client's own progress token when it sent one; else a server-created progress if supported. */
+async function progressFor(server: LensServer, params: WorkDoneProgressParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
+  const window = server.connection.window;
+  if (params?.workDoneToken !== undefined) return { reporter: window.attachWorkDoneProgress(params.workDoneToken) };
+  if (!server.client.workDoneProgress) return { reporter: window.attachWorkDoneProgress(undefined) };
+  try {
+    const reporter = await window.createWorkDoneProgress();
+    return { reporter, token: reporter.token };
+  } catch {
+    return { reporter: window.attachWorkDoneProgress(undefined) };
+  }
+}
+
+function alignEnvironment(server: LensServer): AlignEnvironment {
+  const s = server.settings;
+  const info = server.session.model?.info;
+  const { query: _query, ...scan } = scanOptionsOf(s);
+  return {
+    modelPath: s.modelPath ? resolvePath(s.modelPath, server.roots) : null,
+    provider: s.provider,
+    scan,
+    limits: info ? { layers: info.layers, heads: info.heads } : null,
+    resolve: (p) => resolvePath(p, server.roots),
+  };
+}

@@ -1,0 +1,80 @@
+// Scoring for the editor: the CLI's numbers (scorePrepared) plus, per head, how much attention the
+// query positions spend on each candidate, so a hover can say "head L0H1 spends 91% of its
+// attention on "No"". A prompt that cannot be scored (too long, answers sharing a first token…)
+// becomes an error entry instead of failing the whole batch.
+
+import type { ModelRunner, PromptAttention } from '../model/runner.ts';
+import { errorMessage } from '../model/errors.ts';
+import { preparePrompt, scorePrepared, type PreparedPrompt, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+
+export interface LensScore extends PromptScore {
+  /** Mean attention over the query set on the negative candidate, layers × heads. */
+  negShare: number[][];
+  /** The same on the positive candidate. */
+  posShare: number[][];
+}
+
+export type ScoreEntry = { ok: true; score: LensScore } | { ok: false; error: string };
+
+interface Shares {
+  neg: number[][];
+  pos: number[][];
+}
+
+/** Scores `inputs` in batches; entries come back in input order. Throws only for engine failures and aborts. */
+export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptInput[], opts: ScanOptions, signal?: AbortSignal): Promise<ScoreEntry[]> {
+  const entries: ScoreEntry[] = new Array(inputs.length);
+  const prepared: PreparedPrompt[] = [];
+  const slots: number[] = [];
+  inputs.forEach((input, i) => {
+    try {
+      prepared.push(preparePrompt(runner.model, input, opts));
+      slots.push(i);
+    } catch (err) {
+      entries[i] = { ok: false, error: errorMessage(err) };
+    }
+  });
+  if (prepared.length === 0) return entries;
+  const shares = new Map<number[], Shares>();
+  const byIds = new Map(prepared.map((p) => [p.ids, p]));
+  const recorder = recordingRunner(runner, (batch, attention) => {
+    batch.forEach((ids, j) => {
+      const p = byIds.get(ids);
+      if (p) shares.set(ids, candidateShares(attention[j]!, p));
+    });
+  });
+  const scores = await scorePrepared(recorder, prepared, opts, { signal });
+  scores.forEach((score, k) => {
+    const s = shares.get(prepared[k]!.ids)!;
+    entries[slots[k]!] = { ok: true, score: { ...score, negShare: s.neg, posShare: s.pos } };
+  });
+  return entries;
+}
+
+/**
+ * The runner with its forward pass observed. scorePrepared reduces attention to NAS; the shares
+ * come from the same forward output, so we watch it instead of running the model twice. The
+ * batch's id arrays are the prepared prompts' own arrays, which identifies each row.
+ */
+function recordingRunner(runner: ModelRunner, onForward: (batch: number[][], attention: PromptAttention[]) => void): ModelRunner {
+  const spy = Object.create(runner) as ModelRunner;
+  spy.forward = async (batch, rows, deltas) => {
+    const out = await runner.forward(batch, rows, deltas);
+    onForward(batch, out.attention);
+    return out;
+  };
+  return spy;
+}
+
+/** Mean attention of each head's query rows on the two candidate tokens. */
+function candidateShares(attn: PromptAttention, p: PreparedPrompt): Shares {
+  const { layers, heads, rows, len, data } = attn;
+  const firstRow = len - rows;
+  const share = (l: number, h: number, key: number) => {
+    let sum = 0;
+    for (const q of p.queries) sum += data[((l * heads + h) * rows + (q - firstRow)) * len + key]!;
+    return sum / p.queries.length;
+  };
+  const grid = (key: number) => Array.from({ length: layers }, (_, l) => Array.from({ length: heads }, (_, h) => share(l, h, key)));
+  return { neg: grid(p.negative.index), pos: grid(p.positive.index) };
+}

@@ -1,0 +1,91 @@
+// The server's view of the `nasaLens.*` settings: defaults, validation of what the client sends
+// (initializationOptions, workspace/didChangeConfiguration), and the parts that key caches.
+// Bad values fall back to the default rather than failing: a typo in settings.json must not stop
+// the server.
+
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
+import { DEFAULT_SCAN_OPTIONS, type ScanOptions } from '../bias/scan.ts';
+import { PROVIDERS, type Provider } from '../engine/session.ts';
+import type { LensSettings } from '../protocol.ts';
+
+/** Files a workspace scan reads when the client sends no globs. */
+export const DEFAULT_FILE_GLOBS = ['**/*.{md,markdown,txt,prompt,jsonl,ndjson,py,ts,tsx,js,jsx,mjs,cjs}'];
+
+export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
+  modelPath: '',
+  provider: 'auto',
+  candidatePairs: [...DEFAULT_PAIRS],
+  queryMode: 'last',
+  chatTemplate: true,
+  maxPromptTokens: DEFAULT_SCAN_OPTIONS.maxTokens,
+  diagnosticThreshold: 0.5,
+  fileGlobs: DEFAULT_FILE_GLOBS,
+  adapterPath: '',
+};
+
+type Raw = Record<string, unknown>;
+
+/** Settings from an untrusted JSON value; missing or invalid fields take their default. */
+export function readSettings(raw: unknown): LensSettings {
+  const r: Raw = typeof raw === 'object' && raw !== null ? (raw as Raw) : {};
+  const d = DEFAULT_SETTINGS;
+  return {
+    modelPath: typeof r.modelPath === 'string' ? r.modelPath.trim() : d.modelPath,
+    provider: PROVIDERS.includes(r.provider as Provider) ? (r.provider as Provider) : d.provider,
+    candidatePairs: readPairs(r.candidatePairs),
+    queryMode: r.queryMode === 'after' ? 'after' : 'last',
+    chatTemplate: typeof r.chatTemplate === 'boolean' ? r.chatTemplate : d.chatTemplate,
+    maxPromptTokens: Number.isInteger(r.maxPromptTokens) && (r.maxPromptTokens as number) > 0 ? (r.maxPromptTokens as number) : d.maxPromptTokens,
+    diagnosticThreshold: typeof r.diagnosticThreshold === 'number' && Number.isFinite(r.diagnosticThreshold) ? r.diagnosticThreshold : d.diagnosticThreshold,
+    fileGlobs: readGlobs(r.fileGlobs),
+    adapterPath: typeof r.adapterPath === 'string' ? r.adapterPath.trim() : d.adapterPath,
+  };
+}
+
+/** Valid pairs only; an empty list means the built-in pairs (the client's default is []). */
+function readPairs(value: unknown): CandidatePair[] {
+  if (!Array.isArray(value)) return [...DEFAULT_PAIRS];
+  const pairs = value.filter(
+    (p): p is CandidatePair =>
+      typeof p === 'object' && p !== null && isWord((p as Raw).positive) && isWord((p as Raw).negative),
+  );
+  return pairs.length > 0 ? pairs.map((p) => ({ positive: p.positive.trim(), negative: p.negative.trim() })) : [...DEFAULT_PAIRS];
+}
+
+function readGlobs(value: unknown): string[] {
+  if (!Array.isArray(value)) return DEFAULT_FILE_GLOBS;
+  const globs = value.filter((g): g is string => typeof g === 'string' && g.trim() !== '').map((g) => g.trim());
+  return globs.length > 0 ? globs : DEFAULT_FILE_GLOBS;
+}
+
+function isWord(v: unknown): v is string {
+  return typeof v === 'string' && v.trim() !== '';
+}
+
+export function scanOptionsOf(s: LensSettings): ScanOptions {
+  return {
+    ...DEFAULT_SCAN_OPTIONS,
+    pairs: s.candidatePairs,
+    query: s.queryMode,
+    chatTemplate: s.chatTemplate,
+    maxTokens: s.maxPromptTokens,
+  };
+}
+
+/** The settings that change a prompt's numbers for a given model: part of every score cache key. */
+export function scoringKey(s: LensSettings): string {
+  return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.maxPromptTokens]);
+}
+
+/**
+ * A path from the settings or a request as an absolute path: `${workspaceFolder}` and `~` expand,
+ * relative paths are taken from the first workspace folder (as a user writing "models/x" means).
+ */
+export function resolvePath(p: string, roots: readonly string[]): string {
+  const root = roots[0] ?? process.cwd();
+  let out = p.replace(/\$\{workspaceFolder\}/g, root);
+  if (out === '~' || out.startsWith('~/') || out.startsWith('~\\')) out = path.join(os.homedir(), out.slice(1));
+  return path.resolve(root, out);
+}

@@ -1,0 +1,312 @@
+// NASA Lens in the real editor: the packaged .vsix installed into code-server, driven through
+// headless Chromium (test/e2e/editor.ts), on a copy of the demo workspace with the demo model.
+// One editor session; each step is a subtest that waits explicitly for what a user would see and
+// saves a screenshot to test-results/e2e-*.png (the README's screenshots come from here). A step
+// after a failed one is skipped, since it would only fail for the same reason.
+//
+// Run with `npm run test:e2e` (sets up code-server, packages the .vsix, runs this file).
+
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { FrameLocator, Page } from 'playwright-core';
+import {
+  RESULTS,
+  ROOT,
+  Fatal,
+  codeLenses,
+  editorLine,
+  escape,
+  hoverWord,
+  launchEditor,
+  openFile,
+  poll,
+  problems,
+  runCommand,
+  screenshot,
+  waitFor,
+  webview,
+  type Editor,
+} from './editor.ts';
+import { writePlantedModel } from '../../scripts/planted-model.ts';
+
+const STEP_TIMEOUT = 180_000;
+const ALIGN_STEPS = 12;
+
+/** The prompts hovered: a Markdown paragraph and a Python string literal of demo/. */
+const MD_FILE = 'prompts.md';
+const MD_LINE = 'The food was good . Did you like it ? Answer Yes or No .';
+const MD_WORD = 'food';
+const PY_FILE = 'prompts.py';
+const PY_LINE = 'The movie was nice . Did you like it ? Answer Yes or No .';
+const PY_WORD = 'movie';
+
+interface HoverNumbers {
+  nasTotal: number;
+  pYes: number;
+  pNo: number;
+  topHeads: { name: string; layer: number; head: number; nas: number }[];
+}
+
+/** Reads the numbers of the language server's hover ("NAS total 1.23 · P(Yes) 0.20 · P(No) 0.80", "Top heads (NAS): L0H1 0.68 · …"). */
+function parseHover(text: string): HoverNumbers | null {
+  const m = /NAS total\s+(-?\d+(?:\.\d+)?)\s*·\s*P\(Yes\)\s+(\d(?:\.\d+)?)\s*·\s*P\(No\)\s+(\d(?:\.\d+)?)/.exec(text);
+  const t = /Top heads \(NAS\):\s*([^\n]*)/.exec(text);
+  if (!m || !t) return null;
+  const topHeads = [...t[1]!.matchAll(/L(\d+)H(\d+)\s+(-?\d+(?:\.\d+)?)/g)].map((h) => ({
+    name: `L${h[1]}H${h[2]}`,
+    layer: Number(h[1]),
+    head: Number(h[2]),
+    nas: Number(h[3]),
+  }));
+  if (topHeads.length === 0) return null;
+  return { nasTotal: Number(m[1]), pYes: Number(m[2]), pNo: Number(m[3]), topHeads };
+}
+
+function findVsix(): string {
+  if (process.env.NASA_LENS_VSIX) return path.resolve(process.env.NASA_LENS_VSIX);
+  const found = fs
+    .readdirSync(ROOT)
+    .filter((f) => /^nasa-lens-.*\.vsix$/.test(f))
+    .map((f) => path.join(ROOT, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (found.length === 0) throw new Error(`no nasa-lens-*.vsix in ${ROOT}: run \`npm run package\` first (npm run test:e2e does)`);
+  return found[0]!;
+}
+
+/** A copy of demo/ (or $NASA_LENS_E2E_DEMO) with the demo model and workspace settings pointing at it. */
+function makeWorkspace(root: string): { workspace: string; modelDir: string } {
+  const workspace = path.join(root, 'nasa-lens-demo');
+  fs.cpSync(process.env.NASA_LENS_E2E_DEMO ?? path.join(ROOT, 'demo'), workspace, { recursive: true });
+  let modelDir = path.join(workspace, 'model');
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
+    modelDir = path.join(root, 'demo-model');
+    writePlantedModel(modelDir);
+  }
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(
+    path.join(workspace, '.vscode', 'settings.json'),
+    JSON.stringify({ 'nasaLens.modelPath': modelDir, 'nasaLens.provider': 'cpu' }, null, 2),
+  );
+  return { workspace, modelDir };
+}
+
+const log = (s: string): void => console.log(`# e2e: ${s}`);
+
+describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 * 60_000 }, () => {
+  let editor: Editor;
+  let page: Page;
+  let workspace: string;
+  let failed: string | null = null;
+  let mdBefore: HoverNumbers;
+  let alignFrame: FrameLocator;
+
+  /** A step: skipped after a failure; on failure, a screenshot and the place of the logs. */
+  function step(name: string, fn: (t: TestContext) => Promise<void>): void {
+    it(name, { timeout: STEP_TIMEOUT }, async (t) => {
+      if (failed) return t.skip(`skipped: "${failed}" failed`);
+      const t0 = Date.now();
+      log(`${name} …`);
+      try {
+        await fn(t);
+        log(`${name}: ok (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        failed = name;
+        const shot = await screenshot(page, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => null);
+        const logs = path.join(editor.scratch, 'user-data', 'logs');
+        (e as Error).message += `\n(screenshot: ${shot ?? 'none'}; editor logs: ${logs})`;
+        throw e;
+      }
+    });
+  }
+
+  before(async () => {
+    const vsix = findVsix();
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-e2e-'));
+    ({ workspace } = makeWorkspace(scratch));
+    // Old screenshots would pass for new ones: remove ours (other suites may share the folder).
+    for (const f of fs.existsSync(RESULTS) ? fs.readdirSync(RESULTS) : []) {
+      if (f.startsWith('e2e-')) fs.rmSync(path.join(RESULTS, f));
+    }
+    log(`vsix ${path.relative(ROOT, vsix)}, workspace ${workspace}`);
+    editor = await launchEditor({ workspace, vsix: [vsix], scratch, log });
+    page = editor.page;
+  });
+
+  after(async () => {
+    await editor?.close();
+  });
+
+  step('the extension activates and the status bar shows the model', async () => {
+    // Activation is onLanguage: open a prompt file, then the server loads the model.
+    await openFile(page, MD_FILE);
+    const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="nasaLens.status"]');
+    await waitFor(item, 'the NASA Lens status bar item (id …nasaLens.status): the extension did not activate', 60_000);
+    const text = await poll(
+      async () => (await item.innerText()).trim(),
+      (s) => /adapter off/.test(s) && !/no model|NASA Lens$/.test(s),
+      'the status bar to show the loaded model ("<model> · CPU · adapter off")',
+      120_000,
+    );
+    const label = (await item.getAttribute('aria-label')) ?? '';
+    assert.doesNotMatch(label, /error/i, `status bar reports an error: ${label}`);
+    log(`status bar: ${text}`);
+    await screenshot(page, '1-status-bar');
+  });
+
+  step('hover on a Markdown prompt shows NAS, P(No) and the top heads', async () => {
+    await openFile(page, MD_FILE);
+    const text = await hoverWord(page, MD_LINE, MD_WORD, (s) => parseHover(s) !== null, 120_000);
+    const n = parseHover(text)!;
+    log(`md hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => `${h.name} ${h.nas}`).join(', ')}`);
+    assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
+    assert.ok(n.topHeads.length >= 1, `no top heads in the hover: ${text}`);
+    mdBefore = n;
+    await screenshot(page, '2-hover-markdown');
+    await escape(page);
+  });
+
+  step('hover on a Python prompt string shows NAS, P(No) and the top heads', async () => {
+    await openFile(page, PY_FILE);
+    const text = await hoverWord(page, PY_LINE, PY_WORD, (s) => parseHover(s) !== null, 120_000);
+    const n = parseHover(text)!;
+    log(`py hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => h.name).join(', ')}`);
+    assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
+    await screenshot(page, '3-hover-python');
+    await escape(page);
+  });
+
+  step('CodeLens and a negative-bias diagnostic on the Markdown prompts', async () => {
+    await openFile(page, MD_FILE);
+    await page.mouse.move(5, 500);
+    // The lens above the hovered prompt agrees with its hover.
+    const want = `P(No) ${mdBefore.pNo.toFixed(2)} · top ${mdBefore.topHeads[0]!.name}`;
+    const lenses = await poll(
+      () => codeLenses(page),
+      (ls) => ls.some((l) => l.includes(want)),
+      `a CodeLens containing "${want}" above the prompt`,
+      60_000,
+    );
+    assert.ok(lenses.some((l) => /Align/.test(l)), `no "Align" CodeLens: ${JSON.stringify(lenses)}`);
+    log(`lenses: ${JSON.stringify(lenses)}`);
+    await waitFor(
+      page.locator('.editor-group-container.active .monaco-editor .squiggly-warning').first(),
+      'a warning squiggle under a prompt',
+      60_000,
+    );
+    const rows = await poll(
+      () => problems(page),
+      (r) => r.some((x) => /Leans No/.test(x)),
+      'a "Leans No" NASA Lens diagnostic in the Problems panel',
+      60_000,
+    );
+    log(`problems: ${JSON.stringify(rows.filter((r) => /Leans No/.test(r)))}`);
+    await waitFor(editorLine(page, MD_LINE), 'the prompt line');
+    await screenshot(page, '4-codelens-diagnostics');
+    await page.keyboard.press('Control+Shift+M'); // hide the Problems panel again
+  });
+
+  step('Align Negative Heads runs a few steps, charts them and saves the adapter', async () => {
+    await runCommand(page, 'NASA Lens: Align Negative Heads');
+    alignFrame = await webview(page, 'form.align-form', 'Align Negative Heads');
+    const chips = alignFrame.locator('.chips .chip[aria-pressed="true"]');
+    if ((await poll(() => chips.count(), (n) => n > 0, 'preselected heads', 15_000).catch(() => 0)) === 0) {
+      // No preselection: pick the hover's top head on the panel's heat map.
+      const top = mdBefore.topHeads[0]!;
+      await alignFrame.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`).click();
+    }
+    const heads = await chips.allInnerTexts();
+    log(`heads: ${heads.join(', ')}`);
+    assert.ok(heads.length > 0, 'no head selected in the align panel');
+    await poll(
+      () => alignFrame.locator('.data-row .path').first().innerText(),
+      (s) => /train\.jsonl/.test(s),
+      'the training data (train.jsonl) to be preselected',
+      15_000,
+    );
+    const lossChart = alignFrame.locator('canvas[data-points]').first();
+    assert.equal(await lossChart.getAttribute('data-points'), '0', 'the loss chart should start empty');
+    await alignFrame.locator('#f-steps').fill(String(ALIGN_STEPS));
+    await alignFrame.locator('button[type="submit"]', { hasText: 'Start' }).click();
+
+    const errorStatus = alignFrame.locator('.status.error');
+    // The chart's point count; an error the panel shows ends the wait at once.
+    const points = async (): Promise<number> => {
+      if (await errorStatus.isVisible()) throw new Fatal(`the align panel shows an error: ${await errorStatus.innerText()}`);
+      return Number((await lossChart.getAttribute('data-points')) ?? 0);
+    };
+    const first = await poll(points, (n) => n >= 1, 'the loss chart to get its first point', 120_000, 100);
+    log(`chart points after the first step: ${first}`);
+    await screenshot(page, '5-align-running');
+    const save = alignFrame.locator('button', { hasText: 'Save & Apply' });
+    await poll(() => save.isEnabled(), (v) => v, `the run of ${ALIGN_STEPS} steps to finish (Save & Apply enabled)`, 150_000);
+    const last = await points();
+    assert.equal(last, ALIGN_STEPS, `the loss chart should plot ${ALIGN_STEPS} steps, plots ${last}`);
+    const progress = await alignFrame.locator('.run-line').innerText();
+    assert.match(progress, new RegExp(`Step ${ALIGN_STEPS} / ${ALIGN_STEPS}`), `progress line: ${progress}`);
+    const results = await alignFrame.locator('.results table').innerText();
+    assert.match(results, /Mean NAS/, `no before/after table: ${results}`);
+    // The "alignment finished" notification would cover the before/after table.
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await alignFrame.locator('.results').scrollIntoViewIfNeeded();
+    await screenshot(page, '6-align-finished');
+
+    await save.click();
+    // VS Code's own save dialog (the simple, quick-input one in the browser): accept the proposed path.
+    const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the save dialog for the adapter');
+    const target = await poll(() => input.inputValue(), (v) => v.endsWith('.safetensors'), 'the proposed adapter path');
+    log(`saving the adapter to ${target}`);
+    await input.press('Enter');
+    await poll(
+      () => alignFrame.locator('.status').innerText(),
+      (s) => /Adapter saved to .* applied/.test(s),
+      'the panel to say the adapter was saved and applied',
+      60_000,
+    );
+    const saved = fs.readdirSync(workspace).filter((f) => f.endsWith('.safetensors'));
+    assert.ok(saved.length === 1, `expected one adapter file in the workspace, found ${JSON.stringify(saved)}`);
+    const status = page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="nasaLens.status"]');
+    await poll(async () => (await status.innerText()).trim(), (s) => /adapter on/.test(s), 'the status bar to show "adapter on"', 60_000);
+    await screenshot(page, '7-adapter-saved');
+  });
+
+  step("with the adapter applied the hover's numbers change", async () => {
+    await openFile(page, MD_FILE);
+    const text = await hoverWord(
+      page,
+      MD_LINE,
+      MD_WORD,
+      (s) => {
+        const n = parseHover(s);
+        return n !== null && (n.nasTotal !== mdBefore.nasTotal || n.pNo !== mdBefore.pNo);
+      },
+      120_000,
+    );
+    const n = parseHover(text)!;
+    log(`md hover with the adapter: NAS total ${mdBefore.nasTotal} → ${n.nasTotal}, P(No) ${mdBefore.pNo} → ${n.pNo}`);
+    await screenshot(page, '8-hover-with-adapter');
+    await escape(page);
+  });
+
+  step('the dashboard shows the heat map and a click selects a head', async () => {
+    await runCommand(page, 'NASA Lens: Show Dashboard');
+    const dash = await webview(page, '.dash-header', 'Dashboard');
+    const top = mdBefore.topHeads[0]!;
+    const cell = dash.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`);
+    await waitFor(cell, `the heat-map cell of ${top.name} on the dashboard`, 60_000);
+    await poll(() => dash.locator('.prompt-table .prompt-row').count(), (n) => n >= 2, 'the workspace prompt table', 60_000);
+    const adapterLine = await dash.locator('.model-block').innerText();
+    assert.match(adapterLine, /adapter: .*\.safetensors/, `the dashboard should name the applied adapter: ${adapterLine}`);
+    await cell.click();
+    await poll(() => cell.getAttribute('aria-selected'), (v) => v === 'true', `${top.name} to be selected after the click`, 10_000);
+    await poll(
+      () => dash.locator('.selection-line').innerText(),
+      (s) => s.includes(top.name),
+      `the selection line to name ${top.name}`,
+      10_000,
+    );
+    await screenshot(page, '9-dashboard');
+  });
+});

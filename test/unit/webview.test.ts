@@ -1,0 +1,362 @@
+// The two webviews (webview-ui/align.ts, webview-ui/dashboard.ts) in real Chromium, in the exact
+// page src/client/webview-html.ts writes, strict CSP included, with VS Code's host mocked by
+// test/webview/harness.ts. Also writes screenshots with realistic data to test-results/.
+// Needs Debian's chromium at /usr/bin/chromium: without it every test here fails, on purpose.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { contentSecurityPolicy, makeNonce, webviewHtml } from '../../src/client/webview-html.ts';
+import type { AlignStartParams, HeadRef } from '../../src/protocol.ts';
+import { Harness, type ViewPage } from '../webview/harness.ts';
+import * as fx from '../webview/fixtures.ts';
+
+let harness: Harness | undefined;
+let startError: unknown;
+
+before(async () => {
+  try {
+    harness = await Harness.start();
+  } catch (e) {
+    startError = e;
+  }
+});
+
+after(async () => {
+  await harness?.close();
+});
+
+/** Every browser test goes through here, so a missing Chromium fails each one with the reason. */
+async function open(view: 'align' | 'dashboard', opts?: Parameters<Harness['open']>[1]): Promise<ViewPage> {
+  if (harness === undefined) throw startError instanceof Error ? startError : new Error(String(startError));
+  return harness.open(view, opts);
+}
+
+const points = (v: ViewPage, canvas: string) => v.eval<string>(`document.querySelectorAll('canvas')[${canvas === 'loss' ? 0 : canvas === 'nas' ? 1 : 2}].dataset.points`).then(Number);
+
+/** Non-transparent pixels of the i-th canvas: proves chart.js really drew under the CSP. */
+const inkedPixels = (v: ViewPage, i: number) =>
+  v.eval<number>(`(() => { const c = document.querySelectorAll('canvas')[${i}]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; })()`);
+
+async function alignWithInit(): Promise<ViewPage> {
+  const v = await open('align');
+  await v.waitForPosted('ready');
+  await v.send(fx.alignInit());
+  await v.page.waitForSelector('.chip');
+  return v;
+}
+
+async function sendSteps(v: ViewPage, from: number, to: number): Promise<void> {
+  for (let i = from; i <= to; i++) await v.send({ type: 'progress', event: fx.stepEvent(i) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTML document
+
+test('webviewHtml writes the strict CSP, the nonce on the script and nothing inline', () => {
+  const nonce = makeNonce();
+  const html = webviewHtml({ title: 'A <b> & "c"', scriptUri: 'https://x.test/a.js?v=1&w=2', styleUri: 'https://x.test/s.css', cspSource: 'https://x.test', nonce });
+  const csp = `default-src 'none'; img-src https://x.test data:; style-src https://x.test; script-src 'nonce-${nonce}'; font-src https://x.test;`;
+  assert.equal(contentSecurityPolicy('https://x.test', nonce), csp);
+  assert.ok(html.includes(`<meta http-equiv="Content-Security-Policy" content="${csp}">`));
+  assert.ok(html.includes(`<script nonce="${nonce}" src="https://x.test/a.js?v=1&amp;w=2"></script>`));
+  assert.ok(html.includes('<title>A &lt;b&gt; &amp; "c"</title>'));
+  assert.equal((html.match(/<script/g) ?? []).length, 1);
+  assert.doesNotMatch(html, /style=|<style|unsafe-inline|unsafe-eval/);
+  assert.ok(html.includes('<main id="root"'));
+  assert.throws(() => webviewHtml({ title: '', scriptUri: '', styleUri: '', cspSource: '', nonce: 'short' }), /nonce/);
+});
+
+test('makeNonce gives 32 fresh alphanumeric characters', () => {
+  const nonces = new Set(Array.from({ length: 200 }, makeNonce));
+  assert.equal(nonces.size, 200);
+  for (const n of nonces) assert.match(n, /^[A-Za-z0-9]{32}$/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Align panel
+
+test('align panel posts ready, renders the heads of init and the model', async () => {
+  const v = await alignWithInit();
+  assert.deepEqual(await v.posted(), [{ type: 'ready' }]);
+  const chips = await v.eval<string[]>(`[...document.querySelectorAll('.chip')].map((c) => c.textContent + ':' + c.getAttribute('aria-pressed'))`);
+  assert.deepEqual(chips, ['L14H3:true', 'L3H1:true', 'L9H4:true']);
+  assert.equal(await v.eval<number>(`document.querySelectorAll('.hm-cell').length`), 16 * 8);
+  assert.equal(await v.eval<string>(`document.querySelector('.hm-cell[data-layer="3"][data-head="1"]').getAttribute('aria-selected')`), 'true');
+  assert.match(await v.eval<string>(`document.querySelector('.model-line').textContent`), /tiny-llama-demo · llama · 16 layers × 8 heads \(2 KV\)/);
+  assert.equal(await v.eval<string>(`document.getElementById('f-steps').value`), '60');
+  await v.page.close();
+});
+
+test('align panel charts: 5 steps give 5 loss and NAS points, a validation a prg point, all drawn under the CSP', async () => {
+  const v = await alignWithInit();
+  await sendSteps(v, 1, 5);
+  await v.waitFor(`document.querySelector('canvas').dataset.points === '5'`);
+  assert.equal(await points(v, 'loss'), 5);
+  assert.equal(await points(v, 'nas'), 5);
+  assert.equal(await points(v, 'prg'), 0);
+  await v.send({ type: 'progress', event: fx.validationEvent(5) });
+  await v.waitFor(`document.querySelectorAll('canvas')[2].dataset.points === '1'`);
+  await v.send({ type: 'progress', event: { type: 'log', message: 'validation every 5 steps' } });
+  await v.waitFor(`document.querySelector('.status').textContent === 'validation every 5 steps'`);
+  for (const i of [0, 1, 2]) assert.ok((await inkedPixels(v, i)) > 500, `canvas ${i} is blank`);
+  assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 5 \/ 60/);
+  assert.deepEqual(await v.violations(), [], 'rendering must not need any CSP relaxation');
+  await v.page.close();
+});
+
+test('align panel Start posts the form values, heads and data; Stop posts stop', async () => {
+  const v = await alignWithInit();
+  await v.page.click('#root form button[type=submit]');
+  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /training data/);
+  await v.page.click('button[aria-label="Choose training data"]');
+  assert.deepEqual((await v.posted()).at(-1), { type: 'pickData', which: 'train' });
+  await v.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
+  await v.send({ type: 'dataPicked', which: 'val', path: '/work/demo/test.jsonl' });
+  await v.waitFor(`document.querySelectorAll('.path')[1].textContent === 'test.jsonl'`);
+  await v.page.click('.chip[data-head="9:4"]'); // leave L9H4 out
+  await v.page.click('.hm-cell[data-layer="12"][data-head="6"]'); // add L12H6
+  await v.page.fill('#f-align', '2');
+  await v.page.fill('#f-keep', '0.05');
+  await v.page.fill('#f-steps', '30');
+  await v.page.fill('#f-lr', '1e-3');
+  await v.page.fill('#f-seed', '7');
+  await v.page.check('#train-k');
+  assert.match(await v.eval<string>(`document.querySelector('.note').textContent`), /K delta shared by the KV group.*L14 group 0 \(H0–H3\).*L12 group 1 \(H4–H7\)/);
+  await v.clearPosted();
+  await v.page.click('#root form button[type=submit]');
+  const [start] = await v.waitForPosted<{ type: 'start'; params: AlignStartParams }>('start');
+  const expected: AlignStartParams = {
+    heads: [{ layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 12, head: 6 }],
+    trainData: '/work/demo/train.jsonl', valData: '/work/demo/test.jsonl',
+    weights: { align: 2, task: 1, keep: 0.05 }, steps: 30, lr: 0.001, batch: 8, seed: 7, trainK: true,
+  };
+  assert.deepEqual(start!.params, expected);
+  assert.equal(await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true);
+  await v.page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await v.waitForPosted('stop');
+  await v.page.close();
+});
+
+test('align panel refuses bad numbers without posting start', async () => {
+  const v = await alignWithInit();
+  await v.send({ type: 'dataPicked', which: 'train', path: '/d/train.jsonl' });
+  await v.page.fill('#f-batch', '2.5');
+  await v.page.click('#root form button[type=submit]');
+  assert.match(await v.eval<string>(`document.querySelector('.status.error').textContent`), /Batch: enter a whole number/);
+  assert.equal(await v.eval<string>(`document.getElementById('f-batch').getAttribute('aria-invalid')`), 'true');
+  assert.equal(await v.eval<string>(`document.activeElement.id`), 'f-batch');
+  assert.ok(!(await v.posted()).some((m) => m.type === 'start'));
+  await v.page.close();
+});
+
+test('align panel done: before/after table, status, save buttons post save', async () => {
+  const v = await alignWithInit();
+  await sendSteps(v, 1, 3);
+  await v.send(fx.doneMessage(60, 48));
+  await v.page.waitForSelector('.metrics-table');
+  const rows = await v.eval<string[][]>(`[...document.querySelectorAll('.metrics-table tbody tr')].map((r) => [...r.children].map((c) => c.textContent))`);
+  assert.deepEqual(rows.map((r) => r[0]), ['Precision', 'Recall', 'Accuracy', 'prg (precision − recall)', 'Yes rate', 'Mean NAS (chosen heads)']);
+  assert.deepEqual(rows[1], ['Recall', '0.580', '0.860', '+0.280']);
+  assert.equal(await points(v, 'loss'), 48, 'the done history replaces the live points');
+  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /Stopped early after step 48/);
+  await v.page.getByRole('button', { name: 'Save & Apply…', exact: true }).click();
+  assert.deepEqual((await v.waitForPosted('save'))[0], { type: 'save', apply: true });
+  await v.send({ type: 'saved', path: '/work/adapters/nasa.safetensors', applied: true });
+  await v.waitFor(`document.querySelector('.status.success')?.textContent.includes('nasa.safetensors and applied')`);
+  await v.page.close();
+});
+
+test('align panel reports NaN stops, failures and errors in the status line', async () => {
+  const v = await alignWithInit();
+  const nan = fx.doneMessage(60, 4);
+  await v.send({ ...nan, result: { ...nan.result!, stopped: 'nan', nanReport: 'step 5: task loss is NaN' } });
+  await v.waitFor(`document.querySelector('.status.warning')?.textContent.includes('step 5: task loss is NaN')`);
+  await v.send({ type: 'done', result: null, error: 'model file changed on disk' });
+  await v.waitFor(`document.querySelector('.status.error')?.textContent === 'model file changed on disk'`);
+  assert.equal(await v.page.getByRole('button', { name: 'Save adapter…', exact: true }).isDisabled(), true, 'nothing to save after a failed run');
+  await v.send({ type: 'error', message: 'No model selected' });
+  await v.waitFor(`document.querySelector('.status.error')?.textContent === 'No model selected'`);
+  await v.page.close();
+});
+
+test('align panel state survives the webview being re-created (getState)', async () => {
+  const v = await alignWithInit();
+  await v.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
+  await v.page.click('.hm-cell[data-layer="0"][data-head="2"]');
+  await v.page.fill('#f-lr', '0.0005');
+  await v.page.click('#root form button[type=submit]');
+  await sendSteps(v, 1, 7);
+  await v.send({ type: 'progress', event: fx.validationEvent(5) });
+  await v.waitFor(`window.__harness.state?.steps.length === 7 && window.__harness.state.validations.length === 1`);
+  const saved = await v.state();
+  await v.page.close();
+
+  const again = await open('align', { state: saved });
+  await again.waitForPosted('ready');
+  assert.equal(await points(again, 'loss'), 7, 'points are back before the host answers ready');
+  // The host re-sends init on ready, with the running job's heads: it must not reset the run.
+  await again.send({ ...fx.alignInit(), heads: [{ layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 9, head: 4 }, { layer: 0, head: 2 }] });
+  await again.page.waitForTimeout(50);
+  assert.equal(await points(again, 'loss'), 7);
+  assert.equal(await points(again, 'prg'), 1);
+  assert.equal(await again.eval<string>(`document.getElementById('f-lr').value`), '0.0005');
+  assert.equal(await again.eval<string>(`document.querySelector('.hm-cell[data-layer="0"][data-head="2"]').getAttribute('aria-selected')`), 'true');
+  assert.equal(await again.eval<string>(`document.querySelector('.path').textContent`), 'train.jsonl');
+  assert.equal(await again.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true, 'still running');
+  await sendSteps(again, 8, 8);
+  await again.waitFor(`document.querySelector('canvas').dataset.points === '8'`);
+  await again.send(fx.doneMessage(60, 8));
+  await again.waitFor(`window.__harness.state?.phase === 'done'`);
+  const finished = await again.state();
+  await again.page.close();
+
+  // Shown again after the run: the results stay, whatever heads the host's init names.
+  const third = await open('align', { state: finished });
+  await third.send({ ...fx.alignInit(), heads: [{ layer: 0, head: 2 }, { layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 9, head: 4 }] });
+  await third.waitFor(`document.querySelectorAll('.metrics-table tbody tr').length === 6`);
+  assert.equal(await third.page.getByRole('button', { name: 'Save & Apply…', exact: true }).isDisabled(), false);
+  // A request for other heads (from the dashboard) starts over with the defaults.
+  await third.send({ ...fx.alignInit(), heads: [{ layer: 12, head: 6 }] });
+  await third.waitFor(`document.querySelectorAll('.metrics-table').length === 0`);
+  assert.equal(await points(third, 'loss'), 0);
+  assert.equal(await third.eval<string>(`document.getElementById('f-lr').value`), '0.002');
+  await third.page.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+
+async function dashboardWithData(): Promise<ViewPage> {
+  const v = await open('dashboard');
+  await v.waitForPosted('ready');
+  await v.send({ type: 'data', data: fx.dashboardData() });
+  await v.page.waitForSelector('.hm-cell');
+  return v;
+}
+
+const cell = (l: number, h: number) => `.hm-cell[data-layer="${l}"][data-head="${h}"]`;
+
+test('dashboard heat map: titles, click and keyboard toggle the head and post selectHead, Align posts alignHeads', async () => {
+  const v = await dashboardWithData();
+  assert.equal(await v.eval<number>(`document.querySelectorAll('.hm-cell').length`), 128);
+  assert.equal(await v.eval<string>(`document.querySelector('${cell(3, 1)}').title`), 'L3H1 NAS 1.23');
+  await v.page.click(cell(3, 1));
+  assert.deepEqual((await v.waitForPosted<{ type: string; head: HeadRef }>('selectHead'))[0], { type: 'selectHead', head: { layer: 3, head: 1 } });
+  assert.equal(await v.eval<string>(`document.querySelector('${cell(3, 1)}').getAttribute('aria-selected')`), 'true');
+  await v.page.click(cell(3, 1));
+  await v.waitForPosted('selectHead', 2);
+  assert.equal(await v.eval<string>(`document.querySelector('${cell(3, 1)}').getAttribute('aria-selected')`), 'false');
+  // Keyboard: focus is on L3H1; ArrowDown ×11 → L14H1, ArrowRight ×2 → L14H3, Enter toggles.
+  for (let i = 0; i < 11; i++) await v.page.keyboard.press('ArrowDown');
+  await v.page.keyboard.press('ArrowRight');
+  await v.page.keyboard.press('ArrowRight');
+  await v.page.keyboard.press('Enter');
+  const sel = await v.waitForPosted<{ type: string; head: HeadRef }>('selectHead', 3);
+  assert.deepEqual(sel[2]!.head, { layer: 14, head: 3 });
+  await v.page.getByRole('button', { name: 'Align 1 head…', exact: true }).click();
+  assert.deepEqual((await v.waitForPosted('alignHeads'))[0], { type: 'alignHeads', heads: [{ layer: 14, head: 3 }] });
+  await v.send({ type: 'selectedHeads', heads: [{ layer: 9, head: 4 }, { layer: 12, head: 6 }] });
+  await v.waitFor(`document.querySelectorAll('.hm-cell.selected').length === 2`);
+  assert.deepEqual(await v.violations(), []);
+  await v.page.close();
+});
+
+test('dashboard prompt table is sorted by NAS; a row click or Enter posts revealPrompt; buttons post', async () => {
+  const v = await dashboardWithData();
+  const nas = await v.eval<string[]>(`[...document.querySelectorAll('.prompt-table tbody tr td:nth-child(3)')].map((c) => c.textContent)`);
+  assert.deepEqual(nas, ['4.12', '3.41', '2.05', '1.77', '1.02', '0.62', '0.18']);
+  assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr td:nth-child(4)').textContent`), 'L14H3');
+  await v.page.click('.prompt-table tbody tr:nth-child(2)');
+  assert.deepEqual((await v.waitForPosted('revealPrompt'))[0], { type: 'revealPrompt', uri: 'file:///work/demo/prompts.md', line: 4 });
+  await v.page.focus('.prompt-table tbody tr:nth-child(1)');
+  await v.page.keyboard.press('Enter');
+  assert.deepEqual((await v.waitForPosted('revealPrompt', 2))[1], { type: 'revealPrompt', uri: 'file:///work/demo/prompts.py', line: 32 });
+  await v.page.getByRole('button', { name: 'Evaluate dataset…', exact: true }).click();
+  await v.page.getByRole('button', { name: 'Refresh', exact: true }).click();
+  const types = (await v.posted()).map((m) => m.type);
+  assert.ok(types.includes('evaluate') && types.includes('refresh'));
+  const metrics = await v.eval<string>(`document.querySelector('.metric-grid').textContent`);
+  assert.match(metrics, /Precision0\.940/);
+  assert.match(metrics, /prg0\.360/);
+  await v.page.close();
+});
+
+test('dashboard empty states and restored state', async () => {
+  const v = await open('dashboard');
+  await v.send({ type: 'data', data: { model: null, adapter: null, heatmap: [], prompts: [], evaluation: null } });
+  await v.page.waitForSelector('text=No model selected — run NASA Lens: Select Model…');
+  await v.send({ type: 'data', data: { ...fx.dashboardData(), heatmap: [], prompts: [], evaluation: null } });
+  await v.waitFor(`document.querySelectorAll('.empty').length >= 2 && [...document.querySelectorAll('.empty')].filter((e) => e.textContent === 'No prompts scored yet').length === 2`);
+  await v.send({ type: 'data', data: fx.dashboardData() });
+  await v.page.waitForSelector('.hm-cell');
+  await v.page.click(cell(9, 4));
+  await v.waitFor(`window.__harness.state?.selected.length === 1`);
+  const saved = await v.state();
+  await v.page.close();
+  const again = await open('dashboard', { state: saved });
+  assert.equal(await again.eval<number>(`document.querySelectorAll('.hm-cell.selected').length`), 1, 'painted from the saved state before any data message');
+  assert.equal(await again.eval<number>(`document.querySelectorAll('.prompt-row').length`), 7);
+  await again.page.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// CSP
+
+test('the CSP blocks scripts without the nonce, inline handlers, eval and inline styles, and reports them', async () => {
+  for (const view of ['align', 'dashboard'] as const) {
+    const v = await open(view);
+    const consoleErrors: string[] = [];
+    v.page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    await v.eval(`(() => {
+      const s = document.createElement('script'); s.textContent = 'window.__pwned = 1'; document.body.append(s);
+      const bad = document.createElement('script'); bad.setAttribute('nonce', 'wrongnonce0123456789'); bad.textContent = 'window.__pwnedNonce = 1'; document.body.append(bad);
+      const d = document.createElement('div'); d.innerHTML = '<button id="evil" onclick="window.__pwnedHandler = 1">x</button><div id="styled" style="color: rgb(1, 2, 3)"></div>'; document.body.append(d);
+      document.getElementById('evil').click();
+      const st = document.createElement('style'); st.textContent = '#root { display: none }'; document.head.append(st);
+      // Later, from a page task: DevTools-protocol evaluation itself is exempt from the eval check.
+      setTimeout(() => { try { window.__evalResult = eval('1 + 1'); } catch (e) { window.__evalResult = e.name; } });
+    })()`);
+    await v.waitFor('window.__evalResult !== undefined');
+    await v.waitFor(`window.__harness.violations.length >= 5`);
+    const ran = await v.eval<unknown[]>(`[window.__pwned ?? 'blocked', window.__pwnedNonce ?? 'blocked', window.__pwnedHandler ?? 'blocked']`);
+    assert.deepEqual(ran, ['blocked', 'blocked', 'blocked'], 'no injected script ran');
+    assert.equal(await v.eval<string>(`window.__evalResult`), 'EvalError');
+    assert.notEqual(await v.eval<string>(`getComputedStyle(document.getElementById('styled')).color`), 'rgb(1, 2, 3)');
+    assert.notEqual(await v.eval<string>(`getComputedStyle(document.getElementById('root')).display`), 'none');
+    const directives = new Set((await v.violations()).map((x) => x.directive));
+    for (const d of ['script-src-elem', 'script-src-attr', 'script-src', 'style-src-elem', 'style-src-attr']) assert.ok(directives.has(d), `${view}: no ${d} violation in ${[...directives]}`);
+    assert.ok(consoleErrors.some((e) => /Content Security Policy/.test(e)), 'Chromium reports the violations on the console');
+    await v.page.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Screenshots (look at them after UI changes: test-results/ is git-ignored)
+
+test('screenshots of both views with realistic data', async () => {
+  fs.mkdirSync('test-results', { recursive: true });
+  const a = await alignWithInit();
+  await a.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
+  await a.send({ type: 'dataPicked', which: 'val', path: '/work/demo/test.jsonl' });
+  await a.page.check('#train-k');
+  await a.page.click('#root form button[type=submit]');
+  for (let i = 1; i <= 48; i++) {
+    await a.send({ type: 'progress', event: fx.stepEvent(i) });
+    if (i % 8 === 0) await a.send({ type: 'progress', event: fx.validationEvent(i) });
+  }
+  await a.send(fx.doneMessage(60, 48));
+  await a.page.waitForSelector('.metrics-table');
+  await a.page.screenshot({ path: 'test-results/webview-align.png', fullPage: true });
+  assert.deepEqual(await a.violations(), []);
+  await a.page.close();
+
+  const d = await dashboardWithData();
+  await d.page.click(cell(14, 3));
+  await d.page.click(cell(3, 1));
+  await d.page.mouse.move(0, 0);
+  await d.page.screenshot({ path: 'test-results/webview-dashboard.png', fullPage: true });
+  await d.page.close();
+  assert.ok(fs.statSync('test-results/webview-align.png').size > 10_000);
+  assert.ok(fs.statSync('test-results/webview-dashboard.png').size > 10_000);
+});

@@ -1,0 +1,210 @@
+// The NASA Lens side-bar Dashboard: the layer × head NAS heat map of the workspace's prompts (click
+// heads to select them, then align them), the prompt table (click to reveal), and the metrics of the
+// last evaluation. It renders the `data` the extension sends and posts user intents back; the last
+// data and the selection are saved with setState so a re-shown view paints at once.
+
+import type { BinaryMetrics, DashboardData, EvalReport, FromDashboard, HeadRef, PromptRow, ToDashboard } from '../src/protocol.ts';
+import { fill, h } from './dom.ts';
+import { basename, formatHead, num, pct, truncate } from './format.ts';
+import { Heatmap } from './heatmap.ts';
+import { HeadSelection } from './selection.ts';
+import { onThemeChange } from './theme.ts';
+import { onHostMessage, vscodeApi } from './vscode-api.ts';
+
+interface DashboardState {
+  version: 1;
+  data: DashboardData | null;
+  selected: HeadRef[];
+}
+
+const api = vscodeApi<DashboardState, FromDashboard>();
+const saved = api.getState();
+let data: DashboardData | null = saved?.version === 1 ? saved.data : null;
+const selection = new HeadSelection(saved?.version === 1 ? saved.selected : []);
+let heatmapShape = '';
+
+const heatmap = new Heatmap({ label: 'Mean NAS by layer and head; select heads to align', compact: false, onToggle: toggleHead });
+const ui = buildPage();
+
+function buildPage() {
+  const refs = {
+    model: h('div', { class: 'model-block' }),
+    heatSection: h('div', {}),
+    selectionLine: h('p', { class: 'muted selection-line', 'aria-live': 'polite' }),
+    alignButton: h('button', { type: 'button', class: 'primary', onclick: onAlign }, 'Align selected heads'),
+    prompts: h('div', { class: 'prompts' }),
+    promptCount: h('span', { class: 'badge' }),
+    evaluation: h('div', { class: 'evaluation' }),
+  };
+  // The view lives in the side bar: its background, not the editor's (see media/webview.css).
+  document.body.classList.add('dashboard');
+  fill(document.getElementById('root')!,
+    h('header', { class: 'dash-header' }, refs.model,
+      h('button', { type: 'button', class: 'secondary small', title: 'Rescore and reload the dashboard', onclick: () => post({ type: 'refresh' }) }, 'Refresh')),
+    h('section', { class: 'dash-section', 'aria-labelledby': 'hm-title' },
+      h('h2', { id: 'hm-title' }, 'Negative attention by head'), refs.heatSection,
+      h('div', { class: 'align-row' }, refs.selectionLine, refs.alignButton)),
+    h('section', { class: 'dash-section', 'aria-labelledby': 'prompts-title' },
+      h('h2', { id: 'prompts-title' }, 'Workspace prompts ', refs.promptCount), refs.prompts),
+    h('section', { class: 'dash-section', 'aria-labelledby': 'eval-title' },
+      h('h2', { id: 'eval-title' }, 'Evaluation'), refs.evaluation,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'evaluate' }) }, 'Evaluate dataset…'))));
+  document.getElementById('root')!.removeAttribute('aria-busy');
+  return refs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function render(): void {
+  renderModel();
+  renderHeatmap();
+  renderSelection();
+  renderPrompts();
+  renderEvaluation();
+}
+
+function renderModel(): void {
+  const m = data?.model ?? null;
+  if (m === null) {
+    fill(ui.model, h('p', { class: 'empty' }, 'No model selected — run NASA Lens: Select Model…'));
+    return;
+  }
+  fill(ui.model,
+    h('div', { class: 'model-name', title: m.path }, m.name),
+    h('div', { class: 'muted' }, `${m.arch} · ${m.layers}×${m.heads} heads · ${m.provider}`),
+    h('div', { class: 'muted', title: data?.adapter ?? '' }, data?.adapter ? `adapter: ${basename(data.adapter)}` : 'no adapter'));
+}
+
+function renderHeatmap(): void {
+  const matrix = data?.heatmap ?? [];
+  if (data?.model == null || matrix.length === 0 || (matrix[0]?.length ?? 0) === 0) {
+    heatmapShape = '';
+    fill(ui.heatSection, h('p', { class: 'empty' }, data?.model == null ? 'Select a model to see which heads attend to the negative answer.' : 'No prompts scored yet'));
+    return;
+  }
+  fill(ui.heatSection, h('p', { class: 'hint' }, `Mean NAS over ${data.prompts.length} prompt${data.prompts.length === 1 ? '' : 's'}. Click heads to select them.`), heatmap.element);
+  heatmapShape = `${matrix.length}x${matrix[0]!.length}`;
+  heatmap.render(matrix, selection);
+}
+
+function renderSelection(): void {
+  const heads = selection.list();
+  ui.selectionLine.textContent = heads.length === 0 ? 'No heads selected.' : `Selected: ${heads.map(formatHead).join(', ')}`;
+  ui.alignButton.disabled = heads.length === 0 || data?.model == null;
+  ui.alignButton.textContent = heads.length === 0 ? 'Align selected heads' : `Align ${heads.length} head${heads.length === 1 ? '' : 's'}…`;
+  if (heatmapShape !== '') heatmap.setSelected(selection);
+}
+
+function renderPrompts(): void {
+  const rows = [...(data?.prompts ?? [])].sort((a, b) => b.nasTotal - a.nasTotal);
+  ui.promptCount.textContent = String(rows.length);
+  ui.promptCount.hidden = rows.length === 0;
+  if (rows.length === 0) {
+    fill(ui.prompts, h('p', { class: 'empty' }, 'No prompts scored yet'));
+    return;
+  }
+  fill(ui.prompts, h('table', { class: 'prompt-table' },
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col' }, 'Prompt'),
+      h('th', { scope: 'col', class: 'num', title: 'Probability of "No" against "Yes"' }, 'P(No)'),
+      h('th', { scope: 'col', class: 'num', title: 'NAS summed over every head (sorted by this)', 'aria-sort': 'descending' }, 'NAS'),
+      h('th', { scope: 'col', title: 'Head with the largest NAS' }, 'Top'))),
+    h('tbody', {}, ...rows.map(promptRow))));
+}
+
+function promptRow(p: PromptRow): HTMLTableRowElement {
+  const where = `${basename(p.uri)}:${p.range.start.line + 1}`;
+  const top = p.topHeads[0];
+  const reveal = () => post({ type: 'revealPrompt', uri: p.uri, line: p.range.start.line });
+  return h('tr', {
+    tabindex: '0', class: 'prompt-row', 'aria-label': `Reveal ${where}`,
+    onclick: reveal,
+    onkeydown: (e: KeyboardEvent) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault();
+      reveal();
+    },
+  },
+  h('td', { class: 'prompt-cell', title: p.text }, h('div', { class: 'prompt-text' }, truncate(p.text, 200)), h('div', { class: 'prompt-loc muted' }, where)),
+  h('td', { class: p.pNo > p.pYes ? 'num leans-no' : 'num' }, num(p.pNo, 2)),
+  h('td', { class: 'num' }, num(p.nasTotal, 2)),
+  h('td', { title: top ? `${formatHead(top)} NAS ${num(top.nas, 2)}` : '' }, top ? formatHead(top) : '—'));
+}
+
+function renderEvaluation(): void {
+  const ev = data?.evaluation ?? null;
+  if (ev === null) {
+    fill(ui.evaluation, h('p', { class: 'empty' }, 'No evaluation yet: evaluate a labelled JSONL file to measure the negative bias.'));
+    return;
+  }
+  fill(ui.evaluation,
+    h('p', { class: 'muted', title: ev.file }, `${basename(ev.file)} · ${ev.metrics.n} items`),
+    h('dl', { class: 'metric-grid' }, ...metricItems(ev)));
+}
+
+function metricItems(ev: EvalReport): HTMLElement[] {
+  const m = ev.metrics;
+  const ci = (k: keyof NonNullable<BinaryMetrics['ci']>) => {
+    const c = m.ci?.[k];
+    return c ? h('span', { class: 'ci muted' }, ` [${num(c[0], 2)}, ${num(c[1], 2)}]`) : null;
+  };
+  const item = (label: string, value: string, title: string, extra: HTMLElement | null = null) =>
+    h('div', { class: 'metric', title }, h('dt', {}, label), h('dd', {}, value, extra));
+  return [
+    item('Precision', num(m.precision), 'Share of predicted Yes that are labelled Yes', ci('precision')),
+    item('Recall', num(m.recall), 'Share of labelled Yes predicted Yes', ci('recall')),
+    item('Accuracy', num(m.accuracy), 'Share predicted correctly', ci('accuracy')),
+    item('prg', num(m.prg), 'Precision − recall: above 0 means negative bias', ci('prg')),
+    item('Yes rate', pct(m.yesRate), `Predicted Yes; labelled Yes: ${pct(m.labelYesRate)}`, h('span', { class: 'ci muted' }, ` vs ${pct(m.labelYesRate)} labelled`)),
+    item('Mean NAS', num(ev.meanNasTopHeads), `Mean NAS of the top heads: ${ev.topHeads.map(formatHead).join(', ')}`),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions and messages
+
+function post(message: FromDashboard): void {
+  api.postMessage(message);
+}
+
+function persist(): void {
+  api.setState({ version: 1, data, selected: selection.list() });
+}
+
+function toggleHead(head: HeadRef): void {
+  selection.toggle(head);
+  renderSelection();
+  persist();
+  post({ type: 'selectHead', head });
+}
+
+function onAlign(): void {
+  if (selection.size > 0) post({ type: 'alignHeads', heads: selection.list() });
+}
+
+function onMessage(msg: ToDashboard): void {
+  if (msg.type === 'data') {
+    data = msg.data;
+    dropMissingHeads();
+    render();
+  } else {
+    selection.replace(msg.heads);
+    renderSelection();
+  }
+  persist();
+}
+
+/** A new model can have fewer layers or heads: a selection it lacks would align nothing. */
+function dropMissingHeads(): void {
+  const m = data?.model;
+  if (m == null) return;
+  selection.replace(selection.list().filter((r) => r.layer < m.layers && r.head < m.heads));
+}
+
+render();
+onHostMessage<ToDashboard>(onMessage);
+onThemeChange(() => {
+  if (heatmapShape !== '') heatmap.recolor();
+});
+post({ type: 'ready' });
