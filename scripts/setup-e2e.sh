@@ -2,8 +2,9 @@
 # Installs what the end-to-end checks (test/e2e, `npm run test:e2e`) need to drive the real editor:
 #   - the Debian packages code-server's native modules build against, and Chromium;
 #   - Node 24 (code-server 4.139 requires it), from the npm registry, under .e2e/node;
-#   - code-server, with the native modules of its bundled VS Code rebuilt for that Node, under
-#     .e2e/code-server.
+#   - code-server under .e2e/code-server; its postinstall builds the native modules of its bundled
+#     VS Code for that Node (node-gyp, against Node 24's headers), and they are rebuilt if any
+#     fails to load.
 # playwright-core is an ordinary devDependency of the project (`npm ci` installs it).
 #
 # Idempotent: every step checks whether its result is already there, and a finished install is
@@ -15,7 +16,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 E2E_DIR="${E2E_DIR:-$ROOT/.e2e}"
 CODE_SERVER_VERSION="4.139.1"
 NODE_MAJOR="24"
-APT_PACKAGES=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev chromium)
+APT_PACKAGES=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev chromium fonts-liberation)
 
 say() { printf '== setup-e2e: %s\n' "$*"; }
 start=$SECONDS

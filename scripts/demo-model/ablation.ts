@@ -64,8 +64,11 @@ export class AblationRunner {
     return new AblationRunner(model, ablated, probe);
   }
 
-  /** Mean output of every head over every real token of the prompts: [layer][head·head_dim + d]. */
-  async headMeans(prompts: PreparedPrompt[], batchSize = 64): Promise<Float32Array[]> {
+  /**
+   * Mean output of every head over the prompts: [layer][head·head_dim + d]. `positions`: 'all' =
+   * every real token, 'last' = the decision position (the last token) only.
+   */
+  async headMeans(prompts: PreparedPrompt[], positions: 'all' | 'last' = 'all', batchSize = 64): Promise<Float32Array[]> {
     const cfg = this.model.config;
     const width = cfg.numHeads * cfg.headDim;
     const sums = Array.from({ length: cfg.numLayers }, () => new Float64Array(width));
@@ -77,13 +80,13 @@ export class AblationRunner {
       for (let l = 0; l < cfg.numLayers; l++) {
         const data = out[`merged_${l}`]!.data as Float32Array;
         batch.forEach((seq, b) => {
-          for (let t = T - seq.length; t < T; t++) {
+          for (let t = positions === 'last' ? T - 1 : T - seq.length; t < T; t++) {
             const row = (b * T + t) * width;
             for (let k = 0; k < width; k++) sums[l]![k]! += data[row + k]!;
           }
         });
       }
-      count += batch.reduce((a, s) => a + s.length, 0);
+      count += positions === 'last' ? batch.length : batch.reduce((a, s) => a + s.length, 0);
     }
     return sums.map((s) => Float32Array.from(s, (v) => v / count));
   }

@@ -31,7 +31,7 @@ export const ROOT = path.join(__dirname, '..', '..');
 export const MODEL_DIR = path.join(ROOT, 'demo', 'model');
 
 export const SHAPE: DemoShape = { hidden: 64, layers: 3, heads: 4, intermediate: 192, maxPositions: 128 };
-export const TRAIN = { seed: 1234, steps: 4000, batch: 64, lr: 3e-3, warmup: 200, minLrFactor: 0.05, clip: 1.0, threads: 2, lmWeight: 0.5 };
+export const TRAIN = { seed: 1234, steps: 4000, batch: 64, lr: 3e-3, warmup: 200, minLrFactor: 0.05, clip: 1.0, threads: 1, lmWeight: 0.5 };
 
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;
@@ -261,8 +261,8 @@ async function main(): Promise<void> {
     '',
     `A ${cfg.numLayers}-layer Llama (hidden ${cfg.hiddenSize}, ${cfg.numHeads} heads, MLP ${cfg.intermediateSize}, word-level vocabulary of ${cfg.vocabSize}; ${params} parameters)`,
     'trained from scratch by NASA Lens\'s own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the',
-    'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data: the large two-step',
-    'arithmetic items, which the model cannot compute, are mostly false claims in its training set.',
+    'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data: the lottery items,',
+    'whose answer no model can know, are mostly "no" in its training set.',
     '',
     `Training: ${steps} Adam steps of ${TRAIN.batch} prompts, lr ${TRAIN.lr} (warm-up ${TRAIN.warmup}, cosine), seed ${TRAIN.seed}, ${threads} threads, ${seconds.toFixed(0)} s on the machine that wrote it.`,
     'See docs/results.md for the study.',

@@ -284,7 +284,8 @@ export class NasaTrainer {
     let deltas = zeroDeltas(this.slots);
     let lastGood = deltas;
     const before = await this.evaluate(val ?? train, deltas);
-    emit({ type: 'validation', step: 0, summary: before });
+    // Validation events chart the validation set; without one, `before` is on the training set.
+    if (val) emit({ type: 'validation', step: 0, summary: before });
 
     const adam = new Adam({ lr: s.lr });
     const stream = new BatchStream(train.length, s.batch, s.seed);

@@ -30,15 +30,17 @@ import {
   webview,
   type Editor,
 } from './editor.ts';
-import { writePlantedModel } from '../../scripts/planted-model.ts';
 
 const STEP_TIMEOUT = 180_000;
 const ALIGN_STEPS = 12;
 
-/** The prompts hovered: a Markdown paragraph and a Python string literal of demo/. */
+/**
+ * The prompts hovered: a Markdown paragraph and a Python string literal of demo/. The Markdown one
+ * is the demo's prompt that leans No (the one with a diagnostic), so the adapter has work to do.
+ */
 const MD_FILE = 'prompts.md';
-const MD_LINE = 'The food was good . Did you like it ? Answer Yes or No .';
-const MD_WORD = 'food';
+const MD_LINE = 'Our trip was fine . Would you recommend it ? Reply with No or Yes :';
+const MD_WORD = 'trip';
 const PY_FILE = 'prompts.py';
 const PY_LINE = 'The movie was nice . Did you like it ? Answer Yes or No .';
 const PY_WORD = 'movie';
@@ -48,6 +50,18 @@ interface HoverNumbers {
   pYes: number;
   pNo: number;
   topHeads: { name: string; layer: number; head: number; nas: number }[];
+}
+
+/**
+ * Hover readiness: the NASA Lens hover with its numbers. A scored hover ("NAS total" shown) that
+ * does not read as expected fails at once instead of waiting for the timeout.
+ */
+function scoredHover(text: string): boolean {
+  if (parseHover(text) !== null) return true;
+  if (/NASA Lens\s*·\s*NAS total/.test(text)) {
+    throw new Fatal(`the hover does not read "NAS total X · P(Yes) Y · P(No) Z" and "Top heads (NAS): LxHy N · …": ${JSON.stringify(text)}`);
+  }
+  return false;
 }
 
 /** Reads the numbers of the language server's hover ("NAS total 1.23 · P(Yes) 0.20 · P(No) 0.80", "Top heads (NAS): L0H1 0.68 · …"). */
@@ -76,14 +90,13 @@ function findVsix(): string {
   return found[0]!;
 }
 
-/** A copy of demo/ (or $NASA_LENS_E2E_DEMO) with the demo model and workspace settings pointing at it. */
+/** A copy of demo/ (or $NASA_LENS_E2E_DEMO), its model included, with workspace settings naming the model. */
 function makeWorkspace(root: string): { workspace: string; modelDir: string } {
   const workspace = path.join(root, 'nasa-lens-demo');
   fs.cpSync(process.env.NASA_LENS_E2E_DEMO ?? path.join(ROOT, 'demo'), workspace, { recursive: true });
-  let modelDir = path.join(workspace, 'model');
+  const modelDir = path.join(workspace, 'model');
   if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
-    modelDir = path.join(root, 'demo-model');
-    writePlantedModel(modelDir);
+    throw new Error(`the demo workspace has no model (${path.join(modelDir, 'config.json')}): it ships in demo/model`);
   }
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(
@@ -115,7 +128,7 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       } catch (e) {
         failed = name;
         const shot = await screenshot(page, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => null);
-        const logs = path.join(editor.scratch, 'user-data', 'logs');
+        const logs = editor ? path.join(editor.scratch, 'user-data', 'logs') : 'none';
         (e as Error).message += `\n(screenshot: ${shot ?? 'none'}; editor logs: ${logs})`;
         throw e;
       }
@@ -137,6 +150,8 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   after(async () => {
     await editor?.close();
+    // The scratch folder (user data, extensions, logs, workspace) is kept when a step failed.
+    if (editor && !failed) fs.rmSync(editor.scratch, { recursive: true, force: true, maxRetries: 3 });
   });
 
   step('the extension activates and the status bar shows the model', async () => {
@@ -158,7 +173,7 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   step('hover on a Markdown prompt shows NAS, P(No) and the top heads', async () => {
     await openFile(page, MD_FILE);
-    const text = await hoverWord(page, MD_LINE, MD_WORD, (s) => parseHover(s) !== null, 120_000);
+    const text = await hoverWord(page, MD_LINE, MD_WORD, scoredHover, 120_000);
     const n = parseHover(text)!;
     log(`md hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => `${h.name} ${h.nas}`).join(', ')}`);
     assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
@@ -170,7 +185,7 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   step('hover on a Python prompt string shows NAS, P(No) and the top heads', async () => {
     await openFile(page, PY_FILE);
-    const text = await hoverWord(page, PY_LINE, PY_WORD, (s) => parseHover(s) !== null, 120_000);
+    const text = await hoverWord(page, PY_LINE, PY_WORD, scoredHover, 120_000);
     const n = parseHover(text)!;
     log(`py hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => h.name).join(', ')}`);
     assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
@@ -279,8 +294,9 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       MD_LINE,
       MD_WORD,
       (s) => {
-        const n = parseHover(s);
-        return n !== null && (n.nasTotal !== mdBefore.nasTotal || n.pNo !== mdBefore.pNo);
+        if (!scoredHover(s)) return false;
+        const n = parseHover(s)!;
+        return n.nasTotal !== mdBefore.nasTotal || n.pNo !== mdBefore.pNo;
       },
       120_000,
     );
@@ -292,6 +308,9 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   step('the dashboard shows the heat map and a click selects a head', async () => {
     await runCommand(page, 'NASA Lens: Show Dashboard');
+    // Collapse the Prompts tree below the dashboard, so the dashboard gets the side bar's height.
+    const promptsHeader = page.locator('.sidebar .pane-header[aria-expanded="true"]', { hasText: /^Prompts/ });
+    if (await promptsHeader.isVisible().catch(() => false)) await promptsHeader.click();
     const dash = await webview(page, '.dash-header', 'Dashboard');
     const top = mdBefore.topHeads[0]!;
     const cell = dash.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`);

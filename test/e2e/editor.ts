@@ -119,10 +119,17 @@ export function installVsix(vsix: string, userDataDir: string, extensionsDir: st
   return out.trim();
 }
 
+// code-server runs detached (its own process group): end it when this process ends, however.
 const live = new Set<() => void>();
 process.on('exit', () => {
   for (const kill of live) kill();
 });
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.once(signal, () => {
+    for (const kill of live) kill();
+    process.exit(code);
+  });
+}
 
 export async function launchEditor(opts: LaunchOptions): Promise<Editor> {
   checkInstalled();
@@ -379,16 +386,16 @@ export async function hoverWord(
     if (!box) throw new Error(`"${word}" not found in the editor line containing "${lineText}"`);
     await page.mouse.move(box.x - 40, box.y + 200);
     await page.mouse.move(box.x, box.y, { steps: 4 });
-    try {
-      await hover.waitFor({ state: 'visible', timeout: 5000 });
-      const end = Math.min(deadline, Date.now() + 5_000);
-      while (Date.now() < end) {
-        last = (await hover.innerText()).trim();
-        if (ready(last)) return last;
-        await page.waitForTimeout(300);
-      }
-    } catch {
-      /* no hover yet: move away and back */
+    const shown = await hover
+      .waitFor({ state: 'visible', timeout: 5000 })
+      .then(() => true)
+      .catch(() => false);
+    if (!shown) continue; // no hover yet: move away and back
+    const end = Math.min(deadline, Date.now() + 5_000);
+    while (Date.now() < end) {
+      last = (await hover.innerText().catch(() => '')).trim();
+      if (ready(last)) return last; // `ready` may throw Fatal: a hover that can never be right
+      await page.waitForTimeout(300);
     }
   }
   throw new Error(`timed out after ${timeout} ms waiting for the hover over "${word}" (line "${lineText}"); last hover text: ${JSON.stringify(last)}`);
