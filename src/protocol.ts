@@ -149,7 +149,17 @@ export interface SaveAdapterResult {
 export type AlignDefaults = Omit<AlignStartParams, 'heads' | 'trainData' | 'valData'>;
 
 export type ToAlignPanel =
-  | { type: 'init'; model: ModelInfo | null; heads: HeadRef[]; heatmap: number[][]; defaults: AlignDefaults; trainData?: string; valData?: string }
+  | {
+      type: 'init';
+      model: ModelInfo | null;
+      heads: HeadRef[];
+      heatmap: number[][];
+      defaults: AlignDefaults;
+      trainData?: string;
+      valData?: string;
+      /** The panel's current job, whose events (and end) follow: a new webview adopts its form and state. */
+      job?: { params: AlignStartParams; running: boolean };
+    }
   | { type: 'dataPicked'; which: 'train' | 'val'; path: string }
   | { type: 'progress'; event: AlignEvent }
   | { type: 'done'; result: AlignDoneParams['result']; error?: string }

@@ -32,6 +32,14 @@ interface Status {
   text: string;
 }
 
+/** The run the charts show: what it was started with. */
+interface RunInfo {
+  heads: HeadRef[];
+  steps: number;
+  /** Whether it has a validation set (only then are there validation events). */
+  val: boolean;
+}
+
 interface AlignState {
   version: 1;
   /** Whether an init has been applied (before that the form holds fallback defaults). */
@@ -47,6 +55,12 @@ interface AlignState {
   totalSteps: number;
   result: DoneResult | null;
   status: Status | null;
+  /** Null before the first run (states saved by older versions lack it too). */
+  run?: RunInfo | null;
+  /** Stop was asked for: the status says so until the run ends. */
+  stopping?: boolean;
+  /** Saving the adapter, and its outcome: shown next to the Save buttons. */
+  saveNote?: Status | null;
 }
 
 interface FieldSpec {
@@ -115,6 +129,8 @@ function buildPage() {
     prgCanvas: canvas('Validation precision minus recall'),
     results: h('div', { class: 'results' }),
     saveButtons: [] as HTMLButtonElement[],
+    saveNote: h('p', { class: 'save-note', role: 'status', 'aria-live': 'polite' }),
+    prgEmpty: h('p', { class: 'chart-empty' }),
   };
   refs.saveButtons = [
     h('button', { type: 'button', class: 'secondary', onclick: () => onSave(false) }, 'Save adapter…'),
@@ -127,10 +143,10 @@ function buildPage() {
     h('div', { class: 'run-line' }, refs.progress, refs.progressText),
     chartCard('Loss', refs.lossCanvas),
     chartCard('Mean NAS of the chosen heads', refs.nasCanvas),
-    chartCard('Validation prg (precision − recall)', refs.prgCanvas),
+    chartCard('Validation prg (precision − recall)', refs.prgCanvas, refs.prgEmpty),
     h('section', { class: 'card', 'aria-labelledby': 'results-title' },
       h('h2', { id: 'results-title' }, 'Before / after'), refs.results,
-      h('div', { class: 'actions' }, ...refs.saveButtons)));
+      h('div', { class: 'actions save-actions' }, ...refs.saveButtons, refs.saveNote)));
   fill(root,
     h('header', { class: 'page-header' }, h('h1', {}, 'Align Negative Heads'), refs.modelLine),
     refs.status,
@@ -180,8 +196,8 @@ function canvas(label: string): HTMLCanvasElement {
   return h('canvas', { role: 'img', 'aria-label': label });
 }
 
-function chartCard(title: string, c: HTMLCanvasElement): HTMLElement {
-  return h('section', { class: 'card chart-card' }, h('h2', {}, title), h('div', { class: 'chart-box' }, c));
+function chartCard(title: string, c: HTMLCanvasElement, empty?: HTMLElement): HTMLElement {
+  return h('section', { class: 'card chart-card' }, h('h2', {}, title), h('div', { class: 'chart-box' }, c, ...(empty ? [empty] : [])));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +213,7 @@ function renderAll(): void {
   renderForm();
   renderRun();
   renderStatus();
+  renderSaveNote();
   renderCharts();
   renderResults();
 }
@@ -273,11 +290,40 @@ function renderStatus(): void {
   ui.status.hidden = s === null;
 }
 
+/** The save's progress and outcome, next to the Save buttons (where the user is when saving). */
+function renderSaveNote(): void {
+  const s = state.saveNote ?? null;
+  ui.saveNote.className = `save-note ${s?.kind ?? ''}`;
+  ui.saveNote.textContent = s?.text ?? '';
+  ui.saveNote.hidden = s === null;
+}
+
 function renderCharts(): void {
   const series = (k: keyof StepPoint): Point[] => state.steps.map((p) => ({ x: p.step, y: p[k] }));
   charts.loss.set([series('loss'), series('align'), series('task'), series('keep')]);
   charts.nas.set([series('meanNas')]);
   charts.prg.set([state.validations.map((v) => ({ x: v.step, y: v.prg }))]);
+  renderPrgEmpty();
+}
+
+/** The prg chart's empty state: a run without a validation set has no validation events at all. */
+function renderPrgEmpty(): void {
+  const hasVal = state.run ? state.run.val : state.form.valData !== '';
+  const text = state.validations.length > 0 ? ''
+    : !hasVal ? 'No validation set: choose validation data to chart prg and stop early on it.'
+    : state.phase === 'idle' ? 'Validation prg appears once the run starts.'
+    : 'Waiting for the first validation…';
+  ui.prgEmpty.textContent = text;
+  ui.prgEmpty.hidden = text === '';
+  ui.prgEmpty.parentElement!.classList.toggle('empty', text !== '');
+}
+
+/** The status while steps come in: the step, the heads, the loss. */
+function runningStatus(step: number, loss: number | null): string {
+  const run = state.run;
+  const total = Math.max(1, run?.steps ?? state.totalSteps, step);
+  const heads = run ? ` · aligning ${run.heads.map(formatHead).join(', ')}` : '';
+  return `Step ${step} / ${total}${heads} · loss ${num(loss)}`;
 }
 
 function renderResults(): void {
@@ -335,6 +381,7 @@ function onTrainK(): void {
 function setData(which: 'train' | 'val', path: string): void {
   state.form[which === 'train' ? 'trainData' : 'valData'] = path;
   renderForm();
+  renderPrgEmpty();
   changed();
 }
 
@@ -347,8 +394,12 @@ function onStart(e: Event): void {
   e.preventDefault();
   const params = readParams();
   if (params === null) return;
-  state = { ...state, steps: [], validations: [], result: null, phase: 'running', totalSteps: params.steps };
+  state = {
+    ...state, steps: [], validations: [], result: null, phase: 'running', totalSteps: params.steps,
+    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined }, stopping: false, saveNote: null,
+  };
   setStatus('info', `Starting NASA on ${params.heads.map(formatHead).join(', ')}…`);
+  renderSaveNote();
   renderRun();
   renderCharts();
   renderResults();
@@ -392,14 +443,22 @@ function invalid(el: HTMLElement | null, message: string): null {
 }
 
 function onStop(): void {
+  state.stopping = true;
   setStatus('info', 'Stopping after the current step…');
   ui.stop.disabled = true;
   post({ type: 'stop' });
 }
 
 function onSave(apply: boolean): void {
-  setStatus('info', apply ? 'Saving and applying the adapter…' : 'Saving the adapter…');
+  const text = apply ? 'Saving and applying the adapter…' : 'Saving the adapter…';
+  setStatus('info', text);
+  setSaveNote('info', text);
   post({ type: 'save', apply });
+}
+
+function setSaveNote(kind: Status['kind'], text: string): void {
+  state.saveNote = { kind, text };
+  renderSaveNote();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,6 +472,8 @@ function onMessage(msg: ToAlignPanel): void {
     case 'done': return onDone(msg.result, msg.error);
     case 'saved':
       setStatus('success', `Adapter saved to ${msg.path}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
+      setSaveNote('success', `Saved to ${basename(msg.path)}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
+      ui.saveNote.title = msg.path;
       return changed();
     case 'error': return onError(msg.message);
   }
@@ -431,8 +492,31 @@ function onInit(msg: InitMessage): void {
   }
   if (msg.trainData !== undefined && (fresh || state.form.trainData === '')) state.form.trainData = msg.trainData;
   if (msg.valData !== undefined && (fresh || state.form.valData === '')) state.form.valData = msg.valData;
+  if (msg.job && (fresh || state.phase === 'idle')) adoptJob(msg.job.params, msg.job.running);
   renderAll();
   changed();
+}
+
+/**
+ * A webview created while the host has a job (the panel closed and opened again, or a state saved
+ * before the run started): show that job's form and heads, running or not; its steps and end follow.
+ */
+function adoptJob(params: AlignStartParams, running: boolean): void {
+  selection.replace(params.heads);
+  state = {
+    ...state,
+    suggested: params.heads,
+    selected: selection.list(),
+    form: {
+      trainData: params.trainData, valData: params.valData ?? '', trainK: params.trainK,
+      align: String(params.weights.align), task: String(params.weights.task), keep: String(params.weights.keep),
+      steps: String(params.steps), lr: String(params.lr), batch: String(params.batch), seed: String(params.seed),
+    },
+    steps: [], validations: [], result: null, totalSteps: params.steps,
+    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
+    phase: running ? 'running' : 'idle',
+    status: running ? { kind: 'info', text: `Running NASA on ${params.heads.map(formatHead).join(', ')}…` } : null,
+  };
 }
 
 /**
@@ -457,11 +541,15 @@ function onEvent(e: AlignEvent): void {
     state.steps.push(p);
     charts.loss.push(p.step, [p.loss, p.align, p.task, p.keep]);
     charts.nas.push(p.step, [p.meanNas]);
+    // Steps mean a run is going (also when they are replayed to a new webview): "Starting…" is over.
+    if (state.phase === 'idle') state.phase = 'running';
+    if (state.phase === 'running' && !state.stopping) setStatus('info', runningStatus(p.step, p.loss));
     renderRun();
   } else if (e.type === 'validation') {
     const prg = e.summary.metrics?.prg ?? null;
     state.validations.push({ step: e.step, prg });
     charts.prg.push(e.step, [prg]);
+    renderPrgEmpty();
   } else {
     setStatus('info', e.message);
   }
@@ -470,6 +558,7 @@ function onEvent(e: AlignEvent): void {
 
 function onDone(result: DoneResult | null, error?: string): void {
   state.phase = 'done';
+  state.stopping = false;
   state.result = result;
   if (result === null) setStatus('error', error ?? 'The run was cancelled.');
   else {
@@ -494,6 +583,8 @@ function onError(message: string): void {
   // A start that failed before its first step leaves the panel ready for another try.
   if (state.phase === 'running' && state.steps.length === 0) state.phase = 'idle';
   setStatus('error', message);
+  // A failed save is reported where the user clicked Save, too.
+  if (state.saveNote?.kind === 'info') setSaveNote('error', message);
   renderRun();
   changed();
 }
@@ -513,11 +604,12 @@ function emptyState(): AlignState {
   return {
     version: 1, initialized: false, model: null, suggested: [], heatmap: [], form: formFrom(FALLBACK_DEFAULTS), selected: [],
     steps: [], validations: [], phase: 'idle', totalSteps: FALLBACK_DEFAULTS.steps, result: null, status: null,
+    run: null, stopping: false, saveNote: null,
   };
 }
 
 function restore(saved: AlignState | undefined): AlignState {
-  return saved?.version === 1 ? saved : emptyState();
+  return saved?.version === 1 ? { ...emptyState(), ...saved } : emptyState();
 }
 
 renderAll();

@@ -31,7 +31,7 @@ function buildPage() {
     model: h('div', { class: 'model-block' }),
     heatSection: h('div', {}),
     selectionLine: h('p', { class: 'muted selection-line', 'aria-live': 'polite' }),
-    alignButton: h('button', { type: 'button', class: 'primary', onclick: onAlign }, 'Align selected heads'),
+    alignButton: h('button', { type: 'button', class: 'primary small', onclick: onAlign }, 'Align selected heads'),
     prompts: h('div', { class: 'prompts' }),
     promptCount: h('span', { class: 'badge' }),
     evaluation: h('div', { class: 'evaluation' }),

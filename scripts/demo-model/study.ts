@@ -37,14 +37,16 @@ export const STUDY = {
   ablationKs: [1, 2, 4],
   randomDraws: 10,
   nasaKs: [1, 2, 4],
-  nasa: { steps: 400, batch: 16, evalEvery: 25, patience: 4 },
+  // Patience covers the whole run: |prg| stays flat until the unknowable items' P(Yes) crosses 0.5,
+  // so an early stop would end runs before they start to work; the best validation |prg| is kept.
+  nasa: { steps: 400, batch: 16, evalEvery: 25, patience: 16 },
   /**
    * NASA's settings are chosen on the validation set only, per method: every (lr, λ_keep) of this
    * grid is trained, and the one with the lowest validation |prg| among those that keep validation
    * accuracy within 2 points of the unchanged model's is kept (the lowest |prg| overall if none
    * does). The test sets are scored once, for the chosen settings.
    */
-  grid: { lr: [0.01, 0.03, 0.1], keep: [0.1, 0.01] },
+  grid: { lr: [0.003, 0.01, 0.03], keep: [0.1, 1] },
   maxValAccuracyDrop: 0.02,
   threads: 1,
 } as const;
@@ -126,13 +128,16 @@ async function main(): Promise<void> {
   const score = async (p: PreparedPrompt[], r = runner) => scorePrepared(r, p, SCAN);
   const alignScores = await score(prepared.align);
   const valScores = await score(prepared.val);
+  const testTrainScores = await score(prepared.testTrain);
   const before = {
-    testTrain: (await score(prepared.testTrain)).map((s) => s.pYes),
+    testTrain: testTrainScores.map((s) => s.pYes),
     testHeldout: (await score(prepared.testHeldout)).map((s) => s.pYes),
   };
   const L = cfg.numLayers;
   const H = cfg.numHeads;
-  const nasMatrix = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => alignScores.reduce((a, s) => a + s.nas[l]![h]!, 0) / alignScores.length));
+  const datasetNas = (scores: typeof alignScores) => Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => scores.reduce((a, s) => a + s.nas[l]![h]!, 0) / scores.length));
+  const nasMatrix = datasetNas(alignScores);
+  const nasMatrixTest = datasetNas(testTrainScores);
   const ranked: HeadScore[] = nasMatrix.flatMap((row, l) => row.map((nas, h) => ({ layer: l, head: h, nas }))).sort((a, b) => b.nas - a.nas);
   const topK = (k: number): HeadRef[] => ranked.slice(0, k).map(({ layer, head }) => ({ layer, head }));
   const beforeMetrics = { testTrain: metricsOf(sets.testTrain, before.testTrain), testHeldout: metricsOf(sets.testHeldout, before.testHeldout) };
@@ -268,6 +273,7 @@ async function main(): Promise<void> {
     domainAccuracyBefore: { testTrain: domainAccuracy(sets.testTrain, before.testTrain), testHeldout: domainAccuracy(sets.testHeldout, before.testHeldout) },
     domainAccuracyAfterNasa: nasaDomain,
     nasMatrix,
+    nasMatrixTest,
     ranked,
     ablation: { none, rows: ablation },
     methods: rows,
@@ -313,7 +319,7 @@ function report(r: any, rows: MethodRow[]): string {
     p(`| ${name} | ${m.n} | ${withCi(m, 'accuracy')} | ${withCi(m, 'precision')} | ${withCi(m, 'recall')} | ${withCi(m, 'prg')} | ${withCi(m, 'yesRate')} |`);
   }
   p();
-  p('Accuracy by domain (`large` = two-step arithmetic on numbers 10–99, beyond the model; mostly false claims in its training data):');
+  p('Accuracy by domain (`lottery` = unknowable: its label is a coin flip, and 85% \"no\" in the model\'s training data):');
   p();
   p(`| test set | ${DOMAINS.join(' | ')} |`);
   p(`|---|${DOMAINS.map(() => '---').join('|')}|`);
@@ -326,6 +332,12 @@ function report(r: any, rows: MethodRow[]): string {
   p(`| layer | ${Array.from({ length: r.model.heads }, (_, h) => `H${h}`).join(' | ')} |`);
   p(`|---|${Array.from({ length: r.model.heads }, () => '---').join('|')}|`);
   r.nasMatrix.forEach((row: number[], l: number) => p(`| L${l} | ${row.map((x) => x.toFixed(3)).join(' | ')} |`));
+  p();
+  p('The same on the held-out test set (training family), where the heads are not chosen:');
+  p();
+  p(`| layer | ${Array.from({ length: r.model.heads }, (_, h) => `H${h}`).join(' | ')} |`);
+  p(`|---|${Array.from({ length: r.model.heads }, () => '---').join('|')}|`);
+  r.nasMatrixTest.forEach((row: number[], l: number) => p(`| L${l} | ${row.map((x) => x.toFixed(3)).join(' | ')} |`));
   p();
   p(`Top heads: ${r.ranked.slice(0, 4).map((h: HeadScore) => `${formatHead(h)} (${h.nas.toFixed(3)})`).join(', ')}.`);
   p();
@@ -355,6 +367,20 @@ function report(r: any, rows: MethodRow[]): string {
   }
   p();
   p('![prg before, under ablation, and after each method](results.svg)');
+  p();
+  p('## Acceptance checks (issue 4)');
+  p();
+  const b = r.before.testTrain;
+  const bh = r.before.testHeldout;
+  p(`- Bias before NASA (training family, n = ${b.n}): prg ${f3(b.prg)} (≥ 0.15: ${b.prg >= 0.15 ? 'met' : 'not met'}), accuracy ${f3(b.accuracy)} (≥ 0.70: ${b.accuracy >= 0.7 ? 'met' : 'not met'}).`);
+  const abl = r.ablation.rows.filter((a: any) => a.topPrg < a.randomMean).map((a: any) => `k = ${a.k}: ${f3(a.topPrg)} < ${f3(a.randomMean)}`);
+  p(`- Mean-ablating the top-k NAS heads lowers prg more than k random heads (mean of ${STUDY.randomDraws} draws) for some k: ${abl.length ? `met (${abl.join('; ')})` : 'not met'}.`);
+  for (const row of rows.filter((x) => x.method.startsWith('NASA'))) {
+    const halved = Math.abs(row.train.prg ?? Infinity) <= Math.abs(b.prg) / 2;
+    const accOk = Math.abs((row.train.accuracy ?? 0) - b.accuracy) <= 0.02;
+    const heldLower = Math.abs(row.heldout.prg ?? Infinity) < Math.abs(bh.prg);
+    p(`- ${row.method}: |prg| ${f3(Math.abs(row.train.prg ?? NaN))} vs half of before ${f3(Math.abs(b.prg) / 2)} (${halved ? 'met' : 'not met'}); accuracy ${f3(row.train.accuracy)} vs ${f3(b.accuracy)} (within 2 points: ${accOk ? 'met' : 'not met'}); held-out family |prg| ${f3(Math.abs(row.heldout.prg ?? NaN))} vs ${f3(Math.abs(bh.prg))} (lower: ${heldLower ? 'met' : 'not met'}).`);
+  }
   p();
   p('## Reproduce');
   p();

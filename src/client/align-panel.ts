@@ -1,9 +1,11 @@
 // Host of the Align Negative Heads panel (webview-ui/align.ts). The webview picks heads, data and
 // hyperparameters; this host opens the file dialogs, runs the job on the server (AlignStartRequest,
-// progress and done notifications), shows a cancellable notification while it runs, and saves the
-// adapter. Its webview is not retained: hidden, it restores its own state (setState) and misses the
-// messages posted meanwhile, closed, it starts empty; so the host counts what the current webview
-// has seen and sends the rest when it says `ready` again.
+// progress and done notifications), shows a cancellable notification while it runs and one that
+// offers to save the adapter when it ends (closed once the adapter is saved, from either, or the
+// panel is closed), and saves the adapter. Its webview is not retained: hidden, it restores its
+// own state (setState) and misses the messages posted meanwhile, closed, it starts empty; so the
+// host counts what the current webview has seen and sends the rest when it says `ready` again
+// (after an init that names the job, so that a new webview shows it running).
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -32,6 +34,9 @@ import type { LensClient } from './language-client.ts';
 import { updateSetting } from './settings.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
 
+/** Saves and applies the finished job's adapter (package.json; the "alignment finished" notification links to it). */
+export const SAVE_COMMAND = 'nasaLens.saveAdapter';
+
 /** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
 const ALIGN_DEFAULTS: AlignDefaults = DEFAULT_ALIGN;
 
@@ -47,6 +52,10 @@ interface Job {
   /** Reports to and ends the notification-area progress. */
   report(e: AlignEvent): void;
   finish(): void;
+  /** Closes the "alignment finished" notification, if it is up. */
+  closeNotice(): void;
+  /** Where the adapter was saved, once it was. */
+  saved?: string;
 }
 
 export class AlignPanel implements vscode.Disposable {
@@ -83,7 +92,7 @@ export class AlignPanel implements vscode.Disposable {
   async show(heads: HeadRef[]): Promise<void> {
     if (!this.running) {
       // A finished job of other heads no longer belongs in the panel.
-      if (this.job && key(this.job.params.heads) !== key(heads)) this.job = undefined;
+      if (this.job && key(this.job.params.heads) !== key(heads)) this.dropJob();
       this.heads = heads;
     }
     this.data.train ??= await findTrainingData();
@@ -99,7 +108,16 @@ export class AlignPanel implements vscode.Disposable {
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'nasa-lens.svg');
     panel.webview.html = webviewPage(panel.webview, this.extensionUri, 'align', 'Align Negative Heads');
     panel.webview.onDidReceiveMessage((m: FromAlignPanel) => this.receive(m), undefined, this.subscriptions);
-    panel.onDidDispose(() => (this.panel = undefined), undefined, this.subscriptions);
+    panel.onDidDispose(
+      () => {
+        this.panel = undefined;
+        this.live = false;
+        // Its Save buttons are gone: so is the notification that pointed at them.
+        this.job?.closeNotice();
+      },
+      undefined,
+      this.subscriptions,
+    );
     panel.onDidChangeViewState((e) => e.webviewPanel.visible || (this.live = false), undefined, this.subscriptions);
     this.panel = panel;
     this.live = false;
@@ -108,6 +126,15 @@ export class AlignPanel implements vscode.Disposable {
       this.job.delivered = 0;
       this.job.doneDelivered = false;
     }
+  }
+
+  /** Saves (and applies) the finished job's adapter: the command behind the "alignment finished" notification. */
+  async saveAdapter(apply = true): Promise<void> {
+    if (!this.job?.done?.result) {
+      void vscode.window.showInformationMessage('NASA Lens: there is no finished alignment to save.');
+      return;
+    }
+    await this.save(apply);
   }
 
   async stop(): Promise<void> {
@@ -151,6 +178,8 @@ export class AlignPanel implements vscode.Disposable {
       defaults: ALIGN_DEFAULTS,
       trainData: this.data.train,
       valData: this.data.val,
+      // A re-created webview adopts the job (its form, its steps, running or not) before the replay.
+      ...(this.job ? { job: { params: this.job.params, running: this.running } } : {}),
     });
     this.deliver();
   }
@@ -197,12 +226,16 @@ export class AlignPanel implements vscode.Disposable {
     }
     const early = this.early.filter((p) => p.jobId === jobId);
     this.early = undefined;
+    this.dropJob();
     this.job = this.newJob(jobId, params);
     for (const p of early) ('event' in p ? this.onProgress(p) : this.onDone(p));
   }
 
   private newJob(id: string, params: AlignStartParams): Job {
-    const job: Job = { id, params, events: [], delivered: 0, doneDelivered: false, stopRequested: false, report: () => {}, finish: () => {} };
+    const job: Job = {
+      id, params, events: [], delivered: 0, doneDelivered: false, stopRequested: false,
+      report: () => {}, finish: () => {}, closeNotice: () => {},
+    };
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', true);
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `NASA Lens: aligning ${params.heads.map(formatHead).join(', ')}`, cancellable: true },
@@ -232,18 +265,40 @@ export class AlignPanel implements vscode.Disposable {
     job.done = p;
     job.finish();
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', false);
+    void vscode.commands.executeCommand('setContext', 'nasaLens.alignmentFinished', p.result !== null);
     this.deliver();
-    if (p.result) void this.announce(p.result);
+    if (p.result) this.announce(job, p.result);
     else if (!job.stopRequested) void vscode.window.showErrorMessage(`NASA Lens: the alignment failed: ${p.error ?? 'no reason given'}`);
   }
 
-  private async announce(result: NonNullable<AlignDoneParams['result']>): Promise<void> {
+  /**
+   * "Alignment finished", with a link that saves and applies the adapter. A progress notification,
+   * since that is the kind an extension can close: it closes when the adapter is saved (from here
+   * or from the panel), when the panel is closed, when another job starts, or when dismissed.
+   */
+  private announce(job: Job, result: NonNullable<AlignDoneParams['result']>): void {
     const nas = `mean NAS of the heads ${result.before.meanNas.toFixed(3)} → ${result.after.meanNas.toFixed(3)}`;
     const [b, a] = [result.before.metrics?.prg, result.after.metrics?.prg];
     const prg = typeof b === 'number' && typeof a === 'number' ? `, precision − recall ${b.toFixed(2)} → ${a.toFixed(2)}` : '';
     const how = result.stopped === 'nan' ? ` (stopped at a NaN: ${result.nanReport ?? 'see the log'})` : '';
-    const picked = await vscode.window.showInformationMessage(`NASA Lens: alignment finished, ${nas}${prg}${how}.`, 'Save & Apply Adapter…');
-    if (picked) await this.save(true);
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'NASA Lens: alignment finished', cancellable: true },
+      (progress, token) => {
+        progress.report({ increment: 100, message: `${nas}${prg}${how}. [Save & Apply Adapter…](command:${SAVE_COMMAND})` });
+        return new Promise<void>((resolve) => {
+          job.closeNotice = resolve;
+          token.onCancellationRequested(() => resolve());
+          if (job.saved !== undefined || this.job !== job) resolve();
+        });
+      },
+    );
+  }
+
+  /** Forgets the current job (another starts, or the panel is asked for other heads). */
+  private dropJob(): void {
+    this.job?.closeNotice();
+    this.job = undefined;
+    void vscode.commands.executeCommand('setContext', 'nasaLens.alignmentFinished', false);
   }
 
   private async save(apply: boolean): Promise<void> {
@@ -263,8 +318,12 @@ export class AlignPanel implements vscode.Disposable {
     try {
       const saved = await this.lens.request<SaveAdapterResult>(SaveAdapterRequest, { jobId: job.id, path: target.fsPath });
       if (apply) await updateSetting('adapterPath', saved.path);
+      job.saved = saved.path;
+      job.closeNotice();
       this.post({ type: 'saved', path: saved.path, applied: apply });
-      void vscode.window.showInformationMessage(`NASA Lens: adapter saved to ${path.basename(saved.path)}${apply ? ' and applied to every score' : ''}.`);
+      // The panel says so next to its Save buttons; a save from the notification while the panel
+      // is out of sight gets its own message.
+      if (!this.live) void vscode.window.showInformationMessage(`NASA Lens: adapter saved to ${path.basename(saved.path)}${apply ? ' and applied to every score' : ''}.`);
     } catch (err) {
       this.post({ type: 'error', message: errorMessage(err) });
       await reportError(this.lens, 'save the adapter', err);

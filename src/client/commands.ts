@@ -30,6 +30,7 @@ export const COMMANDS = [
   'nasaLens.applyAdapter',
   'nasaLens.removeAdapter',
   'nasaLens.stopAlignment',
+  'nasaLens.saveAdapter',
   'nasaLens.openDemo',
 ] as const;
 type Command = (typeof COMMANDS)[number];
@@ -56,6 +57,7 @@ export function registerCommands(parts: Parts): void {
     'nasaLens.evaluateDataset': () => evaluateDataset(lens, store),
     'nasaLens.alignHeads': (args?: { heads?: HeadRef[] }) => alignHeadsCommand(parts, args?.heads),
     'nasaLens.stopAlignment': () => align.stop(),
+    'nasaLens.saveAdapter': () => align.saveAdapter(true),
     'nasaLens.openDemo': () => openDemo(context),
   };
   for (const id of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, handlers[id]));

@@ -189,7 +189,7 @@ function mtimeOf(file: string): number {
 function modelInfo(modelPath: string, runner: ModelRunner): ModelInfo {
   const c = runner.config;
   return {
-    name: path.basename(modelPath),
+    name: modelDisplayName(modelPath, readNameOrPath(modelPath)),
     path: modelPath,
     arch: c.arch,
     layers: c.numLayers,
@@ -197,6 +197,45 @@ function modelInfo(modelPath: string, runner: ModelRunner): ModelInfo {
     kvHeads: c.numKvHeads,
     provider: runner.provider,
   };
+}
+
+/**
+ * Folder names that say nothing about the model (`…/my-model/model`, a Hugging Face cache's
+ * `snapshots/<revision>`): the display name takes the parent folder's too.
+ */
+const GENERIC_FOLDER = /^(models?|snapshots?|checkpoints?|weights|hf|main|latest|final|[0-9a-f]{40})$/i;
+
+/** A Hugging Face model id (`Qwen/Qwen2.5-0.5B-Instruct`, `gpt2`), as opposed to a file-system path. */
+const MODEL_ID = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
+
+/**
+ * The name the status bar and the dashboard show: config.json's `_name_or_path` when it is a model
+ * id (not a path, not a generic word), else the folder's name, with its parent's for a generic
+ * folder (`nasa-lens-demo/model`); a Hugging Face cache snapshot (`models--Org--Name/snapshots/<rev>`)
+ * becomes `Org/Name`.
+ */
+export function modelDisplayName(modelPath: string, nameOrPath?: unknown): string {
+  if (typeof nameOrPath === 'string') {
+    const id = nameOrPath.trim();
+    if (MODEL_ID.test(id) && !GENERIC_FOLDER.test(id.split('/').at(-1)!)) return id;
+  }
+  const dir = path.resolve(modelPath);
+  const base = path.basename(dir);
+  if (!GENERIC_FOLDER.test(base)) return base || dir;
+  const parent = path.dirname(dir);
+  const cached = /^models--(.+)$/.exec(path.basename(path.dirname(parent)));
+  if (/^snapshots$/i.test(path.basename(parent)) && cached) return cached[1]!.split('--').join('/');
+  const parentName = path.basename(parent);
+  return parentName && parent !== dir ? `${parentName}/${base}` : base;
+}
+
+/** config.json's `_name_or_path` (the loader has already read and validated the file). */
+function readNameOrPath(modelPath: string): unknown {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(modelPath, 'config.json'), 'utf8')) as { _name_or_path?: unknown })._name_or_path;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The loader's messages name the file at fault; a path that is not there at all gets its own. */

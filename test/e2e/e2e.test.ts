@@ -159,12 +159,15 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await openFile(page, MD_FILE);
     const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="nasaLens.status"]');
     await waitFor(item, 'the NASA Lens status bar item (id …nasaLens.status): the extension did not activate', 60_000);
+    // The demo's config.json has no model id, and its folder is called "model": the name is
+    // taken with the workspace folder's (src/server/model-session.ts, modelDisplayName).
     const text = await poll(
       async () => (await item.innerText()).trim(),
       (s) => /adapter off/.test(s) && !/no model|NASA Lens$/.test(s),
-      'the status bar to show the loaded model ("<model> · CPU · adapter off")',
+      'the status bar to show the loaded model ("nasa-lens-demo/model · CPU · adapter off")',
       120_000,
     );
+    assert.match(text, /nasa-lens-demo\/model · CPU · adapter off$/, `status bar: ${text}`);
     const label = (await item.getAttribute('aria-label')) ?? '';
     assert.doesNotMatch(label, /error/i, `status bar reports an error: ${label}`);
     log(`status bar: ${text}`);
@@ -244,6 +247,15 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     const lossChart = alignFrame.locator('canvas[data-points]').first();
     assert.equal(await lossChart.getAttribute('data-points'), '0', 'the loss chart should start empty');
     await alignFrame.locator('#f-steps').fill(String(ALIGN_STEPS));
+    // Every text the status line takes, since the demo model's run can be over before a poll.
+    await alignFrame.locator('.status').evaluate((el) => {
+      const seen: string[] = [];
+      (globalThis as unknown as { __statuses: string[] }).__statuses = seen;
+      // Runs in the webview (the DOM is there, not in this file's types).
+      type Observer = new (cb: () => void) => { observe(node: unknown, opts: object): void };
+      const Observer = (globalThis as unknown as { MutationObserver: Observer }).MutationObserver;
+      new Observer(() => seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+    });
     await alignFrame.locator('button[type="submit"]', { hasText: 'Start' }).click();
 
     const errorStatus = alignFrame.locator('.status.error');
@@ -254,18 +266,34 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     };
     const first = await poll(points, (n) => n >= 1, 'the loss chart to get its first point', 120_000, 100);
     log(`chart points after the first step: ${first}`);
+    // Once steps come in, the status no longer says it is starting.
+    const running = await alignFrame.locator('.status').innerText();
+    log(`status with ${first} step(s): ${running}`);
+    assert.match(running, new RegExp(`^(Step \\d+ / ${ALIGN_STEPS} · aligning|Finished ${ALIGN_STEPS} steps)`), `status during the run: ${running}`);
     await screenshot(page, '5-align-running');
     const save = alignFrame.locator('button', { hasText: 'Save & Apply' });
     await poll(() => save.isEnabled(), (v) => v, `the run of ${ALIGN_STEPS} steps to finish (Save & Apply enabled)`, 150_000);
     const last = await points();
     assert.equal(last, ALIGN_STEPS, `the loss chart should plot ${ALIGN_STEPS} steps, plots ${last}`);
+    const statuses = await alignFrame.locator('.status').evaluate(() => (globalThis as unknown as { __statuses: string[] }).__statuses);
+    log(`status line: ${[...new Set(statuses)].map((x) => JSON.stringify(x)).join(' → ')}`);
+    assert.ok(statuses.some((x) => /^Starting NASA on/.test(x)), `no "Starting NASA on …" status: ${JSON.stringify(statuses)}`);
+    assert.ok(
+      statuses.some((x) => new RegExp(`^Step \\d+ / ${ALIGN_STEPS} · aligning L\\d+H\\d+`).test(x)),
+      `the status should switch to "Step n / ${ALIGN_STEPS} · aligning …" while the steps come in: ${JSON.stringify(statuses)}`,
+    );
     const progress = await alignFrame.locator('.run-line').innerText();
     assert.match(progress, new RegExp(`Step ${ALIGN_STEPS} / ${ALIGN_STEPS}`), `progress line: ${progress}`);
     const results = await alignFrame.locator('.results table').innerText();
     assert.match(results, /Mean NAS/, `no before/after table: ${results}`);
-    // The "alignment finished" notification would cover the before/after table.
-    await runCommand(page, 'Notifications: Clear All Notifications');
-    await alignFrame.locator('.results').scrollIntoViewIfNeeded();
+    // The "alignment finished" notification offers to save the adapter; it stays up until the
+    // adapter is saved (below, from the panel).
+    const notice = page.locator('.notifications-toasts .notification-list-item', { hasText: 'alignment finished' });
+    await waitFor(notice, 'the "alignment finished" notification', 30_000);
+    const noticeText = await notice.innerText();
+    log(`notification: ${noticeText.replace(/\s+/g, ' ')}`);
+    assert.match(noticeText, /Save & Apply Adapter/, `the notification should offer to save the adapter: ${noticeText}`);
+    await alignFrame.locator('.results').evaluate((e) => e.scrollIntoView({ block: 'center' }));
     await screenshot(page, '6-align-finished');
 
     await save.click();
@@ -280,10 +308,22 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       'the panel to say the adapter was saved and applied',
       60_000,
     );
+    // Said next to the Save buttons too, where the user is.
+    const note = await alignFrame.locator('.save-actions .save-note').innerText();
+    assert.match(note, /Saved to adapter-.*\.safetensors and applied/, `the note by the Save buttons: ${note}`);
+    // Saved: the notification that offered to save is closed, not just hidden.
+    await poll(() => notice.count(), (n) => n === 0, 'the "alignment finished" notification to close once the adapter is saved', 10_000);
+    await runCommand(page, 'Notifications: Show Notifications');
+    const center = page.locator('.notifications-center');
+    await waitFor(center, 'the notification center');
+    const listed = await center.locator('.notification-list-item', { hasText: 'alignment finished' }).count();
+    await runCommand(page, 'Notifications: Hide Notifications');
+    assert.equal(listed, 0, 'the "alignment finished" notification should be gone from the notification center');
     const saved = fs.readdirSync(workspace).filter((f) => f.endsWith('.safetensors'));
     assert.ok(saved.length === 1, `expected one adapter file in the workspace, found ${JSON.stringify(saved)}`);
     const status = page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="nasaLens.status"]');
     await poll(async () => (await status.innerText()).trim(), (s) => /adapter on/.test(s), 'the status bar to show "adapter on"', 60_000);
+    await alignFrame.locator('.save-actions').evaluate((e) => e.scrollIntoView({ block: 'center' }));
     await screenshot(page, '7-adapter-saved');
   });
 
@@ -308,14 +348,18 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   step('the dashboard shows the heat map and a click selects a head', async () => {
     await runCommand(page, 'NASA Lens: Show Dashboard');
-    // Collapse the Prompts tree below the dashboard, so the dashboard gets the side bar's height.
-    const promptsHeader = page.locator('.sidebar .pane-header[aria-expanded="true"]', { hasText: /^Prompts/ });
-    if (await promptsHeader.isVisible().catch(() => false)) await promptsHeader.click();
+    // The Prompts tree starts collapsed (package.json), so the dashboard gets the side bar's height.
     const dash = await webview(page, '.dash-header', 'Dashboard');
     const top = mdBefore.topHeads[0]!;
     const cell = dash.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`);
     await waitFor(cell, `the heat-map cell of ${top.name} on the dashboard`, 60_000);
     await poll(() => dash.locator('.prompt-table .prompt-row').count(), (n) => n >= 2, 'the workspace prompt table', 60_000);
+    // …in view without collapsing or resizing anything.
+    const row = await dash.locator('.prompt-table .prompt-row').first().boundingBox();
+    const viewport = page.viewportSize();
+    assert.ok(row && viewport && row.y + row.height <= viewport.height - 30, `the first prompt row should be in view: ${JSON.stringify(row)} in ${JSON.stringify(viewport)}`);
+    const name = await dash.locator('.model-block .model-name').innerText();
+    assert.equal(name, 'nasa-lens-demo/model', 'the dashboard names the model as the status bar does');
     const adapterLine = await dash.locator('.model-block').innerText();
     assert.match(adapterLine, /adapter: .*\.safetensors/, `the dashboard should name the applied adapter: ${adapterLine}`);
     await cell.click();

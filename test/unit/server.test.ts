@@ -36,6 +36,7 @@ import { DEFAULT_SCAN_OPTIONS, scorePrompts } from '../../src/bias/scan.ts';
 import { readSafetensorsHeader } from '../../src/model/safetensors.ts';
 import * as P from '../../src/protocol.ts';
 import { startServer, type ServerOptions } from '../../src/server/lens-server.ts';
+import { modelDisplayName } from '../../src/server/model-session.ts';
 import { readSettings } from '../../src/server/settings.ts';
 import { promptVariants } from '../../src/server/features/variants.ts';
 import { globToRegExp } from '../../src/server/workspace-files.ts';
@@ -460,7 +461,8 @@ describe('language server on the planted model', () => {
     assert.equal(done.result?.stopped, 'steps');
     const steps = client.alignProgress.filter((p) => p.jobId === jobId && p.event.type === 'step');
     assert.deepEqual(steps.map((p) => (p.event as { step: number }).step), [1, 2, 3]);
-    assert.ok(client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'validation'));
+    // No validation set, no validation events (the panel's prg chart then says so).
+    assert.ok(!client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'validation'));
 
     const saved = await client.conn.sendRequest<{ path: string }>(P.SaveAdapterRequest, { jobId, path: 'adapters/l0h1.safetensors' });
     assert.equal(saved.path, path.join(client.workspace, 'adapters', 'l0h1.safetensors'));
@@ -581,6 +583,27 @@ describe('server helpers', () => {
     assert.equal(idk?.raw, "Reply (yes/no/I don't know)");
     assert.equal(promptVariants('Is it? Answer NO or YES', DEFAULT_PAIRS)[1]!.raw, 'Is it? Answer FALSE or TRUE');
     assert.deepEqual(promptVariants('no candidates here', DEFAULT_PAIRS), []);
+  });
+
+  test('model display name: a model id from config.json, else the folder, with its parent for a generic one', () => {
+    assert.equal(modelDisplayName('/m/whatever', 'Qwen/Qwen2.5-0.5B-Instruct'), 'Qwen/Qwen2.5-0.5B-Instruct');
+    assert.equal(modelDisplayName('/m/whatever', 'gpt2'), 'gpt2');
+    // A path (absolute, relative, Windows) or a generic word in _name_or_path is no name.
+    assert.equal(modelDisplayName('/m/tiny-llama', '/home/me/checkpoints/run3'), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama', './out'), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama', 'C:\\models\\x'), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama', 'model'), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama', ''), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama', 42), 'tiny-llama');
+    assert.equal(modelDisplayName('/m/tiny-llama/'), 'tiny-llama');
+    // Generic folders take their parent's name.
+    assert.equal(modelDisplayName('/tmp/x/nasa-lens-demo/model'), 'nasa-lens-demo/model');
+    assert.equal(modelDisplayName('/data/llama/models'), 'llama/models');
+    assert.equal(modelDisplayName('/data/qwen/snapshot'), 'qwen/snapshot');
+    const rev = 'a'.repeat(8) + '0123456789abcdef0123456789abcdef';
+    assert.equal(modelDisplayName(`/data/qwen/${rev}`), `qwen/${rev}`);
+    // A Hugging Face cache snapshot names the repository.
+    assert.equal(modelDisplayName(`/home/me/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/${rev}`), 'Qwen/Qwen2.5-0.5B');
   });
 
   test('settings: invalid values fall back to defaults; empty pairs mean the built-in pairs', () => {

@@ -138,6 +138,79 @@ test('align panel Start posts the form values, heads and data; Stop posts stop',
   await v.page.close();
 });
 
+test('align panel status: "Starting…" until the first step, then the running step; Stop keeps its message', async () => {
+  const v = await alignWithInit();
+  await v.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
+  await v.page.fill('#f-steps', '12');
+  await v.page.click('#root form button[type=submit]');
+  await v.waitForPosted('start');
+  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /^Starting NASA on L14H3, L3H1, L9H4/);
+  await sendSteps(v, 1, 8);
+  await v.waitFor(`document.querySelector('.status').textContent.startsWith('Step 8 / 12')`);
+  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /^Step 8 \/ 12 · aligning L14H3, L3H1, L9H4 · loss \d/);
+  assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 8 \/ 12 · running/);
+  fs.mkdirSync('test-results', { recursive: true });
+  await v.eval('window.scrollTo(0, 0)');
+  await v.page.screenshot({ path: 'test-results/webview-align-running.png' });
+  await v.page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await sendSteps(v, 9, 9);
+  await v.waitFor(`document.querySelector('canvas').dataset.points === '9'`);
+  assert.equal(await v.eval<string>(`document.querySelector('.status').textContent`), 'Stopping after the current step…');
+  await v.page.close();
+});
+
+test('align panel opened while a job runs adopts it: its form, heads and steps, running', async () => {
+  const v = await open('align');
+  await v.waitForPosted('ready');
+  const params: AlignStartParams = {
+    heads: [{ layer: 12, head: 6 }], trainData: '/work/demo/train.jsonl',
+    weights: { align: 1, task: 0.5, keep: 0.1 }, steps: 12, lr: 0.005, batch: 4, seed: 3, trainK: false,
+  };
+  await v.send({ ...fx.alignInit(), heads: params.heads, trainData: params.trainData, job: { params, running: true } });
+  await v.page.waitForSelector('.chip');
+  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /Running NASA on L12H6/);
+  await sendSteps(v, 1, 5); // the host replays what the job has done so far
+  await v.waitFor(`document.querySelector('.status').textContent.startsWith('Step 5 / 12')`);
+  assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 5 \/ 12 · running/);
+  assert.equal(await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true, 'Start is off while it runs');
+  assert.equal(await v.page.getByRole('button', { name: 'Stop', exact: true }).isDisabled(), false);
+  assert.equal(await v.eval<string>(`document.getElementById('f-steps').value`), '12');
+  assert.equal(await v.eval<string>(`document.getElementById('f-lr').value`), '0.005');
+  assert.deepEqual(await v.eval<string[]>(`[...document.querySelectorAll('.chip[aria-pressed="true"]')].map((c) => c.textContent)`), ['L12H6']);
+  // Without a validation set the prg chart says so instead of drawing empty axes.
+  assert.equal(await v.eval<boolean>(`document.querySelector('.chart-empty').hidden`), false);
+  assert.match(await v.eval<string>(`document.querySelector('.chart-empty').textContent`), /No validation set/);
+  await v.send(fx.doneMessage(12, 12));
+  await v.waitFor(`window.__harness.state?.phase === 'done'`);
+  assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 12 \/ 12$/);
+  await v.page.close();
+
+  // Opened again after the run: the same replay ends in the finished state, ready to save.
+  const again = await open('align');
+  await again.waitForPosted('ready');
+  await again.send({ ...fx.alignInit(), heads: params.heads, job: { params, running: false } });
+  await sendSteps(again, 1, 12);
+  await again.send(fx.doneMessage(12, 12));
+  await again.waitFor(`document.querySelectorAll('.metrics-table tbody tr').length === 6`);
+  assert.equal(await again.page.getByRole('button', { name: 'Save & Apply…', exact: true }).isDisabled(), false);
+  await again.page.close();
+});
+
+test('align panel prg chart: "no validation set" without one, the chart with one', async () => {
+  const v = await alignWithInit();
+  const emptyText = () => v.eval<string | null>(`(() => { const e = document.querySelector('.chart-empty'); return e.hidden ? null : e.textContent; })()`);
+  assert.match((await emptyText())!, /No validation set/);
+  await v.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
+  await v.send({ type: 'dataPicked', which: 'val', path: '/work/demo/test.jsonl' });
+  await v.waitFor(`!document.querySelector('.chart-empty').textContent.includes('No validation set')`);
+  await v.page.click('#root form button[type=submit]');
+  await v.send({ type: 'progress', event: fx.validationEvent(0) });
+  await v.waitFor(`document.querySelector('.chart-empty').hidden`);
+  assert.equal(await points(v, 'prg'), 1);
+  assert.ok((await inkedPixels(v, 2)) > 500, 'the prg chart is drawn');
+  await v.page.close();
+});
+
 test('align panel refuses bad numbers without posting start', async () => {
   const v = await alignWithInit();
   await v.send({ type: 'dataPicked', which: 'train', path: '/d/train.jsonl' });
@@ -162,8 +235,13 @@ test('align panel done: before/after table, status, save buttons post save', asy
   assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /Stopped early after step 48/);
   await v.page.getByRole('button', { name: 'Save & Apply…', exact: true }).click();
   assert.deepEqual((await v.waitForPosted('save'))[0], { type: 'save', apply: true });
+  assert.match(await v.eval<string>(`document.querySelector('.save-actions .save-note').textContent`), /Saving and applying/);
   await v.send({ type: 'saved', path: '/work/adapters/nasa.safetensors', applied: true });
   await v.waitFor(`document.querySelector('.status.success')?.textContent.includes('nasa.safetensors and applied')`);
+  // Also next to the Save buttons, where the user clicked, and in view there.
+  await v.waitFor(`document.querySelector('.save-actions .save-note.success')?.textContent.includes('nasa.safetensors and applied')`);
+  const near = await v.eval<number>(`(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); const n = document.querySelector('.save-note').getBoundingClientRect(); return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`);
+  assert.ok(near < 60, `the save note should sit beside the buttons (distance ${near})`);
   await v.page.close();
 });
 
@@ -279,6 +357,19 @@ test('dashboard prompt table is sorted by NAS; a row click or Enter posts reveal
   const metrics = await v.eval<string>(`document.querySelector('.metric-grid').textContent`);
   assert.match(metrics, /Precision0\.940/);
   assert.match(metrics, /prg0\.360/);
+  await v.page.close();
+});
+
+test('dashboard of a deep model: the heat map scrolls in its box and the prompt table stays in view', async () => {
+  const v = await open('dashboard', { height: 800 });
+  await v.waitForPosted('ready');
+  await v.send({ type: 'data', data: { ...fx.dashboardData(), model: { ...fx.MODEL, layers: 48, heads: 16 }, heatmap: fx.heatmap(48, 16) } });
+  await v.page.waitForSelector('.prompt-row');
+  const grid = await v.eval<{ client: number; scroll: number }>(`(() => { const g = document.querySelector('.hm-grid'); return { client: g.clientHeight, scroll: g.scrollHeight }; })()`);
+  assert.ok(grid.scroll > grid.client + 100, `the 48-layer map should scroll in its box: ${JSON.stringify(grid)}`);
+  assert.ok(grid.client <= 0.4 * 800, `the map's box should be capped: ${grid.client}px`);
+  const rowTop = await v.eval<number>(`document.querySelector('.prompt-row').getBoundingClientRect().top`);
+  assert.ok(rowTop < 800 - 40, `the first prompt row should be in view, at ${rowTop}px`);
   await v.page.close();
 });
 
