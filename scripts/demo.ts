@@ -52,7 +52,7 @@ async function run(): Promise<void> {
   await cli('heads that attend to the negative candidate (training set)', ['heads', ...model, '--data', path.join(demo, 'train.jsonl'), '--top', '4']);
   await cli('negative bias on the held-out set: precision > recall', ['eval', ...model, '--data', path.join(demo, 'test.jsonl')]);
   const head = await topHead();
-  await cli('NASA on that head', ['align', ...model, '--data', path.join(demo, 'train.jsonl'), '--heads', head, '--steps', '300', '--lr', '0.01', '--seed', '7', '--out', adapter]);
+  await cli('NASA on that head', ['align', ...model, '--data', path.join(demo, 'train.jsonl'), '--heads', head, '--steps', '300', '--lr', '0.03', '--lambda-keep', '1', '--seed', '7', '--out', adapter]);
   await cli('the held-out set with the adapter', ['eval', ...model, '--data', path.join(demo, 'test.jsonl'), '--adapter', adapter]);
 }
 

@@ -24,7 +24,7 @@ import { mulberry32 } from '../../src/bias/random.ts';
 import { DEFAULT_SCAN_OPTIONS, preparePrompt, scorePrepared, type PreparedPrompt, type ScanOptions } from '../../src/bias/scan.ts';
 import type { DatasetItem } from '../../src/bias/dataset.ts';
 import { AblationRunner } from './ablation.ts';
-import { CANDIDATE_PAIRS, DOMAINS, type Domain } from './suite.ts';
+import { CANDIDATE_PAIRS, DOMAINS, HARD_NO_SHARE, type Domain } from './suite.ts';
 import { barChartSvg } from './svg.ts';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -319,7 +319,7 @@ function report(r: any, rows: MethodRow[]): string {
     p(`| ${name} | ${m.n} | ${withCi(m, 'accuracy')} | ${withCi(m, 'precision')} | ${withCi(m, 'recall')} | ${withCi(m, 'prg')} | ${withCi(m, 'yesRate')} |`);
   }
   p();
-  p('Accuracy by domain (`lottery` = unknowable: its label is a coin flip, and 85% \"no\" in the model\'s training data):');
+  p(`Accuracy by domain (\`lottery\` = unknowable: its label is a coin flip, and ${Math.round(HARD_NO_SHARE * 100)}% "no" in the model's training data):`);
   p();
   p(`| test set | ${DOMAINS.join(' | ')} |`);
   p(`|---|${DOMAINS.map(() => '---').join('|')}|`);

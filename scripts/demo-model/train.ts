@@ -30,8 +30,8 @@ import { writeDataFiles } from './data.ts';
 export const ROOT = path.join(__dirname, '..', '..');
 export const MODEL_DIR = path.join(ROOT, 'demo', 'model');
 
-export const SHAPE: DemoShape = { hidden: 64, layers: 3, heads: 8, intermediate: 192, maxPositions: 128 };
-export const TRAIN = { seed: 1234, steps: 4000, batch: 64, lr: 3e-3, warmup: 200, minLrFactor: 0.05, clip: 1.0, threads: 1, lmWeight: 0.5 };
+export const SHAPE: DemoShape = { hidden: 64, layers: 3, heads: 4, intermediate: 192, maxPositions: 128 };
+export const TRAIN = { seed: 1234, steps: 8000, batch: 64, lr: 3e-3, warmup: 200, minLrFactor: 0.05, clip: 1.0, threads: 1, lmWeight: 0.5 };
 
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;

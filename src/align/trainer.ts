@@ -51,6 +51,8 @@ export type AlignEvent =
 
 export interface AlignRun {
   provider?: Provider;
+  /** onnxruntime intra-op threads (default: one per core). */
+  threads?: number;
   signal?: AbortSignal;
   onEvent?: (e: AlignEvent) => void;
   scan: Omit<ScanOptions, 'query'>;
@@ -210,10 +212,10 @@ export class NasaTrainer {
     const model = loadModel(modelDir);
     const slots = deltaSlots(model.config, settings.heads, settings.trainK);
     const deltas = slots.map((s) => ({ weight: s.weight, rowStart: s.rowStart, rows: s.rows, input: s.name }));
-    const probe = await ModelRunner.open(modelDir, { provider: run.provider, deltas });
+    const probe = await ModelRunner.open(modelDir, { provider: run.provider, threads: run.threads, deltas });
     try {
       const tg = buildTrainingGraph(model.config, model.checkpoint, settings.heads, slots, settings.weights);
-      const session = await createSession(tg.graph.encode(), { provider: run.provider ?? 'auto', externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION });
+      const session = await createSession(tg.graph.encode(), { provider: run.provider ?? 'auto', threads: run.threads, externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION });
       return new NasaTrainer(model, probe, session, slots, settings, run);
     } catch (err) {
       await probe.close();
