@@ -296,6 +296,8 @@ function show(v: unknown): string {
 export async function screenshot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `e2e-${name}.png`);
+  // Let hover and notification fade-ins finish, so the picture shows what a person sees.
+  await page.waitForTimeout(400);
   await page.screenshot({ path: file });
   return file;
 }
