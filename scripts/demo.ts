@@ -3,22 +3,19 @@
 //   3. evaluate   4. align the top head (NASA)   5. evaluate again with the adapter
 // The demo model is demo/model: a small Llama trained from scratch by our own engine
 // (`npm run demo:train`, scripts/demo-model/) on a synthetic yes/no suite whose unsolvable items lean
-// towards the negative answer, so its negative bias comes from data and training. Without it (not
-// yet trained), the demo falls back to the hand-planted model of scripts/planted-model.ts, written
-// deterministically into .cache/ on first use.
+// towards the negative answer, so its negative bias comes from data and training. NASA stops early
+// on the suite's validation set, as DESIGN §3.3 prescribes, and keeps the best deltas.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../src/cli/main.ts';
 import { formatHead } from '../src/bias/nas.ts';
-import { writePlantedModel } from './planted-model.ts';
 
 const root = path.relative(process.cwd(), path.join(__dirname, '..')) || '.';
 const demo = path.join(root, 'demo');
 const cache = path.join(root, '.cache', 'demo');
-const trainedDir = path.join(demo, 'model');
-const trained = fs.existsSync(path.join(trainedDir, 'model.safetensors'));
-const modelDir = trained ? trainedDir : path.join(cache, 'model');
+const modelDir = path.join(demo, 'model');
+const validation = path.join(root, 'scripts', 'demo-model', 'data', 'val.jsonl');
 const adapter = path.join(cache, 'adapter.safetensors');
 
 const io = {
@@ -43,16 +40,16 @@ async function topHead(): Promise<string> {
 }
 
 async function run(): Promise<void> {
-  if (!trained && !fs.existsSync(path.join(modelDir, 'config.json'))) writePlantedModel(modelDir);
-  io.out(trained ? `model: ${modelDir} (trained by npm run demo:train)` : `model: ${modelDir} (hand-planted; run npm run demo:train for the trained demo model)`);
+  if (!fs.existsSync(path.join(modelDir, 'model.safetensors'))) throw new Error(`no demo model in ${modelDir}: run npm run demo:train`);
+  io.out(`model: ${modelDir} (trained from scratch by npm run demo:train)`);
   const model = ['--model', modelDir];
-  if (trained) await cli('yes/no questions in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'questions.md')]);
+  await cli('yes/no questions in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'questions.md')]);
   await cli('yes/no prompts in a Markdown file', ['scan', ...model, '--file', path.join(demo, 'prompts.md')]);
   await cli('and in Python string literals', ['scan', ...model, '--file', path.join(demo, 'prompts.py')]);
   await cli('heads that attend to the negative candidate (training set)', ['heads', ...model, '--data', path.join(demo, 'train.jsonl'), '--top', '4']);
   await cli('negative bias on the held-out set: precision > recall', ['eval', ...model, '--data', path.join(demo, 'test.jsonl')]);
   const head = await topHead();
-  await cli('NASA on that head', ['align', ...model, '--data', path.join(demo, 'train.jsonl'), '--heads', head, '--steps', '300', '--lr', '0.03', '--lambda-keep', '1', '--seed', '7', '--out', adapter]);
+  await cli('NASA on that head', ['align', ...model, '--data', path.join(demo, 'train.jsonl'), '--val', validation, '--heads', head, '--steps', '300', '--lr', '0.03', '--lambda-keep', '1', '--seed', '7', '--out', adapter]);
   await cli('the held-out set with the adapter', ['eval', ...model, '--data', path.join(demo, 'test.jsonl'), '--adapter', adapter]);
 }
 
