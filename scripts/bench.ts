@@ -3,7 +3,9 @@
 // Forward-pass speed of a random model with the shapes of Qwen2.5-0.5B (BF16, tied embeddings,
 // q/k/v biases) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
 // on this machine, measured in the same run. Each (tokens, batch) runs in a child process (this
-// script re-invoked with --child) so that its peak RSS is its own.
+// script re-invoked with --child) so that its peak RSS is its own. Then one NASA training step
+// (batch 4, 128 tokens, 4 heads in middle layers) against the FLOPs of its forward and of the
+// backward that is really needed.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,6 +18,7 @@ import { measureFloorRates, type MatMulRate } from './bench/floor.ts';
 import { ensureBenchModel } from './bench/model.ts';
 import { availableMemoryMiB, watchPeak, type PeakWatch } from './bench/peak.ts';
 import { bestRate, formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
+import { measureNasaStep, type NasaStepResult } from './bench/nasa-step.ts';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
@@ -175,11 +178,33 @@ async function parentMain(opts: Options): Promise<void> {
   const done = results.filter((r): r is ChildResult => !isFailed(r));
   const failed = results.filter(isFailed);
   const rows = done.map((r) => toRow(model.config, r));
+  log('timing one NASA step ...');
+  const nasa = await measureNasaStep(model.dir, 4, 128, NASA_HEADS, 3, opts.threads);
+  const nasaRate = bestRate(await measureFloorRates(opts.threads)).gflops;
   const out = [machineLine(), formatFloor(rates), sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine)];
+  out.push('', nasaLine(nasa, nasaRate));
   out.push('', ...LEGEND.map((l) => l.replace('{rows}', String(opts.rows))), ...contentionWarning(rows));
   out.push(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(out.join('\n'));
-  if (opts.json) writeJson(opts, model.dir, rates, rows, failed);
+  if (opts.json) writeJson(opts, model.dir, rates, rows, failed, { ...nasa, floorGflops: nasaRate });
+}
+
+/** Four heads in the middle layers of the 24-layer model, as a NASA run would pick them. */
+const NASA_HEADS = [
+  { layer: 11, head: 3 },
+  { layer: 12, head: 5 },
+  { layer: 12, head: 9 },
+  { layer: 13, head: 2 },
+];
+
+function nasaLine(r: NasaStepResult, gflops: number): string {
+  const flops = r.forwardFlops + r.backwardFlops;
+  const floorMs = flops / gflops / 1e6;
+  const heads = r.heads.map((h) => `L${h.layer}H${h.head}`).join(', ');
+  return [
+    `NASA step (batch ${r.batch} × ${r.tokens} tokens, heads ${heads}): best ${r.bestMs.toFixed(0)} ms, median ${r.medianMs.toFixed(0)} ms; graph build + session ${(r.buildMs / 1000).toFixed(1)} s`,
+    `  FLOPs ${(r.forwardFlops / 1e9).toFixed(1)} G forward + ${(r.backwardFlops / 1e9).toFixed(1)} G backward (only what the delta gradients need); floor ${floorMs.toFixed(0)} ms at ${gflops.toFixed(1)} GFLOP/s; ratio ${(r.bestMs / floorMs).toFixed(2)}×`,
+  ].join('\n');
 }
 
 function loadedLine(results: ChildResult[]): string {
@@ -203,9 +228,9 @@ function contentionWarning(rows: BenchRow[]): string[] {
   return [`WARNING: other load above 10% during ${which}: those timings are disturbed; rerun on a quiet machine.`];
 }
 
-function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[]): void {
+function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaStep: NasaStepResult & { floorGflops: number }): void {
   const file = path.resolve('bench-results.json');
-  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflopsAtStart: bestRate(rates).gflops, matmulRatesAtStart: rates, results: rows, failed };
+  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflopsAtStart: bestRate(rates).gflops, matmulRatesAtStart: rates, results: rows, failed, nasaStep };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${file}`);
 }
