@@ -14,6 +14,7 @@ import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { openScoringRunner, saveAdapter } from '../align/adapter.ts';
+import { formatBytes, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
 import { parseHeads } from '../bias/nas.ts';
@@ -37,7 +38,7 @@ const COMMON = {
 
 const USAGE = `nasa-lens — negative attention scores of yes/no prompts
 
-  nasa-lens scan  --model DIR (--prompt TEXT | --file FILE) [--positive W --negative W]
+  nasa-lens scan  --model DIR|ORG/NAME[@REV] (--prompt TEXT | --file FILE) [--positive W --negative W]
                   [--query last|after] [--no-chat-template] [--provider auto|cpu|webgpu|cuda|dml|coreml]
                   [--adapter FILE]
   nasa-lens heads --model DIR --data FILE [--top K] [--adapter FILE]
@@ -46,7 +47,9 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
                   [--lambda-align X --lambda-task X --lambda-keep X]
                   [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE]
 
-Common: --json (one JSON document on stdout), --max-tokens N, --batch N.`;
+Common: --json (one JSON document on stdout), --max-tokens N, --batch N.
+--model takes a model directory or a Hugging Face id, downloaded once (safetensors only) into
+$NASA_LENS_CACHE (default ~/.cache/nasa-lens) from $HF_ENDPOINT with $HF_TOKEN.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -112,8 +115,26 @@ function provider(v: Values): Provider {
   return p;
 }
 
+/** --model as a local directory: a Hugging Face id downloads (once) with progress on stderr. */
+async function modelDir(v: Values, log: (m: string) => void, signal?: AbortSignal): Promise<string> {
+  const spec = required(v, 'model');
+  if (!isHubId(spec)) return resolveModelDir(spec);
+  return resolveModelDir(spec, { signal, onProgress: downloadPrinter(spec, log) });
+}
+
+/** One line per downloaded file on stderr (redrawn in place on a terminal while it runs). */
+function downloadPrinter(spec: string, log: (m: string) => void): (p: HubProgress) => void {
+  const tty = Boolean(process.stderr.isTTY);
+  return (p) => {
+    if (p.absent) return; // not on the hub: an optional file
+    const line = `${progressMessage(spec, p)}${p.done ? ` (${formatBytes(p.bytes)})` : ''}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${p.done ? '\n' : ''}`);
+    else if (p.done) log(line);
+  };
+}
+
 async function openRunner(v: Values, log: (m: string) => void): Promise<ModelRunner> {
-  return openScoringRunner(required(v, 'model'), str(v, 'adapter'), { provider: provider(v), log });
+  return openScoringRunner(await modelDir(v, log), str(v, 'adapter'), { provider: provider(v), log });
 }
 
 function modelInfo(runner: ModelRunner) {
@@ -308,7 +329,7 @@ async function align(argv: string[], io: Io): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
-  const trainer = await NasaTrainer.create(required(v, 'model'), settings, {
+  const trainer = await NasaTrainer.create(await modelDir(v, io.log, controller.signal), settings, {
     provider: provider(v),
     signal: controller.signal,
     scan,

@@ -12,6 +12,7 @@ import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import type { ScanOptions } from '../bias/scan.ts';
 import type { Provider } from '../engine/session.ts';
 import { errorMessage } from '../model/errors.ts';
+import { resolveModelDir } from '../model/hub.ts';
 import type { ModelConfig } from '../model/types.ts';
 import type { AlignDoneParams, AlignProgressParams, AlignStartParams } from '../protocol.ts';
 
@@ -97,7 +98,7 @@ export class AlignJobs {
     const { jobId, controller } = job;
     let trainer: NasaTrainer | null = null;
     try {
-      trainer = await NasaTrainer.create(modelPath, settings, {
+      trainer = await NasaTrainer.create(await resolveModelDir(modelPath, { signal: controller.signal }), settings, {
         provider: env.provider,
         signal: controller.signal,
         scan: env.scan,

@@ -23,7 +23,7 @@ import { signalOf } from './cancellation.ts';
 import { diagnosticsFor } from './features/diagnostics.ts';
 import { provideCodeActions, provideCodeLenses, provideHover } from './features/providers.ts';
 import type { AlignJobs } from './align-jobs.ts';
-import { ModelSession } from './model-session.ts';
+import { ModelSession, type DownloadReporter } from './model-session.ts';
 import { canonicalUri, PromptIndex, type IndexedPrompt } from './prompt-index.ts';
 import { registerCustomRequests } from './requests.ts';
 import { ScoringQueue } from './scoring-queue.ts';
@@ -73,6 +73,7 @@ export class LensServer {
       willReload: () => this.queue.abortRunning(),
       changed: () => this.modelChanged(),
       log: (m) => this.log(m),
+      downloadStarted: (title) => this.downloadProgress(title),
     });
     this.queue = new ScoringQueue({
       session: this.session,
@@ -102,6 +103,17 @@ export class LensServer {
     this.align = registerCustomRequests(this);
     this.documents.listen(c);
     c.listen();
+  }
+
+  /** Work-done progress for a model download, when the client supports server-created progress. */
+  private async downloadProgress(title: string): Promise<DownloadReporter> {
+    if (!this.client.workDoneProgress) return { report: () => undefined, done: () => undefined };
+    const reporter = await this.connection.window.createWorkDoneProgress();
+    reporter.begin(title, 0, undefined, false);
+    return {
+      report: (message, percentage) => (percentage === undefined ? reporter.report(message) : reporter.report(percentage, message)),
+      done: () => reporter.done(),
+    };
   }
 
   log(message: string): void {

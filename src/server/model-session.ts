@@ -8,10 +8,11 @@ import * as path from 'node:path';
 import { openScoringRunner } from '../align/adapter.ts';
 import type { Provider } from '../engine/session.ts';
 import { errorMessage } from '../model/errors.ts';
+import { isHubId, progressMessage, resolveModelDir } from '../model/hub.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import type { LensSettings, ModelInfo, StatusParams } from '../protocol.ts';
 import { SerialLock } from './serial.ts';
-import { resolvePath } from './settings.ts';
+import { modelSpecOf, resolvePath } from './settings.ts';
 
 export interface LoadedLensModel {
   runner: ModelRunner;
@@ -34,6 +35,13 @@ export interface SessionEvents {
   /** The model became ready, or went away: every score must be recomputed or cleared. */
   changed(): void;
   log(message: string): void;
+  /** A Hugging Face id is downloading: show it (work-done progress); absent, only the status says so. */
+  downloadStarted?(title: string): Promise<DownloadReporter>;
+}
+
+export interface DownloadReporter {
+  report(message: string, percentage?: number): void;
+  done(): void;
 }
 
 interface Target {
@@ -52,6 +60,8 @@ export class ModelSession {
   private readonly lock = new SerialLock();
   private state: StatusParams = { state: 'no-model', model: null, adapter: null };
   private activeUses = 0;
+  /** Cancels the download of the model being opened, when settings move on. */
+  private download: AbortController | null = null;
 
   constructor(private readonly events: SessionEvents) {}
 
@@ -71,6 +81,7 @@ export class ModelSession {
     if (target.key === this.targetKey && this.state.state !== 'error') return this.loading;
     this.targetKey = target.key;
     const generation = ++this.generation;
+    this.download?.abort();
     this.events.willReload();
     this.loading = this.reload(target, generation);
     return this.loading;
@@ -93,6 +104,7 @@ export class ModelSession {
 
   async close(): Promise<void> {
     this.generation++;
+    this.download?.abort();
     this.targetKey = null;
     await this.lock.run(async () => {
       await this.current?.runner.close();
@@ -133,8 +145,11 @@ export class ModelSession {
     const adapter = target.adapterPath || null;
     this.setStatus({ state: 'loading', model: null, adapter, message: `loading ${target.modelPath}` });
     let runner: ModelRunner;
+    let dir: string;
     try {
-      runner = await openScoringRunner(target.modelPath, adapter ?? undefined, { provider: target.provider, log: this.events.log });
+      dir = await this.resolve(target, adapter, generation);
+      if (generation !== this.generation) return;
+      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, log: this.events.log });
     } catch (err) {
       if (generation === this.generation) this.fail(target, err);
       return;
@@ -144,10 +159,41 @@ export class ModelSession {
       await runner.close();
       return;
     }
-    const info = modelInfo(target.modelPath, runner);
+    const info = modelInfo(target.modelPath, dir, runner);
     this.current = { runner, info, adapter, key: `${runner.model.checkpoint.fingerprint}|${target.key}` };
     this.setStatus({ state: 'ready', model: info, adapter });
     this.events.changed();
+  }
+
+  /** The model's local directory; a Hugging Face id downloads first, with progress. */
+  private async resolve(target: Target, adapter: string | null, generation: number): Promise<string> {
+    if (!isHubId(target.modelPath)) return resolveModelDir(target.modelPath);
+    const id = target.modelPath;
+    const controller = new AbortController();
+    this.download = controller;
+    let reporter: DownloadReporter | null = null;
+    let reporterPromise: Promise<DownloadReporter | null> | null = null;
+    const ensureReporter = () =>
+      (reporterPromise ??= (this.events.downloadStarted?.(`NASA Lens: downloading ${id}`) ?? Promise.resolve(null)).then(
+        (r) => (reporter = r),
+        () => null,
+      ));
+    try {
+      return await resolveModelDir(id, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (generation !== this.generation || p.absent) return;
+          const message = progressMessage(id, p);
+          void ensureReporter();
+          reporter?.report(message.replace(/^Downloading [^:]+: /, ''), p.total ? Math.floor((100 * p.bytes) / p.total) : undefined);
+          this.setStatus({ state: 'loading', model: null, adapter, message });
+        },
+      });
+    } finally {
+      if (this.download === controller) this.download = null;
+      if (reporterPromise) await reporterPromise;
+      (reporter as DownloadReporter | null)?.done();
+    }
   }
 
   private fail(target: Target, err: unknown): void {
@@ -172,7 +218,7 @@ export class ModelSession {
 }
 
 function targetOf(settings: LensSettings, roots: readonly string[]): Target {
-  const modelPath = settings.modelPath ? resolvePath(settings.modelPath, roots) : '';
+  const modelPath = modelSpecOf(settings.modelPath, roots);
   const adapterPath = modelPath && settings.adapterPath ? resolvePath(settings.adapterPath, roots) : '';
   const key = JSON.stringify([modelPath, settings.provider, adapterPath, adapterPath ? mtimeOf(adapterPath) : 0]);
   return { modelPath, provider: settings.provider, adapterPath, key };
@@ -186,11 +232,11 @@ function mtimeOf(file: string): number {
   }
 }
 
-function modelInfo(modelPath: string, runner: ModelRunner): ModelInfo {
+function modelInfo(modelPath: string, dir: string, runner: ModelRunner): ModelInfo {
   const c = runner.config;
   return {
-    name: modelDisplayName(modelPath, readNameOrPath(modelPath)),
-    path: modelPath,
+    name: isHubId(modelPath) ? modelPath : modelDisplayName(dir, readNameOrPath(dir)),
+    path: dir,
     arch: c.arch,
     layers: c.numLayers,
     heads: c.numHeads,
@@ -240,7 +286,7 @@ function readNameOrPath(modelPath: string): unknown {
 
 /** The loader's messages name the file at fault; a path that is not there at all gets its own. */
 function loadErrorMessage(target: Target, err: unknown): string {
-  if (!fs.existsSync(target.modelPath)) return `the model directory ${target.modelPath} does not exist`;
+  if (!isHubId(target.modelPath) && !fs.existsSync(target.modelPath)) return `the model directory ${target.modelPath} does not exist`;
   if (target.adapterPath && !fs.existsSync(target.adapterPath)) return `the adapter ${target.adapterPath} does not exist`;
   return errorMessage(err).split('\n')[0]!;
 }
@@ -249,5 +295,6 @@ function loadErrorHint(target: Target, message: string): string {
   if (target.adapterPath && message.includes(path.basename(target.adapterPath))) {
     return 'Choose an adapter trained on this model in nasaLens.adapterPath, or clear the setting.';
   }
+  if (isHubId(target.modelPath)) return 'Check the id, or set nasaLens.modelPath to a local model directory (config.json, *.safetensors, tokenizer.json).';
   return 'Set nasaLens.modelPath to a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).';
 }

@@ -27,7 +27,7 @@ import { buildDashboard } from './dashboard.ts';
 import { evaluateDataset } from './evaluate.ts';
 import type { LensServer } from './lens-server.ts';
 import { SerialLock } from './serial.ts';
-import { resolvePath, scanOptionsOf } from './settings.ts';
+import { modelSpecOf, resolvePath, scanOptionsOf } from './settings.ts';
 import { scanWorkspace } from './workspace-scan.ts';
 
 /** The dashboard waits this long for pending scores, then shows what it has. */
@@ -132,7 +132,7 @@ function alignEnvironment(server: LensServer): AlignEnvironment {
   const info = server.session.model?.info;
   const { query: _query, ...scan } = scanOptionsOf(s);
   return {
-    modelPath: s.modelPath ? resolvePath(s.modelPath, server.roots) : null,
+    modelPath: s.modelPath ? modelSpecOf(s.modelPath, server.roots) : null,
     provider: s.provider,
     scan,
     limits: info ? { layers: info.layers, heads: info.heads } : null,

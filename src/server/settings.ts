@@ -3,11 +3,13 @@
 // Bad values fall back to the default rather than failing: a typo in settings.json must not stop
 // the server.
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { DEFAULT_SCAN_OPTIONS, type ScanOptions } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
+import { isHubId } from '../model/hub.ts';
 import type { LensSettings } from '../protocol.ts';
 
 /** Files a workspace scan reads when the client sends no globs. */
@@ -88,4 +90,14 @@ export function resolvePath(p: string, roots: readonly string[]): string {
   let out = p.replace(/\$\{workspaceFolder\}/g, root);
   if (out === '~' || out.startsWith('~/') || out.startsWith('~\\')) out = path.join(os.homedir(), out.slice(1));
   return path.resolve(root, out);
+}
+
+/**
+ * nasaLens.modelPath as the server uses it: a Hugging Face id (`org/name[@rev]`) stays an id unless
+ * a folder of that name exists in the workspace; anything else is a path, resolved as above.
+ */
+export function modelSpecOf(p: string, roots: readonly string[]): string {
+  if (p === '') return '';
+  const resolved = resolvePath(p, roots);
+  return isHubId(p) && !fs.existsSync(resolved) ? p : resolved;
 }
