@@ -40,6 +40,7 @@ import * as path from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import { mulberry32 } from '../src/bias/random.ts';
 import type { HeadRef } from '../src/bias/nas.ts';
+import { SPECIALS, wordLevelTokenizerConfig, wordLevelTokenizerJson } from './word-level-tokenizer.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shape
@@ -92,7 +93,6 @@ export const EVIDENCE = {
 
 export const SUBJECTS = ['food', 'movie', 'book', 'hotel', 'service', 'song', 'game', 'room', 'trip', 'show', 'meal', 'concert'];
 
-const SPECIALS = ['<unk>', '<s>', '</s>'];
 const CANDIDATES = ['Yes', 'No', 'yes', 'no', 'True', 'False', 'Right', 'Wrong'];
 const WORDS = [
   'The', 'the', 'a', 'was', 'is', 'it', 'It', 'Did', 'did', 'you', 'like', 'Would', 'would', 'recommend', 'Is', 'worth',
@@ -318,39 +318,6 @@ function configJson(): Record<string, unknown> {
   };
 }
 
-function specialToken(content: string): Record<string, unknown> {
-  return { content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-}
-
-function tokenizerJson(): Record<string, unknown> {
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: SPECIALS.map((t) => ({ id: VOCAB.indexOf(t), ...specialToken(t) })),
-    normalizer: null,
-    pre_tokenizer: { type: 'Whitespace' },
-    post_processor: null,
-    decoder: null,
-    model: { type: 'WordLevel', vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])), unk_token: '<unk>' },
-  };
-}
-
-function tokenizerConfigJson(): Record<string, unknown> {
-  return {
-    add_bos_token: false,
-    add_eos_token: false,
-    added_tokens_decoder: Object.fromEntries(SPECIALS.map((t) => [String(VOCAB.indexOf(t)), specialToken(t)])),
-    bos_token: '<s>',
-    clean_up_tokenization_spaces: false,
-    eos_token: '</s>',
-    model_max_length: 128,
-    pad_token: null,
-    tokenizer_class: 'PreTrainedTokenizerFast',
-    unk_token: '<unk>',
-  };
-}
-
 export interface PlantedModel {
   dir: string;
   planted: HeadRef;
@@ -372,8 +339,8 @@ export function writePlantedModel(dir: string, opts: PlantedModelOptions = {}): 
   fs.mkdirSync(dir, { recursive: true });
   writeJson(path.join(dir, 'config.json'), configJson());
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors(opts.seed ?? 1, opts.plantedValue ?? PLANTED_VALUE), { format: 'pt' });
-  writeJson(path.join(dir, 'tokenizer.json'), tokenizerJson());
-  writeJson(path.join(dir, 'tokenizer_config.json'), tokenizerConfigJson());
+  writeJson(path.join(dir, 'tokenizer.json'), wordLevelTokenizerJson(VOCAB));
+  writeJson(path.join(dir, 'tokenizer_config.json'), wordLevelTokenizerConfig(VOCAB));
   return { dir, planted: PLANTED_HEAD, truthful: TRUTHFUL_HEAD };
 }
 

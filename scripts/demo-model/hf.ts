@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { atomicWriteFile, writeSafetensors } from '../../src/model/safetensors.ts';
 import type { ModelConfig } from '../../src/model/types.ts';
 import { expectedWeights } from '../../src/model/weights.ts';
+import { wordLevelTokenizerConfig, wordLevelTokenizerJson } from '../word-level-tokenizer.ts';
 
 export interface DemoShape {
   hidden: number;
@@ -67,39 +68,6 @@ function configJson(cfg: ModelConfig): Record<string, unknown> {
   };
 }
 
-const SPECIALS = ['<unk>', '<s>', '</s>'];
-
-function tokenizerJson(vocab: readonly string[]): Record<string, unknown> {
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: SPECIALS.map((t) => ({ id: vocab.indexOf(t), content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: null,
-    pre_tokenizer: { type: 'Whitespace' },
-    post_processor: null,
-    decoder: null,
-    model: { type: 'WordLevel', vocab: Object.fromEntries(vocab.map((t, i) => [t, i])), unk_token: '<unk>' },
-  };
-}
-
-function tokenizerConfig(vocab: readonly string[]): Record<string, unknown> {
-  const decoder: Record<string, unknown> = {};
-  for (const t of SPECIALS) decoder[String(vocab.indexOf(t))] = { content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-  return {
-    add_bos_token: false,
-    add_eos_token: false,
-    added_tokens_decoder: decoder,
-    bos_token: '<s>',
-    clean_up_tokenization_spaces: false,
-    eos_token: '</s>',
-    model_max_length: 128,
-    pad_token: null,
-    tokenizer_class: 'PreTrainedTokenizerFast',
-    unk_token: '<unk>',
-  };
-}
-
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 /** Writes config, weights (in HF order), tokenizer files and a README into `dir`. */
@@ -119,7 +87,7 @@ export function writeHfModel(
   });
   atomicWriteFile(path.join(dir, 'config.json'), json(configJson(cfg)));
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'pt', ...metadata });
-  atomicWriteFile(path.join(dir, 'tokenizer.json'), json(tokenizerJson(vocab)));
-  atomicWriteFile(path.join(dir, 'tokenizer_config.json'), json(tokenizerConfig(vocab)));
+  atomicWriteFile(path.join(dir, 'tokenizer.json'), json(wordLevelTokenizerJson(vocab)));
+  atomicWriteFile(path.join(dir, 'tokenizer_config.json'), json(wordLevelTokenizerConfig(vocab)));
   atomicWriteFile(path.join(dir, 'README.md'), readme);
 }

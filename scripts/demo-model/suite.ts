@@ -23,6 +23,7 @@
 
 import { createHash } from 'node:crypto';
 import { mulberry32 } from '../../src/bias/random.ts';
+import { SPECIALS } from '../word-level-tokenizer.ts';
 
 export type Family = 'train' | 'heldout';
 export type Domain = 'compare' | 'parity' | 'category' | 'equal' | 'lottery';
@@ -246,7 +247,6 @@ export function sha256(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Vocabulary: every word the generator can write, plus the words of the example prompts in demo/.
 
-const SPECIALS = ['<unk>', '<s>', '</s>'];
 const SUITE_WORDS = [
   'Is', 'is', 'greater', 'less', 'than', 'even', 'odd', 'equal', 'to', 'a', 'an', ...CATEGORY_NAMES, ...Object.values(CATEGORIES).flat(),
   'ticket', 'of', 'draw', 'winner', 'Answer', 'Say', 'or',
