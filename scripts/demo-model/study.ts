@@ -21,7 +21,7 @@ import { atomicWriteFile } from '../../src/model/safetensors.ts';
 import { binaryMetrics, type BinaryMetrics, type Interval } from '../../src/bias/metrics.ts';
 import { formatHead, type HeadRef, type HeadScore } from '../../src/bias/nas.ts';
 import { mulberry32 } from '../../src/bias/random.ts';
-import { DEFAULT_SCAN_OPTIONS, preparePrompt, scorePrepared, type PreparedPrompt, type ScanOptions } from '../../src/bias/scan.ts';
+import { DEFAULT_SCAN_OPTIONS, preparePrompt, promptInputOf, scorePrepared, type PreparedPrompt, type ScanOptions } from '../../src/bias/scan.ts';
 import type { DatasetItem } from '../../src/bias/dataset.ts';
 import { AblationRunner } from './ablation.ts';
 import { CANDIDATE_PAIRS, DOMAINS, HARD_NO_SHARE, type Domain } from './suite.ts';
@@ -69,7 +69,7 @@ function readSet(name: string): Item[] {
 const SCAN: ScanOptions = { ...DEFAULT_SCAN_OPTIONS, pairs: CANDIDATE_PAIRS, batchSize: 64, topK: 3 };
 
 function prepareAll(model: LoadedModel, items: Item[]): PreparedPrompt[] {
-  return items.map((it) => preparePrompt(model, { text: it.prompt, positive: it.positive, negative: it.negative }, SCAN));
+  return items.map((it) => preparePrompt(model, promptInputOf(it), SCAN));
 }
 
 function metricsOf(items: Item[], pYes: number[], threshold = 0.5): BinaryMetrics {

@@ -9,7 +9,7 @@ import { ModelRunner, paddedBatchFeeds } from '../model/runner.ts';
 import { binaryMetrics, type BinaryMetrics } from '../bias/metrics.ts';
 import { mulberry32 } from '../bias/random.ts';
 import type { HeadRef } from '../bias/nas.ts';
-import { preparePrompt, scorePrepared, type PreparedPrompt, type ScanOptions } from '../bias/scan.ts';
+import { preparePrompt, promptInputOf, scorePrepared, type PreparedPrompt, type ScanOptions } from '../bias/scan.ts';
 import type { DatasetItem } from '../bias/dataset.ts';
 import { Adam } from './adam.ts';
 import { deltaSlots, type Adapter, type DeltaSlot } from './adapter.ts';
@@ -92,7 +92,7 @@ export interface Reference {
 
 export function prepare(model: LoadedModel, items: DatasetItem[], scan: AlignRun['scan']): Example[] {
   return items.map((it) => ({
-    prompt: preparePrompt(model, { text: it.prompt, positive: it.positive, negative: it.negative }, { ...scan, query: 'last' }),
+    prompt: preparePrompt(model, promptInputOf(it), { ...scan, query: 'last' }),
     label: it.label,
   }));
 }

@@ -6,7 +6,9 @@ import type { LoadedModel } from '../model/load.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { answerTokenId, requireCandidates, tokenIndexAt, type CandidatePair } from './candidates.ts';
 import { PromptError } from './errors.ts';
-import { nasMatrix, nasTotal, queryPositions, topHeads, type HeadScore, type QueryMode } from './nas.ts';
+import type { DatasetItem } from './dataset.ts';
+import { binaryMetrics, type BinaryMetrics } from './metrics.ts';
+import { datasetNas, nasMatrix, nasTotal, queryPositions, topHeads, type HeadScore, type QueryMode } from './nas.ts';
 
 export interface ScanOptions {
   pairs: readonly CandidatePair[];
@@ -31,6 +33,11 @@ export interface PromptInput {
   /** Explicit candidates (CLI flags, JSONL fields); otherwise the configured pairs are searched. */
   positive?: string;
   negative?: string;
+}
+
+/** A data set item as a prompt to score (its own candidates, when the line names them). */
+export function promptInputOf(item: DatasetItem): PromptInput {
+  return { text: item.prompt, positive: item.positive, negative: item.negative };
 }
 
 export interface CandidatePosition {
@@ -174,4 +181,18 @@ export async function scorePrepared(runner: ModelRunner, prepared: PreparedPromp
 
 export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, run: ScoreRun = {}): Promise<PromptScore[]> {
   return scorePrepared(runner, inputs.map((input) => preparePrompt(runner.model, input, opts)), opts, run);
+}
+
+export interface EvaluationSummary {
+  metrics: BinaryMetrics;
+  /** Mean dataset NAS of the top-k heads. */
+  meanNasTopHeads: number;
+  topHeads: HeadScore[];
+}
+
+/** What `eval` reports for labelled items and their scores (DESIGN §3.2), for the CLI and the server alike. */
+export function summarizeEvaluation(items: readonly DatasetItem[], scores: readonly PromptScore[], k: number): EvaluationSummary {
+  const metrics = binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i].pYes })));
+  const top = topHeads(datasetNas(scores.map((s) => s.nas)), k);
+  return { metrics, meanNasTopHeads: top.reduce((a, h) => a + h.nas, 0) / top.length, topHeads: top };
 }

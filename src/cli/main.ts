@@ -6,10 +6,9 @@ import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { readDataset } from '../bias/dataset.ts';
-import { binaryMetrics } from '../bias/metrics.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
 import { findPrompts } from '../bias/prompts.ts';
-import { DEFAULT_SCAN_OPTIONS, scorePrompts, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+import { DEFAULT_SCAN_OPTIONS, promptInputOf, scorePrompts, summarizeEvaluation, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
@@ -208,7 +207,7 @@ async function datasetScores(v: Values, io: Io, requireLabels: boolean) {
   const opts = scanOptions(v);
   const runner = await openRunner(v, io.log);
   try {
-    const scores = await scorePrompts(runner, items.map((it) => ({ text: it.prompt, positive: it.positive, negative: it.negative })), opts);
+    const scores = await scorePrompts(runner, items.map(promptInputOf), opts);
     return { runner, items, scores };
   } finally {
     await runner.close();
@@ -233,9 +232,7 @@ async function evaluate(argv: string[], io: Io): Promise<void> {
   const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
   const k = positiveInt(v, 'top', 5);
   const { runner, items, scores } = await datasetScores(v, io, true);
-  const metrics = binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i].pYes })));
-  const top = topHeads(datasetNas(scores.map((s) => s.nas)), k);
-  const meanNasTopHeads = top.reduce((a, h) => a + h.nas, 0) / top.length;
+  const { metrics, meanNasTopHeads, topHeads: top } = summarizeEvaluation(items, scores, k);
   if (v.json) {
     io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top }));
     return;
