@@ -66,6 +66,15 @@ function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): 
   };
 }
 
+/** Messages already logged by this process: the provider choice is news once, not before every session. */
+const alreadyLogged = new Set<string>();
+
+function logOnce(log: (s: string) => void, message: string): void {
+  if (alreadyLogged.has(message)) return;
+  alreadyLogged.add(message);
+  log(message);
+}
+
 /** Creates a session on the requested provider; `auto` tries GPU providers and falls back to CPU, logging why. */
 export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<Session> {
   const log = opts.log ?? (() => {});
@@ -74,7 +83,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
   for (const provider of candidates) {
     try {
       const session = await ort.InferenceSession.create(model, ortOptions(provider, opts));
-      if (failures.length) log(`provider auto → ${provider} (${failures.join('; ')})`);
+      if (failures.length) logOnce(log, `provider auto → ${provider} (${failures.join('; ')})`);
       return wrap(session, provider);
     } catch (err) {
       const reason = firstLine(err);
