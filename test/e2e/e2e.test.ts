@@ -79,14 +79,16 @@ function parseHover(text: string): HoverNumbers | null {
   return { nasTotal: Number(m[1]), pYes: Number(m[2]), pNo: Number(m[3]), topHeads };
 }
 
+/** This platform's package in the repository root (npm run package writes it; package:all writes them all). */
 function findVsix(): string {
   if (process.env.NASA_LENS_VSIX) return path.resolve(process.env.NASA_LENS_VSIX);
+  const prefix = `nasa-lens-${process.platform}-${process.arch}-`;
   const found = fs
     .readdirSync(ROOT)
-    .filter((f) => /^nasa-lens-.*\.vsix$/.test(f))
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.vsix'))
     .map((f) => path.join(ROOT, f))
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-  if (found.length === 0) throw new Error(`no nasa-lens-*.vsix in ${ROOT}: run \`npm run package\` first (npm run test:e2e does)`);
+  if (found.length === 0) throw new Error(`no ${prefix}*.vsix in ${ROOT}: run \`npm run package\` first (npm run test:e2e does)`);
   return found[0]!;
 }
 
