@@ -39,14 +39,25 @@ function cudaInstalled(): boolean {
   }
 }
 
-/** Providers worth trying for `auto`, best first: a GPU provider only where this platform can have it. */
-function autoCandidates(skipped: string[]): Exclude<Provider, 'auto'>[] {
-  const available = new Set(ort.listSupportedBackends().map((b) => b.name));
+/**
+ * Providers `auto` tries on `platform`, best first: CUDA where installed (Linux x64), DirectML on Windows,
+ * CoreML on macOS, then the CPU. WebGPU is never picked by `auto`, only when named. `skipped` collects
+ * why no GPU provider is tried, so that a fallback to the CPU can say so.
+ */
+export function autoProviders(
+  platform: NodeJS.Platform,
+  backends: ReadonlySet<string>,
+  cudaInstalled: boolean,
+  skipped: string[],
+): Exclude<Provider, 'auto'>[] {
   const order: Exclude<Provider, 'auto'>[] = [];
-  if (available.has('cuda') && cudaInstalled()) order.push('cuda');
-  else skipped.push('cuda not installed');
-  if (process.platform === 'win32' && available.has('dml')) order.push('dml');
-  if (process.platform === 'darwin' && available.has('coreml')) order.push('coreml');
+  if (backends.has('cuda')) {
+    if (cudaInstalled) order.push('cuda');
+    else skipped.push('cuda not installed');
+  }
+  if (platform === 'win32' && backends.has('dml')) order.push('dml');
+  if (platform === 'darwin' && backends.has('coreml')) order.push('coreml');
+  if (order.length === 0 && skipped.length === 0) skipped.push('no GPU provider in this onnxruntime build');
   order.push('cpu');
   return order;
 }
@@ -79,7 +90,10 @@ function logOnce(log: (s: string) => void, message: string): void {
 export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<Session> {
   const log = opts.log ?? (() => {});
   const failures: string[] = [];
-  const candidates = opts.provider === 'auto' ? autoCandidates(failures) : [opts.provider];
+  const candidates =
+    opts.provider === 'auto'
+      ? autoProviders(process.platform, new Set(ort.listSupportedBackends().map((b) => b.name)), cudaInstalled(), failures)
+      : [opts.provider];
   for (const provider of candidates) {
     try {
       const session = await ort.InferenceSession.create(model, ortOptions(provider, opts));

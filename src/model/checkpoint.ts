@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelLoadError, errorMessage } from './errors.ts';
+import { isShardFileName } from './file-name.ts';
 import { readFileRange, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
 import type { TensorInfo } from './types.ts';
 
@@ -112,7 +113,7 @@ function readWeightMap(dir: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, shard] of Object.entries(weightMap)) {
     // A shard must be a plain file name in the model directory: an index must not point elsewhere on disk.
-    if (typeof shard !== 'string' || !shard.endsWith('.safetensors') || shard !== path.basename(shard) || shard.startsWith('.')) {
+    if (!isShardFileName(shard)) {
       throw new ModelLoadError(`${file}: tensor "${name}" maps to ${JSON.stringify(shard)}, not a .safetensors file name in this directory`);
     }
     map.set(name, shard);

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelLoadError, errorMessage } from './errors.ts';
+import { isShardFileName } from './file-name.ts';
 
 export interface HubProgress {
   /** File name inside the repository. */
@@ -153,7 +154,7 @@ function readShardNames(file: string): string[] {
   const shards = [...new Set(Object.values(map as Record<string, unknown>))];
   for (const s of shards) {
     // Shard names become file names in the cache: plain names only.
-    if (typeof s !== 'string' || !s.endsWith('.safetensors') || s !== path.basename(s) || s.startsWith('.') || s.includes('\\')) {
+    if (!isShardFileName(s)) {
       throw new ModelLoadError(`${file}: ${JSON.stringify(s)} is not a .safetensors file name`);
     }
   }

@@ -61,13 +61,14 @@ export function scannerFileName(uri: string, languageId: string): string | null 
 
 /**
  * One key per file whatever the URI's spelling: VS Code and Node encode some characters (and
- * Windows drive letters) differently; Windows paths are case-insensitive.
+ * Windows drive letters) differently, and on Windows and macOS file names are case-insensitive (as
+ * VS Code treats them there), so `C:\Docs\A.md` and `c:\docs\a.md` are one file.
  */
-export function canonicalUri(uri: string): string {
+export function canonicalUri(uri: string, platform: NodeJS.Platform = process.platform): string {
   if (!uri.startsWith('file:')) return uri;
   try {
     const href = pathToFileURL(fileURLToPath(uri)).href;
-    return process.platform === 'win32' ? href.toLowerCase() : href;
+    return platform === 'win32' || platform === 'darwin' ? href.toLowerCase() : href;
   } catch {
     return uri;
   }

@@ -84,12 +84,13 @@ export function scoringKey(s: LensSettings): string {
 /**
  * A path from the settings or a request as an absolute path: `${workspaceFolder}` and `~` expand,
  * relative paths are taken from the first workspace folder (as a user writing "models/x" means).
+ * `paths` is the platform's path module (path.win32 in tests of Windows paths).
  */
-export function resolvePath(p: string, roots: readonly string[]): string {
+export function resolvePath(p: string, roots: readonly string[], paths: path.PlatformPath = path): string {
   const root = roots[0] ?? process.cwd();
   let out = p.replace(/\$\{workspaceFolder\}/g, root);
-  if (out === '~' || out.startsWith('~/') || out.startsWith('~\\')) out = path.join(os.homedir(), out.slice(1));
-  return path.resolve(root, out);
+  if (out === '~' || out.startsWith('~/') || out.startsWith('~\\')) out = paths.join(os.homedir(), out.slice(1));
+  return paths.resolve(root, out);
 }
 
 /**
