@@ -4,7 +4,7 @@
 // The demo model is demo/model: a small Llama trained from scratch by our own engine
 // (`npm run demo:train`, scripts/demo-model/) on a synthetic yes/no suite whose unsolvable items lean
 // towards the negative answer, so its negative bias comes from data and training. NASA stops early
-// on the suite's validation set, and keeps the best deltas.
+// on the suite's validation set, as docs/design.md §5.3 describes, and keeps the best deltas.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -45,7 +45,9 @@ export const TARGETS: readonly PlatformTarget[] = [
 
 export function findTarget(name: string): PlatformTarget {
   const found = TARGETS.find((t) => t.target === name);
-  if (!found) throw new Error(`no package for ${name}: onnxruntime-node has native bindings for ${TARGETS.map((t) => t.target).join(', ')}`);
+  if (!found) {
+    throw new Error(`no package for ${name}: onnxruntime-node has native bindings for ${TARGETS.map((t) => t.target).join(', ')}`);
+  }
   return found;
 }
 
@@ -67,7 +69,8 @@ function ignoreFileFor(target: PlatformTarget): string {
   const folder = binaryFolder(target.target);
   const missing = target.binaries.filter((b) => !fs.existsSync(path.join(ROOT, folder, b)));
   if (missing.length) throw new Error(`${folder} lacks ${missing.join(', ')}: run npm ci`);
-  return `${base}\n# ${target.target}'s onnxruntime binaries (scripts/package.ts)\n${target.binaries.map((b) => `!${folder}/${b}`).join('\n')}\n`;
+  const lines = target.binaries.map((b) => `!${folder}/${b}`);
+  return `${base}\n# ${target.target}'s onnxruntime binaries (scripts/package.ts)\n${lines.join('\n')}\n`;
 }
 
 /** Builds the production bundles (unless told not to) and writes one .vsix per target into outDir. */
@@ -101,7 +104,8 @@ async function packageOne(target: PlatformTarget, outDir: string, scratch: strin
   fs.writeFileSync(ignoreFile, ignoreFileFor(target));
   const out = path.join(outDir, vsixName(target.target));
   const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
-  const args = ['package', '--target', target.target, '--ignoreFile', ignoreFile, '--out', out, '--allow-missing-repository', '--no-rewrite-relative-links'];
+  const args = ['package', '--target', target.target, '--ignoreFile', ignoreFile, '--out', out];
+  args.push('--allow-missing-repository', '--no-rewrite-relative-links');
   try {
     await execFileAsync(process.execPath, [vsce, ...args], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {

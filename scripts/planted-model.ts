@@ -1,5 +1,5 @@
 // A tiny Llama whose weights are set by hand so that ONE attention head is a planted "negative
-// head" (DESIGN §5: "NASA against a model with a planted negative head"). Written as a real Hugging
+// head" (the check of docs/design.md §8: NASA against a known cause). Written as a real Hugging
 // Face directory (config.json, model.safetensors, tokenizer.json, tokenizer_config.json), so the
 // real loader, graph builder, scorer and trainer run on it exactly as on a user's checkpoint.
 //

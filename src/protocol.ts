@@ -89,7 +89,7 @@ export interface ScanWorkspaceResult {
   prompts: number;
 }
 
-/** client → server: metrics of a labelled JSONL file (DESIGN §3.2). */
+/** client → server: metrics of a labelled JSONL file (docs/design.md §4). */
 export const EvaluateRequest = 'nasaLens/evaluate';
 export interface EvaluateParams {
   path: string;

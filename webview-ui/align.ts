@@ -1,4 +1,4 @@
-// The "Align Negative Heads" panel (DESIGN §3.3): pick heads and data, set the loss weights and
+// The "Align Negative Heads" panel (docs/design.md §5): pick heads and data, set the loss weights and
 // the optimizer, start NASA, watch it live, compare before/after, save the adapter. It only talks
 // to the extension (messages of src/protocol.ts); the extension runs the job on the language server.
 //

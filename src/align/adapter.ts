@@ -1,4 +1,4 @@
-// NASA adapters (DESIGN §3.3): per-head deltas of q_proj (and optionally of a KV group's k_proj),
+// NASA adapters (docs/design.md §5.1, §6.1): per-head deltas of q_proj (and optionally of a KV group's k_proj),
 // saved as F32 safetensors with JSON metadata, refused on any base model but their own.
 
 import * as path from 'node:path';

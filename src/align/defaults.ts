@@ -1,4 +1,4 @@
-// NASA's default hyper-parameters (DESIGN §3.3), in a module with no engine imports so the
+// NASA's default hyper-parameters (docs/design.md §5.2), in a module with no engine imports so the
 // extension host, the CLI and the trainer share one source without bundling the graph code.
 
 export interface LossWeights {

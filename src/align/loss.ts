@@ -1,4 +1,4 @@
-// The NASA training graph (DESIGN §3.3): the forward graph with the selected heads' deltas as
+// The NASA training graph (docs/design.md §5.2): the forward graph with the selected heads' deltas as
 // inputs, the per-example loss
 //   L = λ_align · mean_{(l,h)∈S} NAS[l][h]² + λ_task · CE_bin + λ_keep · KL(p0 ‖ pθ)
 // averaged over the batch, and its gradient with respect to every delta, all in one ONNX graph.
@@ -40,7 +40,7 @@ function lastRowOfHead(g: Graph, probs: Tensor, h: number, rep: number): Tensor 
   return g.reshape(head, ['B', 'T']);
 }
 
-/** NAS of one head per example, [B], DESIGN §3.1 with Q = {T-1}. */
+/** NAS of one head per example, [B], docs/design.md §3.3 with Q = {T-1}. */
 function headNasTensor(g: Graph, attn: Tensor, posMask: Tensor, negMask: Tensor): Tensor {
   const ap = g.reduceSum(g.mul(attn, posMask), [-1], false);
   const an = g.reduceSum(g.mul(attn, negMask), [-1], false);

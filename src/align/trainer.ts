@@ -1,4 +1,4 @@
-// NASA training loop (DESIGN §3.3): seeded batches, Adam on the head deltas, an event per step,
+// NASA training loop (docs/design.md §5.3): seeded batches, Adam on the head deltas, an event per step,
 // periodic validation with early stopping on |prg|, cancellation, and a NaN/Inf guard that keeps
 // the last good deltas. Two sessions: a probe runner (frozen model + current deltas as inputs) for
 // p0 and metrics, and the training graph.

@@ -1,5 +1,5 @@
 // Answer candidates: finding the instruction that names the two answers ("Answer Yes or No") in a
-// prompt, and mapping candidate words to token positions and answer token ids (DESIGN §3.1).
+// prompt, and mapping candidate words to token positions and answer token ids (docs/design.md §3.1).
 
 import type { PromptTokenizer } from '../model/types.ts';
 import { PromptError } from './errors.ts';
@@ -38,7 +38,7 @@ export const MAX_CANDIDATE_GAP = 40;
 
 /**
  * The instruction naming both words of a pair, or null. Uses the last occurrence of each word (the
- * instruction usually closes the prompt, and DESIGN §3.1 defines positions on the last occurrence);
+ * instruction usually closes the prompt, and docs/design.md §3.1 defines positions on the last occurrence);
  * when several pairs qualify, the one whose instruction ends latest wins (ties: earlier pair).
  */
 export function findCandidates(text: string, pairs: readonly CandidatePair[]): CandidateMatch | null {
@@ -137,7 +137,7 @@ export function tokenIndexAt(
 
 /**
  * Id of the first token of `word` as the model would generate it right after `promptText`
- * (DESIGN §3.1 decision tokens): a space is put before the word unless the prompt already ends in
+ * (the decision tokens of docs/design.md §3.2): a space is put before the word unless the prompt already ends in
  * whitespace (chat templates end with "\n"), then the divergence point of the two encodings is the
  * word's first token. If the prompt's last token merges with the word, that merged token is used:
  * it is the token that starts the answer in the tokenizer's own segmentation.

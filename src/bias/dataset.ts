@@ -1,4 +1,4 @@
-// JSONL datasets, DESIGN §3.4: one {"prompt", "label"?, "positive"?, "negative"?} object a line.
+// JSONL datasets, docs/design.md §6.2: one {"prompt", "label"?, "positive"?, "negative"?} object a line.
 // Bad lines are reported with their 1-based line numbers; reading never modifies the file.
 
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Bias metrics on a labelled set, DESIGN §3.2: positive class = Yes; negative bias shows up as
+// Bias metrics on a labelled set, docs/design.md §4: positive class = Yes; negative bias shows up as
 // precision > recall (prg > 0) and as a predicted-Yes rate below the labelled-Yes rate.
 
 import { mulberry32 } from './random.ts';
@@ -44,7 +44,7 @@ export interface MetricOptions {
   seed?: number;
 }
 
-/** Below this many items intervals would be too unstable to be worth showing (DESIGN §3.2). */
+/** Below this many items intervals would be too unstable to be worth showing (docs/design.md §4). */
 export const BOOTSTRAP_MIN_N = 100;
 const DEFAULT_RESAMPLES = 1000;
 

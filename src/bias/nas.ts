@@ -1,4 +1,4 @@
-// Negative attention score (NAS) of each attention head, DESIGN §3.1: how much a head's attention
+// Negative attention score (NAS) of each attention head, docs/design.md §3.3: how much a head's attention
 // from the answer position favours the negative candidate over the positive one.
 
 import { PromptError } from './errors.ts';
@@ -28,7 +28,7 @@ export interface HeadScore extends HeadRef {
 
 export type QueryMode = 'last' | 'after';
 
-/** Keeps ln finite when a head gives a candidate zero attention (DESIGN §3.1). */
+/** Keeps ln finite when a head gives a candidate zero attention (docs/design.md §3.3). */
 export const NAS_EPSILON = 1e-6;
 
 /**
@@ -114,7 +114,7 @@ function compareHeadScores(a: HeadScore, b: HeadScore): number {
   return a.layer - b.layer || a.head - b.head;
 }
 
-/** Dataset NAS of each head = mean over prompts of its NAS (DESIGN §3.1). */
+/** Dataset NAS of each head = mean over prompts of its NAS (docs/design.md §3.4). */
 export function datasetNas(matrices: readonly (readonly (readonly number[])[])[]): number[][] {
   if (matrices.length === 0) throw new RangeError('dataset NAS needs at least one prompt');
   const first = matrices[0]!;

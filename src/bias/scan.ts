@@ -1,5 +1,5 @@
 // Scoring yes/no prompts: chat template, candidate positions, answer tokens, one batched forward
-// pass, then P(Yes)/P(No) and the NAS of every head (DESIGN §3.1). Shared by the CLI, the language
+// pass, then P(Yes)/P(No) and the NAS of every head (docs/design.md §3). Shared by the CLI, the language
 // server and the alignment study, so every front end reports the same numbers.
 
 import type { LoadedModel } from '../model/load.ts';
@@ -190,7 +190,7 @@ export interface EvaluationSummary {
   topHeads: HeadScore[];
 }
 
-/** What `eval` reports for labelled items and their scores (DESIGN §3.2), for the CLI and the server alike. */
+/** What `eval` reports for labelled items and their scores (docs/design.md §4), for the CLI and the server alike. */
 export function summarizeEvaluation(items: readonly DatasetItem[], scores: readonly PromptScore[], k: number): EvaluationSummary {
   const metrics = binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i].pYes })));
   const top = topHeads(datasetNas(scores.map((s) => s.nas)), k);

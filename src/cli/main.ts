@@ -1,4 +1,4 @@
-// `nasa-lens`: the engine from a shell (DESIGN §3.5). Every subcommand takes --json (one JSON
+// `nasa-lens`: the engine from a shell (docs/design.md §7). Every subcommand takes --json (one JSON
 // document on stdout, logs on stderr) and exits 1 with a one-line message for bad input.
 
 import * as fs from 'node:fs';

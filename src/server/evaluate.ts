@@ -1,5 +1,5 @@
 // EvaluateRequest: the metrics of a labelled JSONL set, as `nasa-lens eval` computes them
-// (DESIGN §3.2), scored through the server's warm model and cache.
+// (docs/design.md §4), scored through the server's warm model and cache.
 
 import { readDataset } from '../bias/dataset.ts';
 import { promptInputOf, summarizeEvaluation, type PromptInput } from '../bias/scan.ts';

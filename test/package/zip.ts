@@ -35,7 +35,8 @@ export function readZip(file: string, maxBytes: number): ZipEntry[] {
     const commentLength = zip.readUInt16LE(at + 32);
     const localOffset = zip.readUInt32LE(at + 42);
     const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
-    entries.push({ name, size: uncompressed, compressedSize, read: () => entryData(zip, localOffset, method, compressedSize, uncompressed) });
+    const read = () => entryData(zip, localOffset, method, compressedSize, uncompressed);
+    entries.push({ name, size: uncompressed, compressedSize, read });
     at += 46 + nameLength + extraLength + commentLength;
   }
   return entries;

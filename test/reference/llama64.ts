@@ -342,7 +342,7 @@ export function referenceAttn(out: ReferenceOutput, l: number, h: number, i: num
 }
 
 /**
- * DESIGN §3.1: NAS[l][h] = (1/|Q|) Σ_{i∈Q} (A[i,p] + A[i,n]) · ln((A[i,n] + 1e-6) / (A[i,p] + 1e-6)).
+ * docs/design.md §3.3: NAS[l][h] = (1/|Q|) Σ_{i∈Q} (A[i,p] + A[i,n]) · ln((A[i,n] + 1e-6) / (A[i,p] + 1e-6)).
  * `queries` are absolute positions, each among the last `out.rows` rows.
  */
 export function referenceNas(out: ReferenceOutput, l: number, h: number, p: number, n: number, queries: number[]): number {

@@ -1,4 +1,4 @@
-// The CLI contract (DESIGN §3.5) end to end on test models: JSON shapes, and a one-line error with
+// The CLI contract (docs/design.md §7) end to end on test models: JSON shapes, and a one-line error with
 // exit code 1 for each kind of bad input.
 
 import { test } from 'node:test';

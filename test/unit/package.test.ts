@@ -1,7 +1,7 @@
 // The platform packages (scripts/package.ts) opened as zips: each .vsix targets one platform, carries
 // that platform's onnxruntime binding and every library it loads, built for that OS and CPU, nothing of
 // another platform, and no source, map, test data or build cache. Checks the bundles in dist/ (npm test
-// builds them first), packaged into a temporary folder (about 30 s for all five); with
+// builds them first), packaged into a temporary folder (about 20 s of CPU for all five); with
 // NASA_LENS_VSIX_DIR it checks the packages already there instead (`npm run package:all` writes them
 // to the repository root, built for production).
 
@@ -99,7 +99,8 @@ function checkNativeBinaries(entries: ZipEntry[], target: PlatformTarget): void 
 
 /** The OS and CPU a native binary is built for, from its ELF, Mach-O or PE header. */
 function binaryPlatform(b: Buffer): string {
-  const cpu = (code: number, x64: number, arm64: number): string => (code === x64 ? 'x64' : code === arm64 ? 'arm64' : `cpu 0x${code.toString(16)}`);
+  const cpu = (code: number, x64: number, arm64: number): string =>
+    code === x64 ? 'x64' : code === arm64 ? 'arm64' : `cpu 0x${code.toString(16)}`;
   if (b.readUInt32BE(0) === 0x7f454c46) return `linux-${cpu(b.readUInt16LE(18), 0x3e, 0xb7)}`;
   if (b.readUInt32LE(0) === 0xfeedfacf) return `darwin-${cpu(b.readUInt32LE(4), 0x01000007, 0x0100000c)}`;
   if (b.readUInt16BE(0) === 0x4d5a) {
@@ -124,7 +125,8 @@ function checkContents(entries: ZipEntry[]): void {
   const modules = new Set(names.filter((n) => n.startsWith('node_modules/')).map((n) => n.split('/')[1]));
   assert.deepEqual([...modules].sort(), ['onnxruntime-common', 'onnxruntime-node'], 'the bundles carry every other dependency');
   const ortFiles = names.filter((n) => n.startsWith('node_modules/onnxruntime-node/') && !n.includes('/bin/'));
-  assert.deepEqual(ortFiles.filter((n) => !/^node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/.test(n)), [], 'no install scripts');
+  const runtimeFile = /^node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/;
+  assert.deepEqual(ortFiles.filter((n) => !runtimeFile.test(n)), [], 'no install scripts');
 }
 
 function checkSize(file: string, entries: ZipEntry[], target: PlatformTarget): void {

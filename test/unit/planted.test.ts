@@ -1,4 +1,4 @@
-// NASA against a model with a planted negative head (DESIGN §5, issue acceptance): a tiny Llama
+// NASA against a model with a planted negative head (docs/design.md §8): a tiny Llama
 // whose weights are set by hand (scripts/planted-model.ts) so that head L0H1 attends to the
 // "No" candidate whatever the question and pushes the decision towards No. On it:
 //   - `heads` ranks L0H1 first;

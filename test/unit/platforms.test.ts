@@ -36,7 +36,11 @@ test('auto: CUDA when installed, DirectML on Windows, CoreML on macOS, else the 
 });
 
 test('one index key per file: drive letters, encodings and case on Windows and macOS', () => {
-  const windows = ['file:///c%3A/Users/Ada/Notes/Prompts.md', 'file:///C:/Users/ada/notes/prompts.md', 'file:///c:/USERS/Ada/Notes/Prompts.MD'];
+  const windows = [
+    'file:///c%3A/Users/Ada/Notes/Prompts.md',
+    'file:///C:/Users/ada/notes/prompts.md',
+    'file:///c:/USERS/Ada/Notes/Prompts.MD',
+  ];
   assert.equal(new Set(windows.map((u) => canonicalUri(u, 'win32'))).size, 1);
   const mac = ['file:///Users/ada/Notes/Prompt%20Set.md', 'file:///Users/ada/notes/prompt set.md'];
   assert.equal(new Set(mac.map((u) => canonicalUri(u, 'darwin'))).size, 1);
@@ -59,7 +63,8 @@ test('setting paths on Windows: drive letters, backslashes, ${workspaceFolder}',
   assert.equal(resolvePath('models/qwen', roots, path.win32), 'C:\\Users\\ada\\project\\models\\qwen');
   assert.equal(resolvePath('D:/models/qwen', roots, path.win32), 'D:\\models\\qwen');
   assert.equal(resolvePath('\\models\\qwen', roots, path.win32), 'C:\\models\\qwen');
-  assert.equal(resolvePath('${workspaceFolder}\\adapters\\a.safetensors', roots, path.win32), 'C:\\Users\\ada\\project\\adapters\\a.safetensors');
+  const adapter = resolvePath('${workspaceFolder}\\adapters\\a.safetensors', roots, path.win32);
+  assert.equal(adapter, 'C:\\Users\\ada\\project\\adapters\\a.safetensors');
 });
 
 test('file globs written with backslashes match like forward slashes, in any case', () => {
@@ -69,10 +74,13 @@ test('file globs written with backslashes match like forward slashes, in any cas
 });
 
 test('shard names are plain file names on every OS', () => {
-  for (const ok of ['model.safetensors', 'model-00001-of-00002.safetensors', 'consolidated.safetensors']) assert.ok(isShardFileName(ok), ok);
+  for (const ok of ['model.safetensors', 'model-00001-of-00002.safetensors', 'consolidated.safetensors']) {
+    assert.ok(isShardFileName(ok), ok);
+  }
   const bad = [
     '../model.safetensors', '..\\model.safetensors', 'sub/model.safetensors', 'C:model.safetensors', 'ab:model.safetensors',
-    'NUL.safetensors', 'com1.safetensors', 'lpt9.x.safetensors', '.hidden.safetensors', 'model.bin', 'a\u0000.safetensors', 'a?.safetensors', 42,
+    'NUL.safetensors', 'com1.safetensors', 'lpt9.x.safetensors', '.hidden.safetensors', 'model.bin', 'a\u0000.safetensors',
+    'a?.safetensors', 42,
   ];
   for (const name of bad) assert.ok(!isShardFileName(name), String(name));
 });

@@ -428,7 +428,7 @@ test('deltas are added to the named weights before use', () => {
   assert.throws(() => referenceForward(cfg, getter(w), ids, 1, { deltas: new Map([[names[0], new Float64Array(3)]]) }), /delta for/);
 });
 
-test('referenceNas follows DESIGN §3.1 on a hand-made attention tensor', () => {
+test('referenceNas follows the NAS formula (docs/design.md §3.3) on a hand-made attention tensor', () => {
   // 1 layer, 2 heads, rows 2 of len 4 (query positions 2 and 3).
   const attn = Float64Array.from([
     // head 0: row i=2, row i=3
