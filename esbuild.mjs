@@ -31,6 +31,8 @@ const builds = [
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/client/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['src/server/server.ts'], outfile: 'dist/server.js' },
+  // The chat-template worker (src/model/chat-template.ts) loads this file next to the CLI and server bundles.
+  { ...node, entryPoints: ['src/model/chat-template-worker.ts'], outfile: 'dist/chat-template-worker.js' },
   { ...browser, entryPoints: ['webview-ui/align.ts'], outfile: 'dist/webview/align.js' },
   { ...browser, entryPoints: ['webview-ui/dashboard.ts'], outfile: 'dist/webview/dashboard.js' },
 ];

@@ -9,7 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { atomicWriteFile, dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
+import { atomicWriteFile } from '../src/fs/atomic.ts';
+import { dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import type { ModelConfig } from '../src/model/types.ts';
 import { expectedWeights } from '../src/model/weights.ts';
 import { mulberry32 } from '../src/bias/random.ts';

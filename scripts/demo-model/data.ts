@@ -10,7 +10,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteFile } from '../../src/model/safetensors.ts';
+import { atomicWriteFile } from '../../src/fs/atomic.ts';
 import { makeSuite, toJsonl, type SuiteSets } from './suite.ts';
 
 const ROOT = path.join(__dirname, '..', '..');

@@ -5,7 +5,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteFile, writeSafetensors } from '../../src/model/safetensors.ts';
+import { atomicWriteFile } from '../../src/fs/atomic.ts';
+import { writeSafetensors } from '../../src/model/safetensors.ts';
 import type { ModelConfig } from '../../src/model/types.ts';
 import { expectedWeights } from '../../src/model/weights.ts';
 import { wordLevelTokenizerConfig, wordLevelTokenizerJson } from '../word-level-tokenizer.ts';

@@ -17,7 +17,7 @@ import { adapterWeightDeltas, type Adapter } from '../../src/align/adapter.ts';
 import { DEFAULT_LOSS_WEIGHTS } from '../../src/align/loss.ts';
 import { loadModel, type LoadedModel } from '../../src/model/load.ts';
 import { ModelRunner } from '../../src/model/runner.ts';
-import { atomicWriteFile } from '../../src/model/safetensors.ts';
+import { atomicWriteFile } from '../../src/fs/atomic.ts';
 import { binaryMetrics, type BinaryMetrics, type Interval } from '../../src/bias/metrics.ts';
 import { formatHead, type HeadRef, type HeadScore } from '../../src/bias/nas.ts';
 import { mulberry32 } from '../../src/bias/random.ts';

@@ -3,7 +3,9 @@
 
 import * as path from 'node:path';
 import { ModelLoadError } from '../model/errors.ts';
-import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../model/safetensors.ts';
+import { readSafetensorsHeader, readTensorF32, safetensorsWriter } from '../model/safetensors.ts';
+import { writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
+import { firstNonFinite } from '../model/finite.ts';
 import type { WeightDelta } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import { ModelRunner, type RunnerOptions } from '../model/runner.ts';
@@ -61,11 +63,14 @@ export function deltaSlots(cfg: ModelConfig, heads: HeadRef[], trainK: boolean):
   return slots;
 }
 
-/** Slot of an adapter tensor name, or null when the name is not one of ours. */
+/**
+ * Slot of an adapter tensor name, or null when the name is not one of ours. Indices are canonical
+ * decimals (no leading zeros), so `layers.00…` cannot name the same block as `layers.0…` twice.
+ */
 function slotOfName(cfg: ModelConfig, name: string): DeltaSlot | null {
-  const q = /^layers\.(\d+)\.heads\.(\d+)\.q_delta$/.exec(name);
+  const q = /^layers\.(0|[1-9]\d{0,8})\.heads\.(0|[1-9]\d{0,8})\.q_delta$/.exec(name);
   if (q) return deltaSlots(cfg, [{ layer: Number(q[1]), head: Number(q[2]) }], false)[0];
-  const k = /^layers\.(\d+)\.kv_heads\.(\d+)\.k_delta$/.exec(name);
+  const k = /^layers\.(0|[1-9]\d{0,8})\.kv_heads\.(0|[1-9]\d{0,8})\.k_delta$/.exec(name);
   if (k && Number(k[2]) < cfg.numKvHeads) {
     const layer = Number(k[1]);
     const head = Number(k[2]) * (cfg.numHeads / cfg.numKvHeads);
@@ -74,7 +79,24 @@ function slotOfName(cfg: ModelConfig, name: string): DeltaSlot | null {
   return null;
 }
 
-export function saveAdapter(file: string, adapter: Adapter, cfg: ModelConfig): void {
+export const ADAPTER_FORMAT = 'nasa-lens-adapter/1';
+
+/** True when `file` is a safetensors file NASA Lens wrote (adapter or gradient dump): one we may replace. */
+export function isNasaLensFile(file: string): boolean {
+  try {
+    return (readSafetensorsHeader(file).metadata.format ?? '').startsWith('nasa-lens-');
+  } catch {
+    return false;
+  }
+}
+
+/** Policy for writing an adapter: never over a user's file, only over one of ours unless forced. */
+export function adapterOutputPolicy(opts: Partial<OutputPolicy> = {}): OutputPolicy {
+  return { what: 'adapter', isOurs: isNasaLensFile, ...opts };
+}
+
+/** Writes the adapter through the output gate (see src/fs/safe-write.ts); returns the absolute path. */
+export function saveAdapter(file: string, adapter: Adapter, cfg: ModelConfig, policy: OutputPolicy = adapterOutputPolicy()): string {
   const tensors = [...adapter.deltas].map(([name, data]) => {
     const slot = slotOfName(cfg, name);
     if (!slot) throw new RangeError(`not an adapter tensor name: ${name}`);
@@ -82,7 +104,7 @@ export function saveAdapter(file: string, adapter: Adapter, cfg: ModelConfig): v
   });
   const m = adapter.metadata;
   const metadata: Record<string, string> = {
-    format: 'nasa-lens-adapter/1',
+    format: ADAPTER_FORMAT,
     base_model: m.baseModel,
     heads: JSON.stringify(m.heads),
     train_k: JSON.stringify(m.trainK),
@@ -92,7 +114,7 @@ export function saveAdapter(file: string, adapter: Adapter, cfg: ModelConfig): v
   };
   if (m.metricsBefore !== undefined) metadata.metrics_before = JSON.stringify(m.metricsBefore);
   if (m.metricsAfter !== undefined) metadata.metrics_after = JSON.stringify(m.metricsAfter);
-  writeSafetensors(file, tensors, metadata);
+  return writeOutputWith(file, safetensorsWriter(file, tensors, metadata), policy);
 }
 
 function parseMeta<T>(file: string, meta: Record<string, string>, key: string): T {
@@ -110,7 +132,7 @@ export function loadAdapter(file: string, cfg: ModelConfig, fingerprint: string)
   const header = readSafetensorsHeader(file);
   const meta = header.metadata;
   const base = meta.base_model;
-  if (meta.format !== 'nasa-lens-adapter/1' || !base) throw new ModelLoadError(`${path.basename(file)}: not a NASA Lens adapter (no format/base_model metadata)`);
+  if (meta.format !== ADAPTER_FORMAT || !base) throw new ModelLoadError(`${path.basename(file)}: not a NASA Lens adapter (no format/base_model metadata)`);
   if (base !== fingerprint) {
     throw new ModelLoadError(`${path.basename(file)} was trained on another base model (fingerprint ${base.slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…); retrain it for this model`);
   }
@@ -121,7 +143,10 @@ export function loadAdapter(file: string, cfg: ModelConfig, fingerprint: string)
     if (info.dtype !== 'F32' || info.shape.join('x') !== `${slot.rows}x${slot.cols}`) {
       throw new ModelLoadError(`${path.basename(file)}: tensor "${info.name}" must be F32 [${slot.rows}, ${slot.cols}], got ${info.dtype} [${info.shape}]`);
     }
-    deltas.set(info.name, readTensorF32(info));
+    const values = readTensorF32(info);
+    const bad = firstNonFinite(values);
+    if (bad !== -1) throw new ModelLoadError(`${path.basename(file)}: tensor "${info.name}" holds ${values[bad]} at element ${bad}; an adapter must be finite`);
+    deltas.set(info.name, values);
   }
   const metadata: AdapterMetadata = {
     baseModel: base,

@@ -9,9 +9,10 @@ import { ModelRunner, paddedBatchFeeds } from '../model/runner.ts';
 import { binaryMetrics, type BinaryMetrics } from '../bias/metrics.ts';
 import { mulberry32 } from '../bias/random.ts';
 import type { HeadRef } from '../bias/nas.ts';
-import { preparePrompt, promptInputOf, scorePrepared, type PreparedPrompt, type ScanOptions } from '../bias/scan.ts';
+import { prepareDatasetItems, scorePrepared, type PreparedPrompt, type ScanOptions } from '../bias/scan.ts';
 import type { DatasetItem } from '../bias/dataset.ts';
 import { Adam } from './adam.ts';
+import { firstNonFinite } from '../model/finite.ts';
 import { deltaSlots, type Adapter, type DeltaSlot } from './adapter.ts';
 import { buildTrainingGraph, type LossWeights } from './loss.ts';
 
@@ -91,10 +92,8 @@ export interface Reference {
 }
 
 export function prepare(model: LoadedModel, items: DatasetItem[], scan: AlignRun['scan']): Example[] {
-  return items.map((it) => ({
-    prompt: preparePrompt(model, promptInputOf(it), { ...scan, query: 'last' }),
-    label: it.label,
-  }));
+  const prompts = prepareDatasetItems(model, items, { ...scan, query: 'last' });
+  return items.map((it, i) => ({ prompt: prompts[i]!, label: it.label }));
 }
 
 export function softmaxWithNegEntropy(logits: Float32Array): Reference {
@@ -319,6 +318,15 @@ export class NasaTrainer {
       lastGood = deltas;
       const next = copyDeltas(deltas);
       adam.step(next, r.grads);
+      // The guard also covers the update itself: the last step's deltas are never run through the
+      // loss again, so a non-finite update there would otherwise reach the adapter.
+      const badDelta = [...next].find(([, d]) => firstNonFinite(d) !== -1);
+      if (badDelta) {
+        nanReport = `step ${step}: the update of ${badDelta[0]} is not finite; stopped and kept the adapter of step ${step - 1}`;
+        emit({ type: 'log', message: nanReport });
+        stopped = 'nan';
+        break;
+      }
       deltas = next;
 
       if (val && (step % evalEvery === 0 || step === s.steps)) {

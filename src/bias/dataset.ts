@@ -1,8 +1,8 @@
 // JSONL datasets, docs/design.md §6.2: one {"prompt", "label"?, "positive"?, "negative"?} object a line.
 // Bad lines are reported with their 1-based line numbers; reading never modifies the file.
 
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
 import { PromptError } from './errors.ts';
 
 export type Label = 'yes' | 'no';
@@ -61,7 +61,8 @@ export function parseDatasetLine(raw: string, line: number): DatasetItem | LineE
   try {
     value = JSON.parse(raw);
   } catch (e) {
-    return { line, message: `invalid JSON (${(e as Error).message})` };
+    // Never the line's text: the file may not be a data set at all (a mistyped path to a private file).
+    return { line, message: `invalid JSON (${jsonErrorWithoutContent(e)})` };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { line, message: 'expected a JSON object like {"prompt": "…", "label": "yes"}' };
@@ -103,9 +104,9 @@ export async function readDataset(file: string, opts: { requireLabels?: boolean 
   const name = basename(file);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readBoundedText(file, READ_LIMITS.dataset);
   } catch (e) {
-    throw new PromptError(`cannot read dataset ${file}: ${(e as Error).message}`);
+    throw new PromptError(`cannot read dataset ${(e as Error).message}`);
   }
   const { items, errors } = parseDataset(text, name);
   if (opts.requireLabels) {

@@ -6,7 +6,8 @@ import type { LoadedModel } from '../model/load.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { answerTokenId, requireCandidates, tokenIndexAt, type CandidatePair } from './candidates.ts';
 import { PromptError } from './errors.ts';
-import type { DatasetItem } from './dataset.ts';
+import { formatLineErrors, type DatasetItem, type LineError } from './dataset.ts';
+import { firstNonFinite, NonFiniteError } from '../model/finite.ts';
 import { binaryMetrics, type BinaryMetrics } from './metrics.ts';
 import { datasetNas, nasMatrix, nasTotal, queryPositions, topHeads, type HeadScore, type QueryMode } from './nas.ts';
 
@@ -72,6 +73,7 @@ export interface PreparedPrompt {
 export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit<ScanOptions, 'batchSize' | 'topK'>): PreparedPrompt {
   const tok = model.tokenizer;
   const pairs = input.positive && input.negative ? [{ positive: input.positive, negative: input.negative }] : opts.pairs;
+  checkLengthBound(model, input.text, opts.maxTokens);
   const cands = requireCandidates(input.text, pairs);
   const templated = opts.chatTemplate ? tok.applyChatTemplate(input.text) : null;
   const rendered = templated ?? input.text;
@@ -89,6 +91,7 @@ export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit
   const n = tokenIndexAt(tok, rendered, offset + cands.negative.start, addSpecial, ids);
   const yesId = answerTokenId(tok, rendered, cands.positive.word, addSpecial);
   const noId = answerTokenId(tok, rendered, cands.negative.word, addSpecial);
+  checkVocabulary(model, ids, [yesId, noId]);
   if (yesId === noId) {
     throw new PromptError(`answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose candidate words whose first tokens differ`);
   }
@@ -101,6 +104,46 @@ export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit
     noId,
     queries: queryPositions(opts.query, ids.length, p, n),
   };
+}
+
+/**
+ * Refuses, before the chat template and the tokenizer run, a prompt too long to fit in any case: each
+ * token covers at most `maxCharsPerToken` characters (a factor 2 more for normalizers that merge).
+ */
+function checkLengthBound(model: LoadedModel, text: string, maxTokens: number): void {
+  const limit = Math.min(maxTokens, model.config.maxPositionEmbeddings);
+  const maxChars = 2 * limit * (model.tokenizer.maxCharsPerToken ?? 1024);
+  if (text.length > maxChars) {
+    throw new PromptError(`prompt has ${text.length} characters, more than ${limit} tokens can hold (maxPromptTokens ${maxTokens})`);
+  }
+}
+
+/** Token ids the tokenizer gives but the model has no row for (tokenizer.json and config.json disagree). */
+function checkVocabulary(model: LoadedModel, ids: readonly number[], answers: readonly number[]): void {
+  const V = model.config.vocabSize;
+  const outside = [...ids, ...answers].find((id) => !(Number.isInteger(id) && id >= 0 && id < V));
+  if (outside !== undefined) {
+    throw new PromptError(`token id ${outside} is outside the model's vocabulary of ${V} (vocab_size in config.json); the tokenizer does not match the model`);
+  }
+}
+
+/**
+ * Prepares the items of a data file; prompt-level errors (too long, no candidates…) name the item's
+ * line, and every bad line is listed at once, as for the file's syntax errors.
+ */
+export function prepareDatasetItems(model: LoadedModel, items: readonly DatasetItem[], opts: Omit<ScanOptions, 'batchSize' | 'topK'>, file = 'data'): PreparedPrompt[] {
+  const errors: LineError[] = [];
+  const prepared = items.map((item) => {
+    try {
+      return preparePrompt(model, promptInputOf(item), opts);
+    } catch (err) {
+      if (!(err instanceof PromptError)) throw err;
+      errors.push({ line: item.line, message: err.message });
+      return null;
+    }
+  });
+  if (errors.length > 0) throw new PromptError(`${file}: ${formatLineErrors(errors)}`);
+  return prepared as PreparedPrompt[];
 }
 
 /** Query rows a prompt needs from the engine: from its first query position to the end. */
@@ -159,8 +202,11 @@ export async function scorePrepared(runner: ModelRunner, prepared: PreparedPromp
     const rows = Math.max(...items.map(rowsNeeded));
     const out = await runner.forward(items.map((p) => p.ids), rows, run.deltas);
     items.forEach((p, j) => {
+      const where = `prompt ${batch[j] + 1} ("${p.text.slice(0, 40).replace(/\s+/g, ' ')}${p.text.length > 40 ? '…' : ''}")`;
+      checkFinite(out.logits[j], p, where);
       const [pYes, pNo] = decision(out.logits[j], p.yesId, p.noId);
       const nas = nasMatrix(out.attention[j], p.positive.index, p.negative.index, p.queries);
+      if (!Number.isFinite(nasTotal(nas))) throw new NonFiniteError(`${where}: the attention weights are not finite (NaN or Inf in the model's output)`);
       results[batch[j]] = {
         text: p.text,
         tokens: p.ids.length,
@@ -177,6 +223,12 @@ export async function scorePrepared(runner: ModelRunner, prepared: PreparedPromp
     run.onProgress?.(done, prepared.length);
   }
   return results;
+}
+
+/** Non-finite logits are an error naming the prompt and the token, never a NaN probability. */
+function checkFinite(logits: Float32Array, p: PreparedPrompt, where: string): void {
+  const bad = firstNonFinite(logits);
+  if (bad !== -1) throw new NonFiniteError(`${where}: the model's logit for token ${bad} is ${logits[bad]} (NaN or Inf in the model's output)`);
 }
 
 export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, run: ScoreRun = {}): Promise<PromptScore[]> {

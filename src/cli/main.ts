@@ -8,12 +8,15 @@ import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { readDataset } from '../bias/dataset.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
 import { findPrompts } from '../bias/prompts.ts';
-import { DEFAULT_SCAN_OPTIONS, promptInputOf, scorePrompts, summarizeEvaluation, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+import { DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
-import { writeSafetensors } from '../model/safetensors.ts';
+import { safetensorsWriter } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
-import { openScoringRunner, saveAdapter } from '../align/adapter.ts';
-import { formatBytes, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
+import { adapterOutputPolicy, isNasaLensFile, openScoringRunner, saveAdapter } from '../align/adapter.ts';
+import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
+import { checkOutputPath, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
+import { removeAllTempFiles } from '../fs/temp-files.ts';
+import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
 import { parseHeads } from '../bias/nas.ts';
@@ -26,7 +29,7 @@ const COMMON = {
   provider: { type: 'string', default: 'auto' },
   json: { type: 'boolean', default: false },
   'no-chat-template': { type: 'boolean', default: false },
-  query: { type: 'string', default: 'last' },
+  query: { type: 'string' },
   positive: { type: 'string' },
   negative: { type: 'string' },
   'max-tokens': { type: 'string' },
@@ -44,7 +47,10 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
   nasa-lens eval  --model DIR --data FILE [--adapter FILE]
   nasa-lens align --model DIR --data FILE --heads L:H,L:H [--val FILE] [--train-k]
                   [--lambda-align X --lambda-task X --lambda-keep X]
-                  [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE]
+                  [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE] [--force]
+
+An output never replaces a model file, an input or anything but a regular file; an existing file is
+replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --force.
 
 Common: --json (one JSON document on stdout), --max-tokens N, --batch N.
 --model takes a model directory or a Hugging Face id, downloaded once (safetensors only) into
@@ -71,11 +77,12 @@ function required(v: Values, name: string): string {
   return x;
 }
 
+/** Plain decimal integers only: Number() would also take "0x10", "1e3", " 5" or "". */
 function integer(v: Values, name: string, fallback: number, min = 1): number {
   const x = str(v, name);
   if (x === undefined) return fallback;
-  const n = Number(x);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${x}"`);
+  const n = /^\d{1,15}$/.test(x) ? Number(x) : NaN;
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min} written in decimal, got "${x}"`);
   return n;
 }
 
@@ -86,13 +93,13 @@ function positiveInt(v: Values, name: string, fallback: number): number {
 function nonNegative(v: Values, name: string, fallback: number): number {
   const x = str(v, name);
   if (x === undefined) return fallback;
-  const n = Number(x);
+  const n = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? Number(x) : NaN;
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number ≥ 0, got "${x}"`);
   return n;
 }
 
 function scanOptions(v: Values): ScanOptions {
-  const query = str(v, 'query') as QueryMode;
+  const query = (str(v, 'query') ?? 'last') as QueryMode;
   if (query !== 'last' && query !== 'after') throw new UsageError(`--query must be last or after, got "${query}"`);
   const positive = str(v, 'positive');
   const negative = str(v, 'negative');
@@ -117,7 +124,10 @@ function provider(v: Values): Provider {
 /** --model as a local directory: a Hugging Face id downloads (once) with progress on stderr. */
 async function modelDir(v: Values, log: (m: string) => void, signal?: AbortSignal): Promise<string> {
   const spec = required(v, 'model');
-  if (!isHubId(spec)) return resolveModelDir(spec);
+  if (!isHubId(spec)) {
+    if (!fs.existsSync(spec)) throw new UsageError(`model folder not found: ${describeModelSpec(spec)}`);
+    return resolveModelDir(spec);
+  }
   return resolveModelDir(spec, { signal, onProgress: downloadPrinter(spec, log) });
 }
 
@@ -132,8 +142,8 @@ function downloadPrinter(spec: string, log: (m: string) => void): (p: HubProgres
   };
 }
 
-async function openRunner(v: Values, log: (m: string) => void): Promise<ModelRunner> {
-  return openScoringRunner(await modelDir(v, log), str(v, 'adapter'), { provider: provider(v), log });
+async function openRunner(v: Values, log: (m: string) => void, signal: AbortSignal): Promise<ModelRunner> {
+  return openScoringRunner(await modelDir(v, log, signal), str(v, 'adapter'), { provider: provider(v), log });
 }
 
 function modelInfo(runner: ModelRunner) {
@@ -143,9 +153,9 @@ function modelInfo(runner: ModelRunner) {
 
 function readText(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readBoundedText(file, READ_LIMITS.promptFile);
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read ${(err as Error).message}`);
   }
 }
 
@@ -157,7 +167,7 @@ interface Io {
   log: (s: string) => void;
 }
 
-async function scan(argv: string[], io: Io): Promise<void> {
+async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(argv, { prompt: { type: 'string' }, file: { type: 'string' } });
   const prompt = str(v, 'prompt');
   const file = str(v, 'file');
@@ -171,9 +181,9 @@ async function scan(argv: string[], io: Io): Promise<void> {
     if (found.length === 0) throw new UsageError(`no yes/no prompts found in ${file}`);
     inputs = found.map((f) => ({ text: f.text, positive: f.positive, negative: f.negative, lines: { start: f.startLine, end: f.endLine } }));
   }
-  const runner = await openRunner(v, io.log);
+  const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = await scorePrompts(runner, inputs, opts);
+    const scores = await scorePrompts(runner, inputs, opts, { signal });
     const prompts = scores.map((s, i) => ({ ...s, ...(inputs[i].lines ? { lines: inputs[i].lines } : {}) }));
     if (v.json) {
       io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts }));
@@ -201,23 +211,24 @@ function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-async function datasetScores(v: Values, io: Io, requireLabels: boolean) {
-  const items = await readDataset(required(v, 'data'), { requireLabels });
-  if (items.length === 0) throw new UsageError(`${str(v, 'data')} has no items`);
+async function datasetScores(v: Values, io: Io, requireLabels: boolean, signal: AbortSignal) {
+  const file = required(v, 'data');
+  const items = await readDataset(file, { requireLabels });
+  if (items.length === 0) throw new UsageError(`${file} has no items`);
   const opts = scanOptions(v);
-  const runner = await openRunner(v, io.log);
+  const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = await scorePrompts(runner, items.map(promptInputOf), opts);
+    const scores = await scorePrepared(runner, prepareDatasetItems(runner.model, items, opts, path.basename(file)), opts, { signal });
     return { runner, items, scores };
   } finally {
     await runner.close();
   }
 }
 
-async function heads(argv: string[], io: Io): Promise<void> {
+async function heads(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
   const k = positiveInt(v, 'top', 5);
-  const { runner, scores } = await datasetScores(v, io, false);
+  const { runner, scores } = await datasetScores(v, io, false, signal);
   const nas = datasetNas(scores.map((s) => s.nas));
   const top = topHeads(nas, k);
   if (v.json) {
@@ -228,10 +239,10 @@ async function heads(argv: string[], io: Io): Promise<void> {
   io.out(renderTable(['head', 'NAS'], top.map((h) => [formatHead(h), fmt(h.nas, 4)])));
 }
 
-async function evaluate(argv: string[], io: Io): Promise<void> {
+async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
   const k = positiveInt(v, 'top', 5);
-  const { runner, items, scores } = await datasetScores(v, io, true);
+  const { runner, items, scores } = await datasetScores(v, io, true, signal);
   const { metrics, meanNasTopHeads, topHeads: top } = summarizeEvaluation(items, scores, k);
   if (v.json) {
     io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top }));
@@ -272,6 +283,7 @@ const ALIGN_OPTIONS = {
   seed: { type: 'string' },
   out: { type: 'string' },
   'dump-grad': { type: 'string' },
+  force: { type: 'boolean', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
 function alignSettings(v: Values): AlignSettings {
@@ -313,22 +325,35 @@ function summaryLine(s: EvalSummary): string {
   return `prg ${show(m?.prg)} precision ${show(m?.precision)} recall ${show(m?.recall)} accuracy ${show(m?.accuracy)} mean NAS ${fmt(s.meanNas)}`;
 }
 
-async function align(argv: string[], io: Io): Promise<void> {
+/** Where align may write: never over the model, the data or anything of the user's unless --force. */
+function alignOutputPolicy(v: Values, what: string): OutputPolicy {
+  const spec = required(v, 'model');
+  const modelFolder = isHubId(spec) ? hubCacheDir(defaultCacheDir(), spec) : path.resolve(spec);
+  const inputs = [str(v, 'data'), str(v, 'val'), ...['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(modelFolder, f))];
+  return adapterOutputPolicy({ what, inputs: inputs.filter((f): f is string => f !== undefined), modelDirs: [modelFolder], force: Boolean(v.force), isOurs: isNasaLensFile });
+}
+
+async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(argv, ALIGN_OPTIONS);
+  // Options align would otherwise ignore are refused: a user who passes them expects an effect.
+  if (str(v, 'adapter') !== undefined) throw new UsageError('align trains from the base model and does not take --adapter (evaluate an adapter with eval --adapter)');
+  if (str(v, 'query') !== undefined) throw new UsageError('align always measures NAS at the last position and does not take --query');
   const settings = alignSettings(v);
   const dumpGrad = str(v, 'dump-grad');
   if (dumpGrad && settings.steps !== 0) throw new UsageError('--dump-grad goes with --steps 0 (the gradient at zero deltas)');
   const out = dumpGrad ? str(v, 'out') : required(v, 'out');
+  // Output paths are checked before any work: a bad one fails in milliseconds, not after training.
+  const outPolicy = alignOutputPolicy(v, 'adapter');
+  const gradPolicy = alignOutputPolicy(v, 'gradient dump');
+  if (out) checkOutputPath(out, outPolicy);
+  if (dumpGrad) checkOutputPath(dumpGrad, gradPolicy);
   const train = await readDataset(required(v, 'data'));
   const valFile = str(v, 'val');
   const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
   const scan = scanOptions(v);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  const trainer = await NasaTrainer.create(await modelDir(v, io.log, controller.signal), settings, {
+  const trainer = await NasaTrainer.create(await modelDir(v, io.log, signal), settings, {
     provider: provider(v),
-    signal: controller.signal,
+    signal,
     scan,
     onEvent: v.json ? (e) => e.type === 'log' && io.log(e.message) : progressPrinter(settings.steps, io),
   });
@@ -336,24 +361,25 @@ async function align(argv: string[], io: Io): Promise<void> {
     if (dumpGrad) {
       // The batch: the first --batch items in file order, so the dump is reproducible.
       const grads = await trainer.gradientAt(train.slice(0, settings.batch));
-      writeSafetensors(dumpGrad, [...grads].map(([name, data]) => ({ name, dtype: 'F32' as const, shape: [data.length / trainer.config.hiddenSize, trainer.config.hiddenSize], data })));
-      if (v.json) io.out(JSON.stringify({ gradient: path.resolve(dumpGrad), tensors: [...grads.keys()] }));
+      const h = trainer.config.hiddenSize;
+      const tensors = [...grads].map(([name, data]) => ({ name, dtype: 'F32' as const, shape: [data.length / h, h], data }));
+      const written = writeOutputWith(dumpGrad, safetensorsWriter(dumpGrad, tensors, { format: 'nasa-lens-gradient/1' }), gradPolicy);
+      if (v.json) io.out(JSON.stringify({ gradient: written, tensors: [...grads.keys()] }));
       else io.out(`wrote the gradient at zero deltas of ${grads.size} tensors to ${dumpGrad}`);
       return;
     }
     const result = await trainer.train(train, val);
-    saveAdapter(out!, result.adapter, trainer.config);
+    const written = saveAdapter(out!, result.adapter, trainer.config, outPolicy);
     if (v.json) {
-      io.out(JSON.stringify({ adapter: path.resolve(out!), provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, history: result.history, before: result.before, after: result.after }));
+      io.out(JSON.stringify({ adapter: written, provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, history: result.history, before: result.before, after: result.after }));
       return;
     }
     io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
     io.out(`adapter written to ${out} (${result.history.length} steps, stopped: ${result.stopped})`);
   } catch (err) {
-    if (controller.signal.aborted) throw new Error('cancelled; no adapter written');
+    if (signal.aborted) throw new Error('cancelled; no adapter written');
     throw err;
   } finally {
-    process.off('SIGINT', onSigint);
     await trainer.close();
   }
 }
@@ -367,7 +393,33 @@ function beforeAfterRows(before: EvalSummary, after: EvalSummary): string[][] {
   ];
 }
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<void>> = { scan, heads, eval: evaluate, align };
+const COMMANDS: Record<string, (argv: string[], io: Io, signal: AbortSignal) => Promise<void>> = { scan, heads, eval: evaluate, align };
+
+/** After Ctrl-C, a command that does not stop by itself within this time is ended (its temp files are already gone). */
+const CANCEL_GRACE_MS = 5_000;
+
+/**
+ * SIGINT/SIGTERM during any command: temp files (a download's .part, an atomic write's temp) are
+ * removed at once, the command's signal is aborted so downloads and training stop cleanly, and the
+ * process ends after a grace period if the command is still busy.
+ */
+function cancelOnSignals(controller: AbortController): () => void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    removeAllTempFiles();
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new Error(`${sig}: cancelled`));
+    setTimeout(() => {
+      removeAllTempFiles();
+      process.exit(130);
+    }, CANCEL_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -385,12 +437,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(USAGE);
     return 0;
   }
+  const controller = new AbortController();
+  const release = cancelOnSignals(controller);
   try {
-    await run(rest, io);
+    await run(rest, io, controller.signal);
     return 0;
   } catch (err) {
     io.log(`nasa-lens ${command}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
-    return 1;
+    return controller.signal.aborted ? 130 : 1;
+  } finally {
+    release();
   }
 }
 

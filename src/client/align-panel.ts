@@ -28,6 +28,8 @@ import {
   type SaveAdapterResult,
   type ToAlignPanel,
 } from '../protocol.ts';
+import { fromAlignPanel } from '../protocol-schemas.ts';
+import { check } from '../schema.ts';
 import type { DashboardStore } from './dashboard-data.ts';
 import { errorMessage, reportError } from './errors.ts';
 import type { LensClient } from './language-client.ts';
@@ -107,7 +109,7 @@ export class AlignPanel implements vscode.Disposable {
     });
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'nasa-lens.svg');
     panel.webview.html = webviewPage(panel.webview, this.extensionUri, 'align', 'Align Negative Heads');
-    panel.webview.onDidReceiveMessage((m: FromAlignPanel) => this.receive(m), undefined, this.subscriptions);
+    panel.webview.onDidReceiveMessage((m: unknown) => this.receiveUnchecked(m), undefined, this.subscriptions);
     panel.onDidDispose(
       () => {
         this.panel = undefined;
@@ -149,6 +151,18 @@ export class AlignPanel implements vscode.Disposable {
     } catch (err) {
       await reportError(this.lens, 'stop the alignment', err);
     }
+  }
+
+  /** A webview message is checked against its schema (src/protocol-schemas.ts) before any field is used. */
+  private async receiveUnchecked(raw: unknown): Promise<void> {
+    let m: FromAlignPanel;
+    try {
+      m = check(fromAlignPanel, raw, 'message');
+    } catch (err) {
+      this.post({ type: 'error', message: `ignored a malformed message from the panel: ${errorMessage(err)}` });
+      return;
+    }
+    return this.receive(m);
   }
 
   private async receive(m: FromAlignPanel): Promise<void> {

@@ -5,6 +5,8 @@
 import * as vscode from 'vscode';
 import { formatHead } from '../bias/nas.ts';
 import type { FromDashboard, HeadRef, ToDashboard } from '../protocol.ts';
+import { fromDashboard } from '../protocol-schemas.ts';
+import { check } from '../schema.ts';
 import type { DashboardStore } from './dashboard-data.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
 
@@ -29,7 +31,20 @@ export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposa
     this.view = view;
     view.webview.options = webviewOptions(this.extensionUri);
     view.webview.html = webviewPage(view.webview, this.extensionUri, 'dashboard', 'NASA Lens Dashboard');
-    view.webview.onDidReceiveMessage((m: FromDashboard) => this.receive(m), undefined, this.subscriptions);
+    // Checked against its schema (src/protocol-schemas.ts) before any field is used; malformed ones are dropped.
+    view.webview.onDidReceiveMessage(
+      (raw: unknown) => {
+        let m: FromDashboard;
+        try {
+          m = check(fromDashboard, raw, 'message');
+        } catch {
+          return;
+        }
+        return this.receive(m);
+      },
+      undefined,
+      this.subscriptions,
+    );
     view.onDidDispose(() => (this.view = undefined), undefined, this.subscriptions);
   }
 

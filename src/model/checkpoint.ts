@@ -1,13 +1,15 @@
 // Finds a model directory's safetensors files (single file, sharded with an index, or loose files),
-// maps every tensor name to where its bytes live, and fingerprints the weights cheaply.
+// maps every tensor name to where its bytes live, and fingerprints the weights (src/model/fingerprint.ts).
 // PyTorch pickles are refused: unpickling runs arbitrary code.
 
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { READ_LIMITS, readBoundedJson } from '../fs/bounded-read.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
 import { isShardFileName } from './file-name.ts';
-import { readFileRange, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
+import { fingerprintWeights } from './fingerprint.ts';
+import { defaultCacheDir } from './hub.ts';
+import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
 import type { TensorInfo } from './types.ts';
 
 export interface Checkpoint {
@@ -16,31 +18,28 @@ export interface Checkpoint {
   tensors: Map<string, TensorInfo>;
   /** Absolute paths of the .safetensors files, sorted by name. */
   files: string[];
-  /** sha256 (hex) identifying these weights; see `fingerprintCheckpoint`. */
+  /** sha256 (hex) identifying these weights (tensor data, not file layout); see fingerprint.ts. */
   fingerprint: string;
 }
 
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
 const PICKLE_PATTERN = /\.(bin|pt|pth|ckpt)$/;
-const FINGERPRINT_EDGE_BYTES = 64 * 1024;
 
 export function openCheckpoint(dir: string): Checkpoint {
   const absDir = path.resolve(dir);
   const entries = listDirectory(absDir);
   let files: string[];
   let tensors: Map<string, TensorInfo>;
-  let headers: Map<string, SafetensorsHeader>;
   if (entries.includes(INDEX_FILE)) {
-    ({ files, tensors, headers } = openSharded(absDir));
+    ({ files, tensors } = openSharded(absDir));
   } else {
     const names = entries.includes(SINGLE_FILE) ? [SINGLE_FILE] : entries.filter((e) => e.endsWith('.safetensors'));
     if (names.length === 0) refuseNoWeights(absDir, entries);
     files = names.map((n) => path.join(absDir, n)).sort();
-    headers = new Map(files.map((f) => [f, readSafetensorsHeader(f)]));
-    tensors = collectTensors(headers);
+    tensors = collectTensors(new Map(files.map((f) => [f, readSafetensorsHeader(f)])));
   }
-  return { dir: absDir, tensors, files, fingerprint: fingerprintCheckpoint(absDir, files, headers) };
+  return { dir: absDir, tensors, files, fingerprint: fingerprintWeights(files, tensors, defaultCacheDir()) };
 }
 
 function listDirectory(dir: string): string[] {
@@ -71,11 +70,7 @@ function refuseNoWeights(dir: string, entries: string[]): never {
 }
 
 /** Sharded checkpoint: the index's weight_map says which shard holds each tensor; both must agree. */
-function openSharded(dir: string): {
-  files: string[];
-  tensors: Map<string, TensorInfo>;
-  headers: Map<string, SafetensorsHeader>;
-} {
+function openSharded(dir: string): { files: string[]; tensors: Map<string, TensorInfo> } {
   const weightMap = readWeightMap(dir);
   const shardNames = [...new Set(weightMap.values())].sort();
   const headers = new Map<string, SafetensorsHeader>();
@@ -95,14 +90,14 @@ function openSharded(dir: string): {
       );
     }
   }
-  return { files: [...headers.keys()], tensors, headers };
+  return { files: [...headers.keys()], tensors };
 }
 
 function readWeightMap(dir: string): Map<string, string> {
   const file = path.join(dir, INDEX_FILE);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = readBoundedJson(file, READ_LIMITS.shardIndex);
   } catch (err) {
     throw new ModelLoadError(`${file}: cannot read the shard index: ${errorMessage(err)}`);
   }
@@ -134,28 +129,4 @@ function collectTensors(headers: Map<string, SafetensorsHeader>): Map<string, Te
     }
   }
   return tensors;
-}
-
-/**
- * sha256 over config.json and, per shard (sorted), its header bytes plus the first and last 64 KiB of
- * its data section. Different weights almost surely differ there (and in the headers' layout), while
- * hashing stays O(shards) rather than O(gigabytes). The directory path is not hashed, so a moved copy
- * keeps its fingerprint.
- */
-function fingerprintCheckpoint(dir: string, files: string[], headers: Map<string, SafetensorsHeader>): string {
-  const hash = createHash('sha256');
-  const configFile = path.join(dir, 'config.json');
-  hash.update(fs.existsSync(configFile) ? fs.readFileSync(configFile) : new Uint8Array(0));
-  for (const file of files) {
-    const { dataOffset, fileSize } = headers.get(file)!;
-    hash.update(readFileRange(file, 0, dataOffset));
-    const dataSize = fileSize - dataOffset;
-    if (dataSize <= 2 * FINGERPRINT_EDGE_BYTES) {
-      hash.update(readFileRange(file, dataOffset, dataSize));
-    } else {
-      hash.update(readFileRange(file, dataOffset, FINGERPRINT_EDGE_BYTES));
-      hash.update(readFileRange(file, fileSize - FINGERPRINT_EDGE_BYTES, FINGERPRINT_EDGE_BYTES));
-    }
-  }
-  return hash.digest('hex');
 }

@@ -3,6 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
+import { checkConfigLimits } from './config-limits.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
 import type { Architecture, Llama3RopeScaling, ModelConfig } from './types.ts';
 
@@ -20,21 +22,21 @@ export function readConfig(dir: string): ModelConfig {
   const file = path.join(dir, 'config.json');
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readBoundedText(file, READ_LIMITS.config);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (((err as { cause?: NodeJS.ErrnoException }).cause)?.code === 'ENOENT') {
       if (!fs.existsSync(dir)) throw new ModelLoadError(`model directory not found: ${dir}`);
       throw new ModelLoadError(
         `config.json not found in ${dir}: NASA Lens needs the Hugging Face model directory (config.json, *.safetensors, tokenizer.json)`,
       );
     }
-    throw new ModelLoadError(`${file}: cannot read: ${errorMessage(err)}`, { cause: err });
+    throw new ModelLoadError(errorMessage(err), { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ModelLoadError(`${file}: not valid JSON (${errorMessage(err)})`);
+    throw new ModelLoadError(`${file}: not valid JSON (${jsonErrorWithoutContent(err)})`);
   }
   return parseConfig(json, file);
 }
@@ -60,7 +62,7 @@ export function parseConfig(json: unknown, source: string): ModelConfig {
   const attentionBias = readAttentionBias(c, arch);
   const maxPositionEmbeddings = c.optionalPositiveInt('max_position_embeddings') ?? 2048;
 
-  return {
+  const config: ModelConfig = {
     arch,
     hiddenSize,
     numLayers,
@@ -77,6 +79,8 @@ export function parseConfig(json: unknown, source: string): ModelConfig {
     maxPositionEmbeddings,
     slidingWindow: readSlidingWindow(c, arch, numLayers),
   };
+  checkConfigLimits(config, source);
+  return config;
 }
 
 /** Typed access to config keys with messages that name the field. `null` counts as absent, as in transformers. */

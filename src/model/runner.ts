@@ -139,6 +139,7 @@ export class ModelRunner {
   }
 
   async close(): Promise<void> {
+    this.model.tokenizer.close?.();
     await this.session.release();
   }
 }

@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { atomicWriteWith, type ChunkWriter } from '../fs/atomic.ts';
+import { openRegularFile } from '../fs/bounded-read.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
 import type { DType, TensorInfo } from './types.ts';
 
@@ -78,12 +80,9 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
 
 function openForReading(file: string): number {
   try {
-    return fs.openSync(file, 'r');
+    return openRegularFile(file).fd;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ModelLoadError(`${file}: file not found`);
-    if (code === 'EISDIR') throw new ModelLoadError(`${file}: is a directory, not a safetensors file`);
-    throw new ModelLoadError(`${file}: cannot open: ${errorMessage(err)}`, { cause: err });
+    throw new ModelLoadError(errorMessage(err), { cause: err });
   }
 }
 
@@ -407,21 +406,32 @@ export interface TensorToWrite {
 
 /**
  * Writes a .safetensors file atomically: tensors in the given order, header padded with spaces to a
- * multiple of 8 so the data section stays aligned (as the reference implementation does).
+ * multiple of 8 so the data section stays aligned (as the reference implementation does). No checks
+ * on what the file replaces: user-facing outputs go through src/fs/safe-write.ts with
+ * `safetensorsWriter`.
  */
 export function writeSafetensors(
   file: string,
   tensors: TensorToWrite[],
   metadata?: Record<string, string>,
 ): void {
+  atomicWriteWith(file, safetensorsWriter(file, tensors, metadata));
+}
+
+/** The bytes of a .safetensors file, as a producer for an atomic write (validated before any byte is written). */
+export function safetensorsWriter(
+  file: string,
+  tensors: TensorToWrite[],
+  metadata?: Record<string, string>,
+): (write: ChunkWriter) => void {
   const header = buildHeader(file, tensors, metadata);
-  atomicWriteWith(file, (write) => {
+  return (write) => {
     const prefix = new Uint8Array(8);
     new DataView(prefix.buffer).setBigUint64(0, BigInt(header.length), true);
     write(prefix);
     write(header);
     for (const t of tensors) write(encodeTensor(t));
-  });
+  };
 }
 
 function buildHeader(file: string, tensors: TensorToWrite[], metadata?: Record<string, string>): Uint8Array {
@@ -480,61 +490,4 @@ function encodeTensor(t: TensorToWrite): Uint8Array {
       break;
   }
   return bytes;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Atomic writes
-
-/**
- * Writes `file` so that readers see either the old content or the complete new one, never a torn
- * file: write a temp file in the same directory (same filesystem, so rename is atomic), fsync,
- * rename over the target. The temp file is removed on any failure.
- */
-export function atomicWriteFile(file: string, data: Uint8Array | string): void {
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  atomicWriteWith(file, (write) => write(bytes));
-}
-
-function atomicWriteWith(file: string, produce: (write: (chunk: Uint8Array) => void) => void): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx');
-    const target = fd;
-    produce((chunk) => writeAll(target, chunk));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already failing; the original error is the one to report
-      }
-    }
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  syncDirectory(dir);
-}
-
-function writeAll(fd: number, chunk: Uint8Array): void {
-  let done = 0;
-  while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done);
-}
-
-/** Makes the rename durable across a crash. Not supported on every platform (Windows), so best effort. */
-function syncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
 }

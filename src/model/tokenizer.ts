@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
+import { ChatTemplateRenderer } from './chat-template.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
 import type { PromptTokenizer } from './types.ts';
 
@@ -19,11 +21,12 @@ type Json = Record<string, unknown>;
 export function loadTokenizer(dir: string): PromptTokenizer {
   const tokenizerJson = readTokenizerJson(dir);
   const configFile = path.join(dir, TOKENIZER_CONFIG_FILE);
-  const config = fs.existsSync(configFile) ? readJsonObject(configFile) : {};
+  const config = fs.existsSync(configFile) ? readJsonObject(configFile, READ_LIMITS.tokenizerConfig) : {};
   const specialTokens = readSpecialTokens(config);
   const tokenizer = buildTokenizer(dir, tokenizerJson, { ...config, ...specialTokens });
   const unkId = resolveUnkId(tokenizer, tokenizerJson, specialTokens);
   const chat = loadChatTemplate(dir, config);
+  const renderer = chat ? new ChatTemplateRenderer(chat.text, { ...specialTokens }) : null;
 
   return {
     encode(text: string, addSpecialTokens: boolean): number[] {
@@ -35,19 +38,19 @@ export function loadTokenizer(dir: string): PromptTokenizer {
       return ids.length === 0 ? '' : tokenizer.decode(ids);
     },
     applyChatTemplate(userMessage: string): string | null {
-      if (!chat) return null;
+      if (!chat || !renderer) return null;
       try {
-        return chat.template.render({
-          messages: [{ role: 'user', content: userMessage }],
-          add_generation_prompt: true,
-          ...specialTokens,
-        });
+        return renderer.render(userMessage);
       } catch (err) {
         throw new ModelLoadError(`${chat.source}: the chat template failed to render: ${errorMessage(err)}`, { cause: err });
       }
     },
     tokenToId(token: string): number | undefined {
       return tokenizer.token_to_id(token);
+    },
+    maxCharsPerToken: longestToken(tokenizerJson),
+    close(): void {
+      renderer?.close();
     },
   };
 }
@@ -63,15 +66,21 @@ function readTokenizerJson(dir: string): Json {
     }
     throw new ModelLoadError(`${TOKENIZER_FILE} not found in ${dir}: ${hint}`);
   }
-  return readJsonObject(file);
+  return readJsonObject(file, READ_LIMITS.tokenizer);
 }
 
-function readJsonObject(file: string): Json {
+function readJsonObject(file: string, maxBytes: number): Json {
+  let text: string;
+  try {
+    text = readBoundedText(file, maxBytes);
+  } catch (err) {
+    throw new ModelLoadError(errorMessage(err), { cause: err });
+  }
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new ModelLoadError(`${file}: cannot read: ${errorMessage(err)}`);
+    throw new ModelLoadError(`${file}: not valid JSON (${jsonErrorWithoutContent(err)})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new ModelLoadError(`${file}: must be a JSON object`);
@@ -129,7 +138,31 @@ function unknownToken(dir: string, token: string | undefined, unkId: number | un
   return unkId;
 }
 
+/**
+ * The most characters one token can stand for: the longest vocabulary entry or added token (byte-level
+ * BPE writes one character per byte). A prompt longer than maxTokens × this cannot fit, which is
+ * checked before the (much more expensive) tokenization. 1024 when the vocabulary is not readable.
+ */
+function longestToken(tokenizerJson: Json): number {
+  const model = tokenizerJson['model'] as Json | undefined;
+  const vocab = model?.['vocab'];
+  let longest = 0;
+  if (Array.isArray(vocab)) {
+    for (const entry of vocab) if (Array.isArray(entry) && typeof entry[0] === 'string') longest = Math.max(longest, entry[0].length);
+  } else if (vocab && typeof vocab === 'object') {
+    for (const piece of Object.keys(vocab)) longest = Math.max(longest, piece.length);
+  } else {
+    return 1024;
+  }
+  const added = tokenizerJson['added_tokens'];
+  if (Array.isArray(added)) {
+    for (const t of added) if (t && typeof (t as Json)['content'] === 'string') longest = Math.max(longest, ((t as Json)['content'] as string).length);
+  }
+  return Math.max(1, longest);
+}
+
 interface ChatTemplate {
+  text: string;
   template: Template;
   /** File the template came from, for error messages. */
   source: string;
@@ -145,14 +178,21 @@ function loadChatTemplate(dir: string, config: Json): ChatTemplate | null {
   let text: string | null = null;
   let source = jinjaFile;
   if (fs.existsSync(jinjaFile)) {
-    text = fs.readFileSync(jinjaFile, 'utf8');
+    try {
+      text = readBoundedText(jinjaFile, READ_LIMITS.chatTemplate);
+    } catch (err) {
+      throw new ModelLoadError(errorMessage(err), { cause: err });
+    }
   } else {
     source = path.join(dir, TOKENIZER_CONFIG_FILE);
     text = chatTemplateFromConfig(source, config['chat_template']);
   }
   if (text === null) return null;
+  if (text.length > READ_LIMITS.chatTemplate) {
+    throw new ModelLoadError(`${source}: the chat template has ${text.length} characters, more than the limit of ${READ_LIMITS.chatTemplate}`);
+  }
   try {
-    return { template: new Template(text), source };
+    return { text, template: new Template(text), source };
   } catch (err) {
     throw new ModelLoadError(`${source}: the chat template does not parse: ${errorMessage(err)}`, { cause: err });
   }

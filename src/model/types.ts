@@ -54,4 +54,8 @@ export interface PromptTokenizer {
   /** `userMessage` rendered as one user turn plus the generation prompt; null when the tokenizer has no chat template. */
   applyChatTemplate(userMessage: string): string | null;
   tokenToId(token: string): number | undefined;
+  /** Most characters one token covers: a prompt longer than maxTokens × this is refused before tokenizing. */
+  maxCharsPerToken?: number;
+  /** Stops the chat-template worker, if one was started. */
+  close?(): void;
 }

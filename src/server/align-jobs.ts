@@ -4,9 +4,7 @@
 // is not stacked under the new one.
 
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { saveAdapter, type Adapter } from '../align/adapter.ts';
+import { adapterOutputPolicy, saveAdapter, type Adapter } from '../align/adapter.ts';
 import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import type { ScanOptions } from '../bias/scan.ts';
@@ -44,6 +42,9 @@ interface FinishedAlign {
   jobId: string;
   adapter: Adapter;
   config: ModelConfig;
+  /** The run's data files and model folder: a save may not replace any of them. */
+  inputs: string[];
+  modelDir: string;
 }
 
 export class AlignJobs {
@@ -58,15 +59,16 @@ export class AlignJobs {
     if (!env.modelPath) throw new AlignRequestError('no model: set nasaLens.modelPath before aligning heads');
     const settings = alignSettings(params);
     checkHeads(settings, env.limits);
-    const train = await readDataset(env.resolve(params.trainData));
-    const val = params.valData ? await readDataset(env.resolve(params.valData), { requireLabels: true }) : null;
+    const inputs = [env.resolve(params.trainData), ...(params.valData ? [env.resolve(params.valData)] : [])];
+    const train = await readDataset(inputs[0]!);
+    const val = params.valData ? await readDataset(inputs[1]!, { requireLabels: true }) : null;
     // Checked again after the await: another start may have won the race.
     if (this.running) throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
     const jobId = randomUUID();
     const controller = new AbortController();
     const job: RunningAlign = { jobId, controller, finished: Promise.resolve() };
     this.running = job;
-    job.finished = this.run(job, env.modelPath, env, settings, train, val).finally(() => {
+    job.finished = this.run(job, env.modelPath, env, settings, train, val, inputs).finally(() => {
       if (this.running === job) this.running = null;
     });
     return jobId;
@@ -83,22 +85,26 @@ export class AlignJobs {
     await job?.finished;
   }
 
-  /** Writes the finished job's adapter atomically; returns the absolute path. */
+  /**
+   * Writes the finished job's adapter atomically through the same gate as the CLI's --out (never over
+   * a model file, the run's data or a file that is not an adapter); returns the absolute path.
+   */
   save(jobId: string, file: string): string {
-    if (this.finished?.jobId !== jobId) {
+    const done = this.finished;
+    if (done?.jobId !== jobId) {
       const why = this.running?.jobId === jobId ? 'is still running' : 'is not the last finished alignment (only that one is kept)';
       throw new AlignRequestError(`job ${jobId} ${why}; nothing to save`);
     }
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    saveAdapter(file, this.finished.adapter, this.finished.config);
-    return file;
+    const policy = adapterOutputPolicy({ inputs: done.inputs, modelDirs: [done.modelDir], createParent: true });
+    return saveAdapter(file, done.adapter, done.config, policy);
   }
 
-  private async run(job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings, train: DatasetItem[], val: DatasetItem[] | null): Promise<void> {
+  private async run(job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings, train: DatasetItem[], val: DatasetItem[] | null, inputs: string[]): Promise<void> {
     const { jobId, controller } = job;
     let trainer: NasaTrainer | null = null;
     try {
-      trainer = await NasaTrainer.create(await resolveModelDir(modelPath, { signal: controller.signal }), settings, {
+      const modelDir = await resolveModelDir(modelPath, { signal: controller.signal });
+      trainer = await NasaTrainer.create(modelDir, settings, {
         provider: env.provider,
         signal: controller.signal,
         scan: env.scan,
@@ -106,7 +112,7 @@ export class AlignJobs {
       });
       controller.signal.throwIfAborted();
       const result = await trainer.train(train, val);
-      this.finished = { jobId, adapter: result.adapter, config: trainer.config };
+      this.finished = { jobId, adapter: result.adapter, config: trainer.config, inputs, modelDir };
       this.events.done({ jobId, result: doneResult(result) });
     } catch (err) {
       const error = controller.signal.aborted ? 'cancelled' : errorMessage(err);

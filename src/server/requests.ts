@@ -21,6 +21,8 @@ import {
   type SaveAdapterParams,
   type ScanWorkspaceResult,
 } from '../protocol.ts';
+import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams } from '../protocol-schemas.ts';
+import { check } from '../schema.ts';
 import { AlignJobs, type AlignEnvironment } from './align-jobs.ts';
 import { answer, signalOf } from './cancellation.ts';
 import { buildDashboard } from './dashboard.ts';
@@ -56,28 +58,32 @@ export function registerCustomRequests(server: LensServer): AlignJobs {
     return answer(signal, log, () => scans.run(() => scan(server, progress.reporter, signal)));
   });
 
-  c.onRequest(EvaluateRequest, (params: EvaluateParams, token: CancellationToken) => {
+  // Params are checked against their schema (src/protocol-schemas.ts) before any field is used.
+  c.onRequest(EvaluateRequest, (raw: EvaluateParams, token: CancellationToken) => {
     const signal = signalOf(token);
     return answer(signal, log, async () => {
-      if (typeof params?.path !== 'string' || params.path === '') throw new Error('give the path of a labelled JSONL file');
+      const params = check(evaluateParams, raw, 'params');
       const file = resolvePath(params.path, server.roots);
       evaluation = await evaluateDataset(file, (inputs) => server.queue.score(inputs, signal, false));
       return evaluation;
     });
   });
 
-  c.onRequest(AlignStartRequest, (params: AlignStartParams, token: CancellationToken) =>
-    answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(params, alignEnvironment(server)) })),
+  c.onRequest(AlignStartRequest, (raw: AlignStartParams, token: CancellationToken) =>
+    answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
   );
 
-  c.onRequest(AlignStopRequest, (params: AlignStopParams) => {
-    align.stop(params?.jobId);
-    return null;
-  });
-
-  c.onRequest(SaveAdapterRequest, (params: SaveAdapterParams, token: CancellationToken) =>
+  c.onRequest(AlignStopRequest, (raw: AlignStopParams, token: CancellationToken) =>
     answer(signalOf(token), log, async () => {
-      const file = align.save(params?.jobId, resolvePath(params?.path ?? '', server.roots));
+      align.stop(check(alignStopParams, raw, 'params').jobId);
+      return null;
+    }),
+  );
+
+  c.onRequest(SaveAdapterRequest, (raw: SaveAdapterParams, token: CancellationToken) =>
+    answer(signalOf(token), log, async () => {
+      const params = check(saveAdapterParams, raw, 'params');
+      const file = align.save(params.jobId, resolvePath(params.path, server.roots));
       // Saved over the adapter in use: the session sees the new mtime and reloads it.
       void server.session.configure(server.settings, server.roots);
       return { path: file };

@@ -58,6 +58,7 @@ before(async () => {
       if (!file.endsWith('.safetensors')) return serveFile(res, local, req.method!);
       const data = fs.readFileSync(local);
       res.writeHead(200, { 'content-length': data.length });
+      if (req.method === 'HEAD') return void res.end();
       res.write(data.subarray(0, data.length >> 1));
       // drop: the connection dies mid-file; hang: nothing more comes until the client gives up.
       if (repo === 'drop') setTimeout(() => res.socket?.destroy(), 20);

@@ -11,8 +11,8 @@ import { openCheckpoint } from '../../src/model/checkpoint.ts';
 import { parseConfig, readConfig, ropeInvFreq } from '../../src/model/config.ts';
 import { ModelLoadError } from '../../src/model/errors.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { atomicWriteFile } from '../../src/fs/atomic.ts';
 import {
-  atomicWriteFile,
   bf16BitsToF32,
   dtypeSize,
   f16BitsToF32,

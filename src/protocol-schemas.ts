@@ -1,0 +1,56 @@
+// The schemas of src/protocol.ts's messages that come from the less trusted side: request params
+// the language server receives and messages the webviews post to the extension host.
+
+import { array, boolean, integer, literal, number, object, optional, SchemaError, string, tagged, type Schema } from './schema.ts';
+import type { AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, HeadRef, SaveAdapterParams } from './protocol.ts';
+
+const head = object({ layer: integer(0, 1_000_000), head: integer(0, 1_000_000) });
+
+/** Heads: whole numbers ≥ 0, each at most once. */
+const heads = (min: number): Schema<HeadRef[]> => (v, at) => {
+  const list = array(head, { min, max: 65_536 })(v, at);
+  const seen = new Set<string>();
+  for (const h of list) {
+    const key = `${h.layer}:${h.head}`;
+    if (seen.has(key)) throw new SchemaError(`${at} lists head L${h.layer}H${h.head} twice`);
+    seen.add(key);
+  }
+  return list;
+};
+
+const path = string({ nonEmpty: true, maxLength: 4096 });
+
+export const evaluateParams: Schema<EvaluateParams> = object({ path });
+
+export const alignStartParams: Schema<AlignStartParams> = object({
+  heads: heads(1),
+  trainData: path,
+  valData: optional(path),
+  weights: object({ align: number({ min: 0 }), task: number({ min: 0 }), keep: number({ min: 0 }) }),
+  steps: integer(1, 1_000_000),
+  lr: number({ exclusiveMin: 0, max: 1e3 }),
+  batch: integer(1, 65_536),
+  seed: integer(0, 2 ** 32 - 1),
+  trainK: boolean,
+});
+
+export const alignStopParams: Schema<AlignStopParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }) });
+
+export const saveAdapterParams: Schema<SaveAdapterParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }), path });
+
+export const fromAlignPanel: Schema<FromAlignPanel> = tagged({
+  ready: object({}),
+  pickData: object({ which: literal('train', 'val') }),
+  start: object({ params: alignStartParams }),
+  stop: object({}),
+  save: object({ apply: boolean }),
+});
+
+export const fromDashboard: Schema<FromDashboard> = tagged({
+  ready: object({}),
+  refresh: object({}),
+  selectHead: object({ head }),
+  revealPrompt: object({ uri: string({ nonEmpty: true, maxLength: 8192 }), line: integer(0) }),
+  alignHeads: object({ heads: heads(1) }),
+  evaluate: object({}),
+});
