@@ -39,7 +39,11 @@ const memoryCache = new Map<string, CacheEntry>();
  */
 export function fingerprintWeights(files: readonly string[], tensors: ReadonlyMap<string, TensorInfo>, cacheDir?: string): string {
   const byFile = new Map<string, TensorInfo[]>();
-  for (const info of tensors.values()) byFile.set(info.file, [...(byFile.get(info.file) ?? []), info]);
+  for (const info of tensors.values()) {
+    const list = byFile.get(info.file) ?? [];
+    list.push(info);
+    byFile.set(info.file, list);
+  }
   const dataHash = new Map<string, string>();
   for (const file of files) {
     const digest = fileDigest(file, byFile.get(file) ?? [], cacheDir);
@@ -79,7 +83,7 @@ function fileDigest(file: string, infos: readonly TensorInfo[], cacheDir: string
 /** One sequential pass: each tensor's bytes are hashed and scanned for NaN/Inf in bounded chunks. */
 function hashTensors(file: string, infos: readonly TensorInfo[]): FileDigest {
   const { fd } = openRegularFileOrThrow(file);
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(8, ...infos.map((i) => i.byteLength))));
   const tensors: Record<string, string> = {};
   let nonFinite: FileDigest['nonFinite'] = null;
   try {
@@ -87,7 +91,7 @@ function hashTensors(file: string, infos: readonly TensorInfo[]): FileDigest {
       const hash = createHash('sha256');
       const width = dtypeSize(info.dtype);
       // A chunk holds whole elements, so each one can be scanned on its own.
-      const chunk = CHUNK_BYTES - (CHUNK_BYTES % width);
+      const chunk = buffer.length - (buffer.length % width);
       for (let done = 0; done < info.byteLength; ) {
         const want = Math.min(chunk, info.byteLength - done);
         readFully(fd, buffer, want, info.offset + done, () => `${file}: truncated inside tensor "${info.name}"`);

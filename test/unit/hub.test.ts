@@ -33,6 +33,42 @@ function serveFile(res: http.ServerResponse, file: string, method: string): void
   else fs.createReadStream(file).pipe(res);
 }
 
+/** The failures of issue 12, one repository each; true when the request was answered. */
+function hostile(repo: string, file: string, local: string, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const weights = file.endsWith('.safetensors');
+  const exists = fs.existsSync(local);
+  const size = exists ? fs.statSync(local).size : 0;
+  switch (repo) {
+    case 'nolength': // the weights come chunked, without Content-Length, and stop short
+      if (!exists) return void res.writeHead(404).end(), true;
+      if (!weights) return serveFile(res, local, req.method!), true;
+      if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': size }).end(), true;
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.end(fs.readFileSync(local).subarray(0, size >> 1));
+      return true;
+    case 'html': // an error page served with status 200 as config.json
+      if (file !== 'config.json') return void res.writeHead(404).end(), true;
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': 27 });
+      return void res.end(req.method === 'HEAD' ? undefined : '<html>rate limited</html>\n\n'), true;
+    case 'badsha': // LFS metadata announces another sha256 than the bytes have
+      if (!exists) return void res.writeHead(404).end(), true;
+      if (!weights) return serveFile(res, local, req.method!), true;
+      res.writeHead(302, { location: `/lfs/${file}`, 'x-linked-size': size, 'x-linked-etag': `"${'ab'.repeat(32)}"` });
+      return void res.end(), true;
+    case 'silent': // accepts the connection and never answers
+      return true;
+    case 'stall': // sends half of each weights file, then nothing
+      if (!exists) return void res.writeHead(404).end(), true;
+      if (!weights) return serveFile(res, local, req.method!), true;
+      res.writeHead(200, { 'content-length': size });
+      if (req.method === 'HEAD') return void res.end(), true;
+      res.write(fs.readFileSync(local).subarray(0, size >> 1));
+      return true;
+    default:
+      return false;
+  }
+}
+
 before(async () => {
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
@@ -64,6 +100,7 @@ before(async () => {
       if (repo === 'drop') setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
+    if (hostile(repo, file, local, req, res)) return;
     res.writeHead(404).end('Repository not found');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -248,4 +285,93 @@ test('an unknown id, a pickle-only repo and an unreachable hub are refused clear
     assert.match(err.message, /cannot download "org\/tiny" \(config\.json\) from http:\/\/127\.0\.0\.1:9: .*Offline\? .*local directory/);
     return true;
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Cache poisoning (issue 12): a download is kept only when it is what the hub announced.
+
+function cacheFiles(cacheDir: string, repo: string): string[] {
+  return listAll(path.join(cacheDir, `models--org--${repo}`, 'main'));
+}
+
+test('a download cut short without Content-Length is not kept; the next call asks the server again', async () => {
+  const cacheDir = path.join(root, 'cache-nolength');
+  await assert.rejects(resolveModel('org/nolength', { cacheDir, endpoint }), /download of "org\/nolength" \(model-.*\.safetensors\) is incomplete: \d+ of the \d+ bytes the hub announced; nothing was kept/);
+  assert.deepEqual(cacheFiles(cacheDir, 'nolength').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  requests.length = 0;
+  await assert.rejects(resolveModel('org/nolength', { cacheDir, endpoint }), /is incomplete/);
+  assert.ok(requests.some((r) => r.startsWith('GET /org/nolength/resolve/main/model-')), 'asked the server again');
+});
+
+test('an HTML page served as config.json is refused and not cached, and leaves no empty folder', async () => {
+  const cacheDir = path.join(root, 'cache-html');
+  await assert.rejects(resolveModel('org/html', { cacheDir, endpoint }), /download of "org\/html" \(config\.json\) is not valid JSON \(.*\): the server sent something else/);
+  assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--html')), false);
+});
+
+test("an LFS file whose sha256 differs from the hub's x-linked-etag is refused", async () => {
+  const cacheDir = path.join(root, 'cache-badsha');
+  await assert.rejects(resolveModel('org/badsha', { cacheDir, endpoint }), /download of "org\/badsha" \(model-.*\.safetensors\) is corrupt: its sha256 [0-9a-f]{12}… differs from the hub's abababababab…/);
+  assert.deepEqual(cacheFiles(cacheDir, 'badsha').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+});
+
+test('a verified download records the LFS sha256 the hub announced', async () => {
+  const cacheDir = path.join(root, 'cache-sha-ok');
+  const { createHash } = await import('node:crypto');
+  const sha = (f: string) => createHash('sha256').update(fs.readFileSync(path.join(modelDir, f))).digest('hex');
+  const withSha: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    const m = /\/org\/tiny\/resolve\/main\/(model-[\w.-]+\.safetensors)$/.exec(String(input));
+    if (!m || res.status !== 302) return res;
+    const headers = new Headers(res.headers);
+    headers.set('x-linked-etag', `"${sha(m[1]!)}"`);
+    headers.set('x-linked-size', String(fs.statSync(path.join(modelDir, m[1]!)).size));
+    return new Response(null, { status: 302, headers });
+  };
+  const dir = await resolveModel('org/tiny', { cacheDir, endpoint, fetchImpl: withSha });
+  const marker = JSON.parse(fs.readFileSync(path.join(dir, '.complete'), 'utf8'));
+  assert.equal(marker.sha256[shards[0]!], sha(shards[0]!));
+});
+
+test('a server that never answers, or stalls mid-file, times out with a clear message', async () => {
+  const cacheDir = path.join(root, 'cache-timeouts');
+  const t0 = performance.now();
+  await assert.rejects(resolveModel('org/silent', { cacheDir, endpoint, connectTimeoutMs: 300 }), /no answer from http:\/\/127\.0\.0\.1:\d+ within 300 ms for "org\/silent" \(config\.json\); check the connection or HF_ENDPOINT/);
+  await assert.rejects(resolveModel('org/stall', { cacheDir, endpoint, idleTimeoutMs: 300 }), /the download of "org\/stall" \(model-.*\.safetensors\) stalled: no data for 300 ms; nothing partial was kept/);
+  assert.ok(performance.now() - t0 < 10_000);
+  assert.deepEqual(cacheFiles(cacheDir, 'stall').filter((f) => f.endsWith('.part')), []);
+  assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--silent')), false, 'a failed id leaves no empty folder');
+});
+
+test('an unknown id leaves no empty cache folder', async () => {
+  const cacheDir = path.join(root, 'cache-unknown');
+  await assert.rejects(resolveModel('org/missing', { cacheDir, endpoint }), /no model "org\/missing" on the hub.*taken for a Hugging Face id/);
+  assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--missing')), false);
+});
+
+test('Ctrl-C during scan removes the .part file (a signal in any subcommand)', async () => {
+  const { spawn } = await import('node:child_process');
+  const cacheDir = path.join(root, 'cache-sigint');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../src/cli/main.ts'), 'scan', '--model', 'org/hang', '--prompt', 'Is it ? Yes or No', '--provider', 'cpu'], {
+    env: { ...process.env, HF_ENDPOINT: endpoint, NASA_LENS_CACHE: cacheDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const dir = path.join(cacheDir, 'models--org--hang', 'main');
+  const deadline = Date.now() + 30_000;
+  while (!listAll(dir).some((f) => f.endsWith('.part')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(listAll(dir).some((f) => f.endsWith('.part')), 'the download started');
+  child.kill('SIGINT');
+  assert.equal(await exited, 130);
+  assert.deepEqual(listAll(dir).filter((f) => f.endsWith('.part')), []);
+});
+
+test('.part files of a killed process are swept before the next download', async () => {
+  const cacheDir = path.join(root, 'cache-stale');
+  const dir = path.join(cacheDir, 'models--org--tiny', 'main');
+  fs.mkdirSync(dir, { recursive: true });
+  const stale = path.join(dir, '.model-00001-of-00003.safetensors.999999999.deadbeef.part');
+  fs.writeFileSync(stale, 'left by SIGKILL');
+  await resolveModel('org/tiny', { cacheDir, endpoint });
+  assert.equal(fs.existsSync(stale), false);
 });
