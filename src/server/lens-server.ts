@@ -3,7 +3,7 @@
 // requests of src/protocol.ts. Runs over any connection: stdio/IPC in dist/server.js, in-process
 // streams in the tests.
 
-import * as fs from 'node:fs/promises';
+import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import { fileURLToPath } from 'node:url';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import {
@@ -233,7 +233,7 @@ export class LensServer {
     if (!this.scanned.has(key) || path === undefined || this.index.get(uri)?.open) return;
     let text: string;
     try {
-      text = await fs.readFile(path, 'utf8');
+      text = readBoundedText(path, READ_LIMITS.promptFile);
     } catch {
       this.scanned.delete(key);
       this.drop(uri);

@@ -9,6 +9,7 @@ import { openScoringRunner } from '../align/adapter.ts';
 import type { Provider } from '../engine/session.ts';
 import { errorMessage } from '../model/errors.ts';
 import { isHubId, progressMessage, resolveModelDir } from '../model/hub.ts';
+import { READ_LIMITS, readBoundedJson } from '../fs/bounded-read.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import type { LensSettings, ModelInfo, StatusParams } from '../protocol.ts';
 import { SerialLock } from './serial.ts';
@@ -278,7 +279,7 @@ export function modelDisplayName(modelPath: string, nameOrPath?: unknown): strin
 /** config.json's `_name_or_path` (the loader has already read and validated the file). */
 function readNameOrPath(modelPath: string): unknown {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(modelPath, 'config.json'), 'utf8')) as { _name_or_path?: unknown })._name_or_path;
+    return (readBoundedJson(path.join(modelPath, 'config.json'), READ_LIMITS.config) as { _name_or_path?: unknown })._name_or_path;
   } catch {
     return undefined;
   }

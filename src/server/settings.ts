@@ -100,5 +100,5 @@ export function resolvePath(p: string, roots: readonly string[], paths: path.Pla
 export function modelSpecOf(p: string, roots: readonly string[]): string {
   if (p === '') return '';
   const resolved = resolvePath(p, roots);
-  return isHubId(p) && !fs.existsSync(resolved) ? p : resolved;
+  return isHubId(p, roots[0] ?? process.cwd()) && !fs.existsSync(resolved) ? p : resolved;
 }

@@ -2,7 +2,7 @@
 // their prompts, score them (in jobs that leave room for edits), and report work-done progress.
 // Files of an earlier scan that no longer match leave the index, with their diagnostics.
 
-import * as fs from 'node:fs/promises';
+import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import type { WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import type { LensSettings, ScanWorkspaceResult } from '../protocol.ts';
 import { canonicalUri, type PromptIndex } from './prompt-index.ts';
@@ -49,7 +49,7 @@ async function indexFiles(ctx: ScanContext, files: string[], signal: AbortSignal
     signal.throwIfAborted();
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = readBoundedText(file, READ_LIMITS.promptFile);
     } catch {
       continue; // deleted or unreadable since the walk
     }
