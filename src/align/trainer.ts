@@ -223,6 +223,7 @@ export class NasaTrainer {
   }
 
   async close(): Promise<void> {
+    this.model.tokenizer.close?.();
     await Promise.all([this.probe.close(), this.session.release()]);
   }
 

@@ -131,7 +131,7 @@ function checkVocabulary(model: LoadedModel, ids: readonly number[], answers: re
  * Prepares the items of a data file; prompt-level errors (too long, no candidates…) name the item's
  * line, and every bad line is listed at once, as for the file's syntax errors.
  */
-export function prepareDatasetItems(model: LoadedModel, items: readonly DatasetItem[], opts: Omit<ScanOptions, 'batchSize' | 'topK'>, file = 'data'): PreparedPrompt[] {
+export function prepareDatasetItems(model: LoadedModel, items: readonly DatasetItem[], opts: Omit<ScanOptions, 'batchSize' | 'topK'>, file = 'the data set'): PreparedPrompt[] {
   const errors: LineError[] = [];
   const prepared = items.map((item) => {
     try {
