@@ -12,7 +12,7 @@ import { DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts,
 import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { safetensorsWriter } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
-import { adapterOutputPolicy, isNasaLensFile, openScoringRunner, saveAdapter } from '../align/adapter.ts';
+import { adapterOutputPolicy, openScoringRunner, saveAdapter } from '../align/adapter.ts';
 import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import { checkOutputPath, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
 import { removeAllTempFiles } from '../fs/temp-files.ts';
@@ -330,7 +330,7 @@ function alignOutputPolicy(v: Values, what: string): OutputPolicy {
   const spec = required(v, 'model');
   const modelFolder = isHubId(spec) ? hubCacheDir(defaultCacheDir(), spec) : path.resolve(spec);
   const inputs = [str(v, 'data'), str(v, 'val'), ...['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(modelFolder, f))];
-  return adapterOutputPolicy({ what, inputs: inputs.filter((f): f is string => f !== undefined), modelDirs: [modelFolder], force: Boolean(v.force), isOurs: isNasaLensFile });
+  return adapterOutputPolicy({ what, inputs: inputs.filter((f): f is string => f !== undefined), modelDirs: [modelFolder], force: Boolean(v.force) });
 }
 
 async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void> {

@@ -259,8 +259,10 @@ class Downloader {
    */
   private async request(file: string, method: 'GET' | 'HEAD', url = this.url(file), redirect: 'follow' | 'manual' = 'follow') {
     this.opts.signal?.throwIfAborted();
-    const headers: Record<string, string> = { 'user-agent': 'nasa-lens' };
-    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    // identity: the announced size is that of the bytes on the wire. The token goes to the hub only,
+    // never to a CDN a redirect (followed by hand in `announce`) points at.
+    const headers: Record<string, string> = { 'user-agent': 'nasa-lens', 'accept-encoding': 'identity' };
+    if (this.opts.token && new URL(url).origin === new URL(this.endpoint).origin) headers.authorization = `Bearer ${this.opts.token}`;
     const timer = new AbortController();
     const signal = this.opts.signal ? AbortSignal.any([this.opts.signal, timer.signal]) : timer.signal;
     let timeout: NodeJS.Timeout | undefined;
@@ -377,8 +379,8 @@ class Downloader {
     const tmp = path.join(this.dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
     const hash = createHash('sha256');
     let bytes = 0;
-    trackTempFile(tmp);
     const handle = await fs.promises.open(tmp, 'wx');
+    trackTempFile(tmp);
     try {
       this.opts.onProgress?.({ ...base, bytes: 0, total, done: false });
       let last = Date.now();

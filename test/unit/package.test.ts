@@ -64,7 +64,7 @@ function checkManifest(byName: Map<string, ZipEntry>, target: PlatformTarget): v
   const packaged = JSON.parse(text(byName, 'extension/package.json'));
   const source = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.deepEqual([packaged.name, packaged.version, packaged.main], [source.name, source.version, source.main]);
-  for (const f of [packaged.main, './dist/server.js', './dist/webview/align.js', './dist/webview/dashboard.js', packaged.icon]) {
+  for (const f of [packaged.main, './dist/server.js', './dist/chat-template-worker.js', './dist/webview/align.js', './dist/webview/dashboard.js', packaged.icon]) {
     assert.ok(byName.has(path.posix.join('extension', f)), `${f} is packaged`);
   }
   for (const f of ['readme.md', 'changelog.md', 'LICENSE.txt']) assert.ok(byName.has(`extension/${f}`), `${f} is packaged`);

@@ -45,6 +45,8 @@ test('every contributed file is packaged (needs the build: node esbuild.mjs)', (
     pkg.icon,
     pkg.main.replace(/^\.\//, ''),
     'dist/server.js',
+    // The server renders chat templates in this worker (src/model/chat-template.ts).
+    'dist/chat-template-worker.js',
     'dist/webview/align.js',
     'dist/webview/dashboard.js',
     'media/webview.css',
