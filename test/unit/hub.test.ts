@@ -55,6 +55,11 @@ function hostile(repo: string, file: string, local: string, req: http.IncomingMe
       if (!weights) return serveFile(res, local, req.method!), true;
       res.writeHead(302, { location: `/lfs/${file}`, 'x-linked-size': size, 'x-linked-etag': `"${'ab'.repeat(32)}"` });
       return void res.end(), true;
+    case 'short': // the CDN's Content-Length (and body) is shorter than the size the hub announced
+      if (!exists) return void res.writeHead(404).end(), true;
+      if (!weights) return serveFile(res, local, req.method!), true;
+      res.writeHead(302, { location: `/short-lfs/${file}`, 'x-linked-size': size });
+      return void res.end(), true;
     case 'silent': // accepts the connection and never answers
       return true;
     case 'stall': // sends half of each weights file, then nothing
@@ -73,6 +78,12 @@ before(async () => {
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
     requests.push(`${req.method} ${url}`);
+    const short = /^\/short-lfs\/([\w.-]+)$/.exec(url);
+    if (short) {
+      const data = fs.readFileSync(path.join(modelDir, short[1]!)).subarray(0, 100);
+      res.writeHead(200, { 'content-length': data.length });
+      return void res.end(req.method === 'HEAD' ? undefined : data);
+    }
     const lfs = /^\/lfs\/([\w.-]+)$/.exec(url);
     if (lfs) return serveFile(res, path.join(modelDir, lfs[1]!), req.method!);
     const m = /^\/org\/([\w-]+)\/resolve\/main\/([\w.-]+)$/.exec(url);
@@ -301,6 +312,12 @@ test('a download cut short without Content-Length is not kept; the next call ask
   requests.length = 0;
   await assert.rejects(resolveModel('org/nolength', { cacheDir, endpoint }), /is incomplete/);
   assert.ok(requests.some((r) => r.startsWith('GET /org/nolength/resolve/main/model-')), 'asked the server again');
+});
+
+test('a Content-Length shorter than the size the hub announced is not kept', async () => {
+  const cacheDir = path.join(root, 'cache-short');
+  await assert.rejects(resolveModel('org/short', { cacheDir, endpoint }), /download of "org\/short" \(model-.*\.safetensors\) is incomplete: 100 of the \d+ bytes the hub announced/);
+  assert.deepEqual(cacheFiles(cacheDir, 'short').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
 });
 
 test('an HTML page served as config.json is refused and not cached, and leaves no empty folder', async () => {

@@ -471,6 +471,15 @@ describe('language server on the planted model', () => {
     assert.deepEqual(JSON.parse(header.metadata.heads!), [{ layer: 0, head: 1 }]);
     await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId: 'nope', path: 'x.safetensors' }), /nothing to save/);
     await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
+    // Params are checked by their schema before use (issue 12): no job starts, no raw TypeError.
+    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, null), /params must be an object, got null/);
+    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 0.5, head: 1 }] }), /params\.heads\[0\]\.layer must be a whole number/);
+    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 0, head: 1 }, { layer: 0, head: 1 }] }), /lists head L0H1 twice/);
+    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, null), /params must be an object, got null/);
+    await assert.rejects(client.conn.sendRequest(P.EvaluateRequest, { path: 42 }), /params\.path must be a string/);
+    // The save request goes through the output gate: never over the training data or a model file.
+    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId, path: 'data/set.jsonl' }), /it is an input of this command/);
+    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId, path: 'config.json' }), /config\.json is a model file name/);
 
     // Applying it: the model reloads with the adapter and the documents are scored again.
     const since = client.statuses.length;
