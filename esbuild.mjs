@@ -35,6 +35,7 @@ const builds = [
   { ...node, entryPoints: ['src/model/chat-template-worker.ts'], outfile: 'dist/chat-template-worker.js' },
   { ...browser, entryPoints: ['webview-ui/align.ts'], outfile: 'dist/webview/align.js' },
   { ...browser, entryPoints: ['webview-ui/dashboard.ts'], outfile: 'dist/webview/dashboard.js' },
+  { ...browser, entryPoints: ['webview-ui/tokens.ts'], outfile: 'dist/webview/tokens.js' },
 ];
 
 if (watch) {

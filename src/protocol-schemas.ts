@@ -2,7 +2,9 @@
 // the language server receives and messages the webviews post to the extension host.
 
 import { array, boolean, integer, literal, number, object, optional, SchemaError, string, tagged, type Schema } from './schema.ts';
-import type { AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, HeadRef, SaveAdapterParams } from './protocol.ts';
+import type {
+  AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef, SaveAdapterParams, TokensParams,
+} from './protocol.ts';
 
 const head = object({ layer: integer(0, 1_000_000), head: integer(0, 1_000_000) });
 
@@ -36,6 +38,10 @@ export const alignStartParams: Schema<AlignStartParams> = object({
 
 export const alignStopParams: Schema<AlignStopParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }) });
 
+const uri = string({ nonEmpty: true, maxLength: 8192 });
+
+export const tokensParams: Schema<TokensParams> = object({ uri, position: object({ line: integer(0), character: integer(0) }) });
+
 export const saveAdapterParams: Schema<SaveAdapterParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }), path });
 
 export const fromAlignPanel: Schema<FromAlignPanel> = tagged({
@@ -52,5 +58,8 @@ export const fromDashboard: Schema<FromDashboard> = tagged({
   selectHead: object({ head }),
   revealPrompt: object({ uri: string({ nonEmpty: true, maxLength: 8192 }), line: integer(0) }),
   alignHeads: object({ heads: heads(1) }),
+  showTokens: object({ uri, line: integer(0), character: integer(0), head }),
   evaluate: object({}),
 });
+
+export const fromTokenView: Schema<FromTokenView> = tagged({ ready: object({}) });

@@ -4,11 +4,12 @@
 import type { AlignEvent, EvalSummary, StepRecord, StopReason } from './align/trainer.ts';
 import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
+import type { KnockoutSummary } from './bias/scan.ts';
 import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
 import type { CandidatePair } from './bias/candidates.ts';
 import type { Provider } from './engine/session.ts';
 
-export type { AlignEvent, EvalSummary, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore };
+export type { AlignEvent, EvalSummary, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
 
 // ---------------------------------------------------------------------------------------------
 // Settings: the `nasaLens.*` configuration, as the client sends it in initializationOptions and
@@ -22,8 +23,10 @@ export interface LensSettings {
   queryMode: QueryMode;
   chatTemplate: boolean;
   maxPromptTokens: number;
-  /** A diagnostic is shown when the prompt's most negative head has NAS ≥ this and P(No) > P(Yes). */
+  /** Heads with NAS ≥ this (at most 3 per prompt) are knocked out to test whether the No comes from them. */
   diagnosticThreshold: number;
+  /** A diagnostic needs the knockout to raise P(Yes) by at least this much (or to flip the answer to Yes). */
+  knockoutMinShift: number;
   /** Globs of workspace files scanned for prompts. */
   fileGlobs: string[];
   /** Adapter applied to every score; empty = none. */
@@ -61,6 +64,14 @@ export interface PromptRow {
   pNo: number;
   nasTotal: number;
   topHeads: HeadScore[];
+  /** P(Yes) with the prompt's top heads' attention to the negative answer knocked out (no heads: none at the threshold). */
+  knockout?: { heads: HeadRef[]; pYes: number };
+  /** With an adapter applied: the prompt without it. */
+  adapterOff?: { pYes: number; topNas: number | null };
+  /** The expected answer written next to the prompt, if any. */
+  label: 'yes' | 'no' | null;
+  /** What the diagnostics say: negative bias (knockout evidence), a wrong No without it, or nothing. */
+  finding: 'bias' | 'wrong-no' | 'none';
 }
 
 export interface EvalReport {
@@ -68,6 +79,7 @@ export interface EvalReport {
   metrics: BinaryMetrics;
   meanNasTopHeads: number;
   topHeads: HeadScore[];
+  knockout?: KnockoutSummary;
 }
 
 export interface DashboardData {
@@ -77,6 +89,27 @@ export interface DashboardData {
   heatmap: number[][];
   prompts: PromptRow[];
   evaluation: EvalReport | null;
+}
+
+/**
+ * client → server: the tokens of the prompt at `position` and, for every head, its attention from
+ * the last position over them (the token view).
+ */
+export const TokensRequest = 'nasaLens/tokens';
+export interface TokensParams {
+  uri: string;
+  position: { line: number; character: number };
+}
+export interface TokenAttention {
+  text: string;
+  /** Each token as the tokenizer decodes it alone. */
+  tokens: string[];
+  positive: { word: string; index: number };
+  negative: { word: string; index: number };
+  layers: number;
+  heads: number;
+  /** One per model state: without an adapter, just 'model'; with one, 'adapter off' then 'adapter on'. */
+  states: { label: string; pYes: number; attention: number[][][] }[];
 }
 
 /** client → server: the dashboard's data. */
@@ -173,6 +206,9 @@ export type FromAlignPanel =
   | { type: 'stop' }
   | { type: 'save'; apply: boolean };
 
+export type ToTokenView = { type: 'data'; data: TokenAttention; head: HeadRef } | { type: 'error'; message: string };
+export type FromTokenView = { type: 'ready' };
+
 export type ToDashboard = { type: 'data'; data: DashboardData } | { type: 'selectedHeads'; heads: HeadRef[] };
 
 export type FromDashboard =
@@ -181,4 +217,5 @@ export type FromDashboard =
   | { type: 'selectHead'; head: HeadRef }
   | { type: 'revealPrompt'; uri: string; line: number }
   | { type: 'alignHeads'; heads: HeadRef[] }
+  | { type: 'showTokens'; uri: string; line: number; character: number; head: HeadRef }
   | { type: 'evaluate' };

@@ -104,16 +104,23 @@ function renderPrompts(): void {
     fill(ui.prompts, h('p', { class: 'empty' }, 'No prompts scored yet'));
     return;
   }
-  fill(ui.prompts, h('table', { class: 'prompt-table' },
-    h('thead', {}, h('tr', {},
-      h('th', { scope: 'col' }, 'Prompt'),
-      h('th', { scope: 'col', class: 'num', title: 'Probability of "No" against "Yes"' }, 'P(No)'),
-      h('th', { scope: 'col', class: 'num', title: 'NAS summed over every head (sorted by this)', 'aria-sort': 'descending' }, 'NAS'),
-      h('th', { scope: 'col', title: 'Head with the largest NAS' }, 'Top'))),
-    h('tbody', {}, ...rows.map(promptRow))));
+  const adapter = rows.some((r) => r.adapterOff !== undefined);
+  fill(ui.prompts,
+    h('p', { class: 'hint' },
+      'NAS > 0: the head looks more at the negative answer than at the positive one. NAS (top head): the largest; ',
+      'ΣNAS: the sum over every head. Knockout: P(Yes) without the top heads\' attention to the negative answer. ',
+      '⚠ marks negative bias (the knockout raises P(Yes)), ℹ a wrong No on a Yes item.'),
+    h('table', { class: 'prompt-table' },
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'Prompt'),
+        h('th', { scope: 'col', class: 'num', title: adapter ? 'P(Yes) with the adapter on (and off)' : 'Probability of the positive answer against the negative one' }, 'P(Yes)'),
+        h('th', { scope: 'col', title: 'Head with the largest NAS, and its NAS' }, 'NAS (top head)'),
+        h('th', { scope: 'col', class: 'num', title: 'NAS summed over every head (sorted by this)', 'aria-sort': 'descending' }, 'ΣNAS'),
+        h('th', { scope: 'col', class: 'num', title: 'P(Yes) with the top heads (NAS ≥ threshold, ≤ 3) no longer looking at the negative answer' }, 'Knockout'))),
+      h('tbody', {}, ...rows.map((r) => promptRow(r, adapter)))));
 }
 
-function promptRow(p: PromptRow): HTMLTableRowElement {
+function promptRow(p: PromptRow, adapter: boolean): HTMLTableRowElement {
   const where = `${basename(p.uri)}:${p.range.start.line + 1}`;
   const top = p.topHeads[0];
   const reveal = () => post({ type: 'revealPrompt', uri: p.uri, line: p.range.start.line });
@@ -126,10 +133,43 @@ function promptRow(p: PromptRow): HTMLTableRowElement {
       reveal();
     },
   },
-  h('td', { class: 'prompt-cell', title: p.text }, h('div', { class: 'prompt-text' }, truncate(p.text, 200)), h('div', { class: 'prompt-loc muted' }, where)),
-  h('td', { class: p.pNo > p.pYes ? 'num leans-no' : 'num' }, num(p.pNo, 2)),
+  h('td', { class: 'prompt-cell', title: p.text },
+    h('div', { class: 'prompt-text' }, findingMark(p), truncate(p.text, 200)),
+    h('div', { class: 'prompt-loc muted' }, where, p.label ? ` · expected ${p.label}` : ''),
+    top ? h('div', { class: 'prompt-actions' }, tokensButton(p, top, where)) : null),
+  h('td', { class: p.pNo > p.pYes ? 'num leans-no' : 'num' }, prob(p.pYes),
+    adapter && p.adapterOff ? h('div', { class: 'muted', title: 'P(Yes) with the adapter off' }, `off ${prob(p.adapterOff.pYes)}`) : null),
+  h('td', { title: top ? `${formatHead(top)} NAS ${num(top.nas, 2)}` : '' }, top ? formatHead(top) : '—', top ? h('div', {}, num(top.nas, 2)) : null),
   h('td', { class: 'num' }, num(p.nasTotal, 2)),
-  h('td', { title: top ? `${formatHead(top)} NAS ${num(top.nas, 2)}` : '' }, top ? formatHead(top) : '—'));
+  h('td', { class: 'num', title: knockoutTitle(p) }, p.knockout && p.knockout.heads.length > 0 ? `→ ${prob(p.knockout.pYes)}` : '—'));
+}
+
+/** A probability with two decimals (never in exponent form). */
+function prob(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(2) : '—';
+}
+
+function tokensButton(p: PromptRow, top: HeadRef, where: string): HTMLElement {
+  return h('button', {
+    type: 'button', class: 'link-button', title: `Tokens ${formatHead(top)} looks at`, 'aria-label': `Tokens ${formatHead(top)} looks at in ${where}`,
+    onclick: (e: MouseEvent) => {
+      e.stopPropagation();
+      post({ type: 'showTokens', uri: p.uri, line: p.range.start.line, character: p.range.start.character, head: { layer: top.layer, head: top.head } });
+    },
+    onkeydown: (e: KeyboardEvent) => e.stopPropagation(),
+  }, 'Tokens');
+}
+
+function findingMark(p: PromptRow): HTMLElement | null {
+  if (p.finding === 'bias') return h('span', { class: 'finding bias', title: 'Negative bias: the knockout raises P(Yes)', 'aria-label': 'negative bias' }, '⚠ ');
+  if (p.finding === 'wrong-no') return h('span', { class: 'finding', title: 'Wrong No on a Yes item', 'aria-label': 'wrong No' }, 'ℹ ');
+  return null;
+}
+
+function knockoutTitle(p: PromptRow): string {
+  const ko = p.knockout;
+  if (!ko || ko.heads.length === 0) return 'No head reaches the threshold: nothing knocked out';
+  return `Without ${ko.heads.map(formatHead).join(', ')} looking at the negative answer: P(Yes) ${num(p.pYes, 2)} → ${num(ko.pYes, 2)}`;
 }
 
 function renderEvaluation(): void {
@@ -140,7 +180,8 @@ function renderEvaluation(): void {
   }
   fill(ui.evaluation,
     h('p', { class: 'muted', title: ev.file }, `${basename(ev.file)} · ${ev.metrics.n} items`),
-    h('dl', { class: 'metric-grid' }, ...metricItems(ev)));
+    h('dl', { class: 'metric-grid' }, ...metricItems(ev)),
+    h('p', { class: 'hint' }, 'prg = precision − recall of the Yes answers; > 0: the model says No too often, 0: balanced.'));
 }
 
 function metricItems(ev: EvalReport): HTMLElement[] {
@@ -155,9 +196,13 @@ function metricItems(ev: EvalReport): HTMLElement[] {
     item('Precision', num(m.precision), 'Share of predicted Yes that are labelled Yes', ci('precision')),
     item('Recall', num(m.recall), 'Share of labelled Yes predicted Yes', ci('recall')),
     item('Accuracy', num(m.accuracy), 'Share predicted correctly', ci('accuracy')),
-    item('prg', num(m.prg), 'Precision − recall: above 0 means negative bias', ci('prg')),
+    item('prg (precision − recall)', num(m.prg), 'Precision − recall of the Yes answers: above 0, the model says No too often (negative bias)', ci('prg')),
     item('Yes rate', pct(m.yesRate), `Predicted Yes; labelled Yes: ${pct(m.labelYesRate)}`, h('span', { class: 'ci muted' }, ` vs ${pct(m.labelYesRate)} labelled`)),
-    item('Mean NAS', num(ev.meanNasTopHeads), `Mean NAS of the top heads: ${ev.topHeads.map(formatHead).join(', ')}`),
+    item('Mean NAS (top heads)', num(ev.meanNasTopHeads), `Mean NAS of the top heads: ${ev.topHeads.map(formatHead).join(', ')}`),
+    ...(ev.knockout ? [
+      item('Knockout: No → Yes', `${ev.knockout.noFlippedToYes} of ${ev.knockout.answeredNo}`, 'No answers that turn to Yes when each prompt\'s top heads stop looking at the negative answer'),
+      item('Wrong No → Yes', `${ev.knockout.wrongNoFlippedToYes} of ${ev.knockout.wrongNo}`, 'Yes items answered No that the knockout turns to Yes'),
+    ] : []),
   ];
 }
 

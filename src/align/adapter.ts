@@ -169,9 +169,20 @@ export function adapterWeightDeltas(adapter: Adapter, cfg: ModelConfig): WeightD
   });
 }
 
-/** A scoring runner for `dir`, with the adapter file (if any) checked against the model and applied. */
-export async function openScoringRunner(dir: string, adapterFile: string | undefined, opts: RunnerOptions = {}): Promise<ModelRunner> {
+/**
+ * A scoring runner for `dir`, with the adapter file (if any) checked against the model and applied.
+ * With `switchable`, the adapter's deltas are graph inputs fed with its values by default, so that
+ * the same session also scores the model without it (`forward(…, new Map())`).
+ */
+export async function openScoringRunner(
+  dir: string, adapterFile: string | undefined, opts: RunnerOptions & { switchable?: boolean } = {},
+): Promise<ModelRunner> {
+  const { switchable, ...runnerOpts } = opts;
   const model = loadModel(dir);
-  const deltas = adapterFile ? adapterWeightDeltas(loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint), model.config) : [];
-  return ModelRunner.create(model, { ...opts, deltas });
+  if (!adapterFile) return ModelRunner.create(model, { ...runnerOpts, deltas: [] });
+  const adapter = loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint);
+  const deltas = adapterWeightDeltas(adapter, model.config);
+  if (!switchable) return ModelRunner.create(model, { ...runnerOpts, deltas });
+  const inputs = deltas.map(({ values: _values, ...d }, i) => ({ ...d, input: [...adapter.deltas.keys()][i] }));
+  return ModelRunner.create(model, { ...runnerOpts, deltas: inputs, deltaDefaults: adapter.deltas });
 }

@@ -3,6 +3,15 @@
 // pair (findCandidates) are reported. Offsets are JavaScript string indices (UTF-16 code units),
 // which is what VS Code positions use, so an editor can highlight exactly the prompt's content.
 //
+// Prose about prompts is not a prompt: Python docstrings, strings passed to print/log/raise/throw/
+// assert, Markdown headings and tables, and Markdown that names the pair only inside inline code or as a
+// modifier ("a yes/no question") are left out (isMention).
+//
+// An expected answer may be written next to a prompt (a label, as JSONL's "label"): a comment
+// `# expect: yes` / `// expect: no` at the end of the literal's last line or on the line right above
+// it, and in prose a line of its own right above the paragraph: `<!-- expect: yes -->`,
+// `{# expect: yes #}` (Jinja) or `{{! expect: yes }}` (Handlebars, Dotprompt).
+//
 // These are light scanners, not parsers. Out of scope, by design: adjacent string concatenation
 // ("a" "b" in Python, 'a' + 'b' in JS) — each literal is a prompt candidate on its own; Python 3.12
 // f-strings that reuse their own quote inside a replacement field; JSX text; regular expression
@@ -20,7 +29,10 @@ export interface FoundPrompt {
   /** Character offsets of the content in the file text: the literal without its quotes. */
   startOffset: number;
   endOffset: number;
-  /** JSONL only: the line's label (null when absent); undefined when the label is invalid. */
+  /**
+   * The expected answer: JSONL's label (null when absent, undefined when invalid), or an
+   * `expect: yes|no` annotation next to the prompt in other files (absent when none).
+   */
   label?: Label | null;
   /** JSONL only: the explicit answer pair of the line. */
   positive?: string;
@@ -44,8 +56,11 @@ const JSONL_EXTENSIONS = new Set(['.jsonl', '.ndjson']);
 /** The file's yes/no prompts in file order; the extension picks the scanner (prose for anything unknown). */
 export function findPrompts(fileText: string, fileName: string, pairs: readonly CandidatePair[]): FoundPrompt[] {
   const lines = new LineIndex(fileText);
+  const ext = extensionOf(fileName);
   return scannerFor(fileName)(fileText)
     .filter((span) => findCandidates(span.text, explicitPair(span) ?? pairs) !== null)
+    .filter((span) => !isMention(fileText, span, ext, explicitPair(span) ?? pairs))
+    .map((span) => withAnnotation(fileText, span, ext))
     .map(({ start, end, ...rest }) => ({
       ...rest,
       startLine: lines.lineOf(start),
@@ -60,8 +75,10 @@ function scannerFor(fileName: string): (text: string) => Span[] {
   if (PY_EXTENSIONS.has(ext)) return pythonStrings;
   if (JS_EXTENSIONS.has(ext)) return jsStrings;
   if (JSONL_EXTENSIONS.has(ext)) return jsonlPrompts;
-  return paragraphs;
+  return (text) => paragraphs(text, MARKDOWN_EXTENSIONS.has(ext));
 }
+
+const MARKDOWN_EXTENSIONS = new Set(['.md', '.markdown']);
 
 function extensionOf(fileName: string): string {
   const base = fileName.split(/[\\/]/).pop() ?? '';
@@ -110,12 +127,15 @@ function linesWithOffsets(text: string): { start: number; content: string }[] {
 // Prose (Markdown, text, .prompt): paragraphs separated by blank lines.
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+/** Markdown lines that are never prompt text: headings and table rows. */
+const MARKDOWN_STRUCTURE = /^ {0,3}(#{1,6}(\s|$)|\|)/;
 
 /**
- * Paragraphs, trimmed. Code-fence lines are separators, not content; the paragraphs inside a fence
- * still count (prompts are often shown in fenced blocks).
+ * Paragraphs, trimmed. Code-fence lines and expect annotations are separators, not content; the
+ * paragraphs inside a fence still count (prompts are often shown in fenced blocks). In Markdown,
+ * headings and table rows are separators too.
  */
-function paragraphs(text: string): Span[] {
+function paragraphs(text: string, markdown: boolean): Span[] {
   const spans: Span[] = [];
   let current: { start: number; content: string }[] = [];
   const flush = (): void => {
@@ -123,7 +143,8 @@ function paragraphs(text: string): Span[] {
     current = [];
   };
   for (const line of linesWithOffsets(text)) {
-    if (FENCE.test(line.content) || line.content.trim() === '') flush();
+    const separator = FENCE.test(line.content) || line.content.trim() === '' || PROSE_ANNOTATION.test(line.content);
+    if (separator || (markdown && MARKDOWN_STRUCTURE.test(line.content))) flush();
     else current.push(line);
   }
   flush();
@@ -436,6 +457,76 @@ function unescapeJs(raw: string): string {
       return esc;
     },
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mentions: text that names the pair without asking for an answer.
+
+/** A call whose string arguments are messages for people, not prompts (prefix of the text before the quote). */
+const MESSAGE_CALL =
+  /(?:\b(?:print|console\s*\.\s*\w+|(?:self\.|this\.)?(?:logger|logging|log|LOGGER|LOG|warnings)\s*\.\s*\w+|\w*(?:Error|Exception|Warning))\s*\(|\bassert\b[^\n]*,|\bthrow\s+)\s*$/;
+/** What may stand between the call (or start of line) and the literal's opening quote. */
+const OPENING = /[rRuUbBfFtT]{0,2}(?:"{3}|'{3}|["'`])$/;
+/** The pair used as a modifier: "a yes/no question", "True/False labels" (not "yes/no question:"). */
+const MODIFIER_USE = /^\W{0,3}\s*(?:questions?|answers?|prompts?|labels?|formats?|classifications?|tasks?|responses?|outputs?|options?|choices?|items?)\b(?!\s*:)/i;
+
+function isMention(fileText: string, span: Span, ext: string, pairs: readonly CandidatePair[]): boolean {
+  if (PY_EXTENSIONS.has(ext) || JS_EXTENSIONS.has(ext)) {
+    const before = fileText.slice(Math.max(0, span.start - 200), span.start).replace(OPENING, '');
+    return MESSAGE_CALL.test(before) || (PY_EXTENSIONS.has(ext) && isDocstring(fileText, span));
+  }
+  if (!MARKDOWN_EXTENSIONS.has(ext)) return false;
+  // Inline code is quoted, not asked: look for the pair in the rest only.
+  const prose = span.text.replace(/`[^`\n]*`/g, (code) => ' '.repeat(code.length));
+  const match = findCandidates(prose, pairs);
+  if (match === null) return true;
+  const end = Math.max(match.positive.start + match.positive.word.length, match.negative.start + match.negative.word.length);
+  return MODIFIER_USE.test(prose.slice(end));
+}
+
+/**
+ * A Python string that is a statement of its own right after a def/class header (or at the top of
+ * the module): a docstring.
+ */
+function isDocstring(fileText: string, span: Span): boolean {
+  const lineStart = fileText.lastIndexOf('\n', span.start - 1) + 1;
+  const lineEnd = endOfLine(fileText, span.end);
+  if (!/^\s*$/.test(fileText.slice(lineStart, span.start).replace(OPENING, ''))) return false;
+  if (!/^(?:"{3}|'{3}|["'])\s*(#.*)?$/.test(fileText.slice(span.end, lineEnd).trimEnd())) return false;
+  const previous = fileText.slice(0, lineStart).split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '').at(-1);
+  return previous === undefined || /^(async\s+def|def|class)\b.*:$|^\).*:$/.test(previous);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected answers written next to a prompt.
+
+/** A prose line that is only an `expect:` annotation in a Markdown, Jinja or Handlebars comment. */
+const PROSE_ANNOTATION = /^\s*(?:<!--|\{#|\{\{!(?:--)?)\s*expect\s*:\s*(yes|no)\s*(?:-->|#\}|(?:--)?\}\})\s*$/i;
+/** An `expect:` annotation in a Python or JavaScript comment. */
+const CODE_ANNOTATION = /(?:#|\/\/|\/\*)\s*expect\s*:\s*(yes|no)\b/i;
+
+function withAnnotation(fileText: string, span: Span, ext: string): Span {
+  if (span.label !== undefined || JSONL_EXTENSIONS.has(ext)) return span;
+  const label = PY_EXTENSIONS.has(ext) || JS_EXTENSIONS.has(ext) ? codeAnnotation(fileText, span) : proseAnnotation(fileText, span);
+  return label === null ? span : { ...span, label };
+}
+
+/** `# expect: yes` after the literal on its last line, or a comment line right above its first line. */
+function codeAnnotation(fileText: string, span: Span): Label | null {
+  const after = fileText.slice(span.end, endOfLine(fileText, span.end));
+  const lineStart = fileText.lastIndexOf('\n', span.start - 1) + 1;
+  const above = lineStart > 0 ? fileText.slice(fileText.lastIndexOf('\n', lineStart - 2) + 1, lineStart - 1) : '';
+  const m = CODE_ANNOTATION.exec(after) ?? (/^\s*(#|\/\/|\/\*)/.test(above) ? CODE_ANNOTATION.exec(above) : null);
+  return m ? (m[1]!.toLowerCase() as Label) : null;
+}
+
+/** An annotation line right above the paragraph. */
+function proseAnnotation(fileText: string, span: Span): Label | null {
+  const lineStart = fileText.lastIndexOf('\n', span.start - 1) + 1;
+  if (lineStart === 0) return null;
+  const above = fileText.slice(fileText.lastIndexOf('\n', lineStart - 2) + 1, lineStart - 1);
+  const m = PROSE_ANNOTATION.exec(above);
+  return m ? (m[1]!.toLowerCase() as Label) : null;
 }
 
 // ---------------------------------------------------------------------------------------------

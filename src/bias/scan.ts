@@ -3,13 +3,13 @@
 // server and the alignment study, so every front end reports the same numbers.
 
 import type { LoadedModel } from '../model/load.ts';
-import type { ModelRunner } from '../model/runner.ts';
+import type { KnockoutKeys, ModelRunner, PromptAttention } from '../model/runner.ts';
 import { answerTokenId, requireCandidates, tokenIndexAt, type CandidatePair } from './candidates.ts';
 import { PromptError } from './errors.ts';
 import { formatLineErrors, type DatasetItem, type LineError } from './dataset.ts';
 import { firstNonFinite, NonFiniteError } from '../model/finite.ts';
 import { binaryMetrics, type BinaryMetrics } from './metrics.ts';
-import { datasetNas, nasMatrix, nasTotal, queryPositions, topHeads, type HeadScore, type QueryMode } from './nas.ts';
+import { datasetNas, nasMatrix, nasTotal, queryPositions, topHeads, type HeadRef, type HeadScore, type QueryMode } from './nas.ts';
 
 export interface ScanOptions {
   pairs: readonly CandidatePair[];
@@ -19,7 +19,20 @@ export interface ScanOptions {
   maxTokens: number;
   batchSize: number;
   topK: number;
+  /** Attention knockout per prompt (needs a runner opened with `knockout`); absent: none. */
+  knockout?: KnockoutRequest;
 }
+
+/**
+ * Which heads to knock out: the same heads for every prompt, or 'auto': each prompt's top heads
+ * whose NAS reaches `threshold`, at most KNOCKOUT_AUTO_HEADS of them.
+ */
+export interface KnockoutRequest {
+  heads: readonly HeadRef[] | 'auto';
+  threshold: number;
+}
+
+export const KNOCKOUT_AUTO_HEADS = 3;
 
 export const DEFAULT_SCAN_OPTIONS: Omit<ScanOptions, 'pairs'> = {
   query: 'last',
@@ -56,6 +69,18 @@ export interface PromptScore {
   nas: number[][];
   nasTotal: number;
   topHeads: HeadScore[];
+  /** With a knockout request: the decision with the heads' edges to the negative candidate removed. */
+  knockout?: KnockoutScore;
+}
+
+/**
+ * The decision when, in each of `heads`, every query position after the negative candidate no
+ * longer attends to it. No heads (auto found none at the threshold): the plain decision.
+ */
+export interface KnockoutScore {
+  heads: HeadRef[];
+  pYes: number;
+  pNo: number;
 }
 
 /** A prompt ready for the model: token ids, candidate positions, answer tokens, query positions. */
@@ -193,36 +218,101 @@ export interface ScoreRun {
   onProgress?: (done: number, total: number) => void;
 }
 
-export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK'>, run: ScoreRun = {}): Promise<PromptScore[]> {
+export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK' | 'knockout'>, run: ScoreRun = {}): Promise<PromptScore[]> {
   const results: PromptScore[] = new Array(prepared.length);
   let done = 0;
   for (const batch of planBatches(prepared, opts.batchSize)) {
     run.signal?.throwIfAborted();
     const items = batch.map((i) => prepared[i]);
-    const rows = Math.max(...items.map(rowsNeeded));
-    const out = await runner.forward(items.map((p) => p.ids), rows, run.deltas);
-    items.forEach((p, j) => {
-      const where = `prompt ${batch[j] + 1} ("${p.text.slice(0, 40).replace(/\s+/g, ' ')}${p.text.length > 40 ? '…' : ''}")`;
-      checkFinite(out.logits[j], p, where);
-      const [pYes, pNo] = decision(out.logits[j], p.yesId, p.noId);
-      const nas = nasMatrix(out.attention[j], p.positive.index, p.negative.index, p.queries);
-      if (!Number.isFinite(nasTotal(nas))) throw new NonFiniteError(`${where}: the attention weights are not finite (NaN or Inf in the model's output)`);
-      results[batch[j]] = {
-        text: p.text,
-        tokens: p.ids.length,
-        positive: p.positive,
-        negative: p.negative,
-        pYes,
-        pNo,
-        nas,
-        nasTotal: nasTotal(nas),
-        topHeads: topHeads(nas, opts.topK),
-      };
-    });
+    const scores = await scoreBatch(runner, items, batch, opts, run);
+    scores.forEach((score, j) => (results[batch[j]] = score));
     done += batch.length;
     run.onProgress?.(done, prepared.length);
   }
   return results;
+}
+
+/**
+ * One batch. Knockout heads given up front run in the same forward as the batch (each prompt twice,
+ * the copy with its knockout mask); 'auto' heads come from the batch's NAS, so their knockout
+ * copies run in a second forward of the same session.
+ */
+async function scoreBatch(
+  runner: ModelRunner, items: PreparedPrompt[], indices: number[], opts: Pick<ScanOptions, 'topK' | 'knockout'>, run: ScoreRun,
+): Promise<PromptScore[]> {
+  const where = (j: number) => {
+    const p = items[j]!;
+    return `prompt ${indices[j]! + 1} ("${p.text.slice(0, 40).replace(/\s+/g, ' ')}${p.text.length > 40 ? '…' : ''}")`;
+  };
+  const rows = Math.max(...items.map(rowsNeeded));
+  const fixed = opts.knockout && opts.knockout.heads !== 'auto' ? opts.knockout.heads.map(({ layer, head }) => ({ layer, head })) : null;
+  const copies = fixed ? items.map((p) => ({ prompt: p, heads: fixed })) : [];
+  const out = await runner.forward(
+    [...items, ...copies.map((c) => c.prompt)].map((p) => p.ids),
+    rows,
+    run.deltas,
+    fixed ? [...items.map(() => null), ...copies.map(knockoutKeysOf)] : undefined,
+  );
+  const scores = items.map((p, j) => plainScore(p, out.logits[j]!, out.attention[j]!, opts.topK, where(j)));
+  if (fixed) copies.forEach((c, j) => (scores[j]!.knockout = knockoutScore(c, out.logits[items.length + j]!, `${where(j)} with its knockout`)));
+  if (opts.knockout?.heads === 'auto') await autoKnockout(runner, items, scores, opts.knockout.threshold, run, where);
+  return scores;
+}
+
+function plainScore(p: PreparedPrompt, logits: Float32Array, attention: PromptAttention, topK: number, where: string): PromptScore {
+  checkFinite(logits, p, where);
+  const [pYes, pNo] = decision(logits, p.yesId, p.noId);
+  const nas = nasMatrix(attention, p.positive.index, p.negative.index, p.queries);
+  if (!Number.isFinite(nasTotal(nas))) throw new NonFiniteError(`${where}: the attention weights are not finite (NaN or Inf in the model's output)`);
+  return {
+    text: p.text,
+    tokens: p.ids.length,
+    positive: p.positive,
+    negative: p.negative,
+    pYes,
+    pNo,
+    nas,
+    nasTotal: nasTotal(nas),
+    topHeads: topHeads(nas, topK),
+  };
+}
+
+interface KnockoutCopy {
+  prompt: PreparedPrompt;
+  heads: HeadRef[];
+}
+
+function knockoutKeysOf(c: KnockoutCopy): KnockoutKeys {
+  return { heads: c.heads, key: c.prompt.negative.index };
+}
+
+function knockoutScore(c: KnockoutCopy, logits: Float32Array, where: string): KnockoutScore {
+  checkFinite(logits, c.prompt, where);
+  const [pYes, pNo] = decision(logits, c.prompt.yesId, c.prompt.noId);
+  return { heads: c.heads, pYes, pNo };
+}
+
+/** The heads 'auto' knocks out for a prompt: its top heads with NAS ≥ threshold, at most KNOCKOUT_AUTO_HEADS. */
+export function autoKnockoutHeads(nas: readonly (readonly number[])[], threshold: number): HeadRef[] {
+  return topHeads(nas, KNOCKOUT_AUTO_HEADS)
+    .filter((h) => h.nas >= threshold)
+    .map(({ layer, head }) => ({ layer, head }));
+}
+
+async function autoKnockout(
+  runner: ModelRunner, items: PreparedPrompt[], scores: PromptScore[], threshold: number, run: ScoreRun, where: (j: number) => string,
+): Promise<void> {
+  const copies: { j: number; copy: KnockoutCopy }[] = [];
+  items.forEach((prompt, j) => {
+    const heads = autoKnockoutHeads(scores[j]!.nas, threshold);
+    if (heads.length === 0) scores[j]!.knockout = { heads, pYes: scores[j]!.pYes, pNo: scores[j]!.pNo };
+    else copies.push({ j, copy: { prompt, heads } });
+  });
+  if (copies.length === 0) return;
+  run.signal?.throwIfAborted();
+  // One query row is enough: only the logits of these copies are read.
+  const out = await runner.forward(copies.map((c) => c.copy.prompt.ids), 1, run.deltas, copies.map((c) => knockoutKeysOf(c.copy)));
+  copies.forEach(({ j, copy }, k) => (scores[j]!.knockout = knockoutScore(copy, out.logits[k]!, `${where(j)} with its knockout`)));
 }
 
 /** Non-finite logits are an error naming the prompt and the token, never a NaN probability. */
@@ -240,11 +330,57 @@ export interface EvaluationSummary {
   /** Mean dataset NAS of the top-k heads. */
   meanNasTopHeads: number;
   topHeads: HeadScore[];
+  /** With a knockout request: what knocking out the heads does to the No answers. */
+  knockout?: KnockoutSummary;
+}
+
+/** Counts over a labelled set under the knockout (answers: Yes iff P(Yes) ≥ 0.5). */
+export interface KnockoutSummary {
+  /** Prompts with at least one head knocked out. */
+  knockedOut: number;
+  /** Prompts answered No. */
+  answeredNo: number;
+  /** Of those, answered Yes once the heads are knocked out. */
+  noFlippedToYes: number;
+  /** Prompts labelled yes but answered No. */
+  wrongNo: number;
+  /** Of those, answered Yes (now right) once the heads are knocked out. */
+  wrongNoFlippedToYes: number;
+  /** Prompts labelled no and answered No that the knockout turns to Yes (now wrong). */
+  rightNoFlippedToYes: number;
+  /** Mean of knockout P(Yes) − P(Yes) over the prompts with heads knocked out (0 when none). */
+  meanShift: number;
 }
 
 /** What `eval` reports for labelled items and their scores (docs/design.md §4), for the CLI and the server alike. */
 export function summarizeEvaluation(items: readonly DatasetItem[], scores: readonly PromptScore[], k: number): EvaluationSummary {
   const metrics = binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i].pYes })));
   const top = topHeads(datasetNas(scores.map((s) => s.nas)), k);
-  return { metrics, meanNasTopHeads: top.reduce((a, h) => a + h.nas, 0) / top.length, topHeads: top };
+  const summary: EvaluationSummary = { metrics, meanNasTopHeads: top.reduce((a, h) => a + h.nas, 0) / top.length, topHeads: top };
+  if (scores.every((s) => s.knockout !== undefined)) summary.knockout = summarizeKnockout(items, scores);
+  return summary;
+}
+
+export function summarizeKnockout(items: readonly DatasetItem[], scores: readonly PromptScore[]): KnockoutSummary {
+  const out: KnockoutSummary = { knockedOut: 0, answeredNo: 0, noFlippedToYes: 0, wrongNo: 0, wrongNoFlippedToYes: 0, rightNoFlippedToYes: 0, meanShift: 0 };
+  let shift = 0;
+  scores.forEach((s, i) => {
+    const ko = s.knockout!;
+    if (ko.heads.length > 0) {
+      out.knockedOut++;
+      shift += ko.pYes - s.pYes;
+    }
+    if (s.pYes >= 0.5) return;
+    const flipped = ko.pYes >= 0.5;
+    out.answeredNo++;
+    if (flipped) out.noFlippedToYes++;
+    if (items[i]!.label === 'yes') {
+      out.wrongNo++;
+      if (flipped) out.wrongNoFlippedToYes++;
+    } else if (items[i]!.label === 'no' && flipped) {
+      out.rightNoFlippedToYes++;
+    }
+  });
+  out.meanShift = out.knockedOut > 0 ? shift / out.knockedOut : 0;
+  return out;
 }

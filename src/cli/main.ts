@@ -8,7 +8,10 @@ import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { readDataset } from '../bias/dataset.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
 import { findPrompts } from '../bias/prompts.ts';
-import { DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+import {
+  DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation,
+  type KnockoutSummary, type PromptInput, type PromptScore, type ScanOptions,
+} from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { safetensorsWriter } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
@@ -42,9 +45,9 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
 
   nasa-lens scan  --model DIR|ORG/NAME[@REV] (--prompt TEXT | --file FILE) [--positive W --negative W]
                   [--query last|after] [--no-chat-template] [--provider auto|cpu|webgpu|cuda|dml|coreml]
-                  [--adapter FILE]
+                  [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
   nasa-lens heads --model DIR --data FILE [--top K] [--adapter FILE]
-  nasa-lens eval  --model DIR --data FILE [--adapter FILE]
+  nasa-lens eval  --model DIR --data FILE [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
   nasa-lens align --model DIR --data FILE --heads L:H,L:H [--val FILE] [--train-k]
                   [--lambda-align X --lambda-task X --lambda-keep X]
                   [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE] [--force]
@@ -53,6 +56,9 @@ An output never replaces a model file, an input or anything but a regular file; 
 replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --force.
 
 Common: --json (one JSON document on stdout), --max-tokens N, --batch N.
+--knockout: P(Yes) again with the heads' attention to the negative answer removed (attention
+knockout); auto (the default value) = each prompt's top heads (≤ 3) with NAS ≥ --threshold (0.5).
+ΣNAS = sum of NAS over all heads; NAS > 0: the head looks more at the negative answer.
 --model takes a model directory or a Hugging Face id, downloaded once (safetensors only) into
 $NASA_LENS_CACHE (default ~/.cache/nasa-lens) from $HF_ENDPOINT with $HF_TOKEN.`;
 
@@ -95,6 +101,33 @@ function nonNegative(v: Values, name: string, fallback: number): number {
   if (x === undefined) return fallback;
   const n = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? Number(x) : NaN;
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number ≥ 0, got "${x}"`);
+  return n;
+}
+
+const KNOCKOUT_OPTIONS = { knockout: { type: 'string' }, threshold: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+
+/** `--knockout` without a value (last, or followed by another flag) means `--knockout auto`. */
+function knockoutDefault(argv: string[]): string[] {
+  return argv.flatMap((a, i) => (a === '--knockout' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('--')) ? [a, 'auto'] : [a]));
+}
+
+/** The knockout request of --knockout/--threshold, heads checked against the model. */
+function knockoutRequest(v: Values, runner: ModelRunner): ScanOptions['knockout'] {
+  const spec = str(v, 'knockout');
+  if (spec === undefined) {
+    if (str(v, 'threshold') !== undefined) throw new UsageError('--threshold goes with --knockout');
+    return undefined;
+  }
+  const threshold = number(v, 'threshold', 0.5);
+  const limits = { layers: runner.config.numLayers, heads: runner.config.numHeads };
+  return { heads: spec.trim() === 'auto' ? 'auto' : parseHeads(spec, limits), threshold };
+}
+
+function number(v: Values, name: string, fallback: number): number {
+  const x = str(v, name);
+  if (x === undefined) return fallback;
+  const n = Number(x);
+  if (x.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${x}"`);
   return n;
 }
 
@@ -143,7 +176,8 @@ function downloadPrinter(spec: string, log: (m: string) => void): (p: HubProgres
 }
 
 async function openRunner(v: Values, log: (m: string) => void, signal: AbortSignal): Promise<ModelRunner> {
-  return openScoringRunner(await modelDir(v, log, signal), str(v, 'adapter'), { provider: provider(v), log });
+  const knockout = str(v, 'knockout') !== undefined;
+  return openScoringRunner(await modelDir(v, log, signal), str(v, 'adapter'), { provider: provider(v), log, knockout });
 }
 
 function modelInfo(runner: ModelRunner) {
@@ -168,7 +202,7 @@ interface Io {
 }
 
 async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
-  const v = parse(argv, { prompt: { type: 'string' }, file: { type: 'string' } });
+  const v = parse(knockoutDefault(argv), { prompt: { type: 'string' }, file: { type: 'string' }, ...KNOCKOUT_OPTIONS });
   const prompt = str(v, 'prompt');
   const file = str(v, 'file');
   if (Boolean(prompt) === Boolean(file)) throw new UsageError('give exactly one of --prompt TEXT or --file FILE');
@@ -183,7 +217,7 @@ async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> 
   }
   const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = await scorePrompts(runner, inputs, opts, { signal });
+    const scores = await scorePrompts(runner, inputs, { ...opts, knockout: knockoutRequest(v, runner) }, { signal });
     const prompts = scores.map((s, i) => ({ ...s, ...(inputs[i].lines ? { lines: inputs[i].lines } : {}) }));
     if (v.json) {
       io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts }));
@@ -196,6 +230,7 @@ async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> 
 }
 
 function renderScan(prompts: (PromptScore & { lines?: { start: number; end: number } })[]): string {
+  const knockout = prompts.some((p) => p.knockout !== undefined);
   const rows = prompts.map((p) => [
     p.lines ? `${p.lines.start}-${p.lines.end}` : '',
     truncate(p.text.replace(/\s+/g, ' '), 48),
@@ -203,8 +238,17 @@ function renderScan(prompts: (PromptScore & { lines?: { start: number; end: numb
     fmt(p.pNo),
     fmt(p.nasTotal, 2),
     headList(p.topHeads.slice(0, 3)),
+    ...(knockout ? [knockoutCell(p)] : []),
   ]);
-  return renderTable(['lines', 'prompt', 'P(Yes)', 'P(No)', 'NAS', 'top heads'], rows);
+  const header = ['lines', 'prompt', 'P(Yes)', 'P(No)', 'ΣNAS', 'top heads (NAS)', ...(knockout ? ['P(Yes) without them'] : [])];
+  return renderTable(header, rows) + '\nNAS > 0: the head looks more at the negative answer than at the positive one; ΣNAS sums all heads.';
+}
+
+/** "0.64 (L1H2, L0H3)" or "— (no head ≥ threshold)". */
+function knockoutCell(p: PromptScore): string {
+  const ko = p.knockout;
+  if (!ko) return '';
+  return ko.heads.length === 0 ? '— (no head ≥ threshold)' : `${fmt(ko.pYes)} (${ko.heads.map(formatHead).join(', ')})`;
 }
 
 function truncate(s: string, n: number): string {
@@ -218,7 +262,9 @@ async function datasetScores(v: Values, io: Io, requireLabels: boolean, signal: 
   const opts = scanOptions(v);
   const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = await scorePrepared(runner, prepareDatasetItems(runner.model, items, opts, path.basename(file)), opts, { signal });
+    const scores = await scorePrepared(
+      runner, prepareDatasetItems(runner.model, items, opts, path.basename(file)), { ...opts, knockout: knockoutRequest(v, runner) }, { signal },
+    );
     return { runner, items, scores };
   } finally {
     await runner.close();
@@ -240,12 +286,12 @@ async function heads(argv: string[], io: Io, signal: AbortSignal): Promise<void>
 }
 
 async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
-  const v = parse(argv, { data: { type: 'string' }, top: { type: 'string' } });
+  const v = parse(knockoutDefault(argv), { data: { type: 'string' }, top: { type: 'string' }, ...KNOCKOUT_OPTIONS });
   const k = positiveInt(v, 'top', 5);
   const { runner, items, scores } = await datasetScores(v, io, true, signal);
-  const { metrics, meanNasTopHeads, topHeads: top } = summarizeEvaluation(items, scores, k);
+  const { metrics, meanNasTopHeads, topHeads: top, knockout } = summarizeEvaluation(items, scores, k);
   if (v.json) {
-    io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top }));
+    io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top, ...(knockout ? { knockout } : {}) }));
     return;
   }
   const m = metrics;
@@ -262,12 +308,22 @@ async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<vo
         ['precision', show(m.precision), ci('precision')],
         ['recall', show(m.recall), ci('recall')],
         ['accuracy', show(m.accuracy), ci('accuracy')],
-        ['prg (precision − recall)', show(m.prg), ci('prg')],
+        ['prg (precision − recall; > 0: too many No answers)', show(m.prg), ci('prg')],
         ['yes rate (labelled yes)', `${show(m.yesRate)} (${show(m.labelYesRate)})`, ci('yesRate')],
         [`mean NAS of top ${k} heads`, fmt(meanNasTopHeads, 4), headList(top)],
+        ...(knockout ? knockoutRows(knockout) : []),
       ],
     ),
   );
+}
+
+function knockoutRows(s: KnockoutSummary): string[][] {
+  return [
+    ['knockout: prompts with heads knocked out', String(s.knockedOut), `mean P(Yes) change ${s.meanShift >= 0 ? '+' : ''}${fmt(s.meanShift)}`],
+    ['knockout: No answers that flip to Yes', `${s.noFlippedToYes} of ${s.answeredNo}`, ''],
+    ['knockout: wrong No (labelled yes) that flip to Yes', `${s.wrongNoFlippedToYes} of ${s.wrongNo}`, ''],
+    ['knockout: right No (labelled no) that flip to Yes', String(s.rightNoFlippedToYes), ''],
+  ];
 }
 
 const ALIGN_OPTIONS = {

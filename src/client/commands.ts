@@ -18,6 +18,7 @@ import { DashboardView } from './dashboard-view.ts';
 import { openDemo } from './demo.ts';
 import { reportError } from './errors.ts';
 import type { LensClient } from './language-client.ts';
+import type { ShowTokensArgs, TokenView } from './token-view.ts';
 import { readSettings, updateSetting } from './settings.ts';
 
 /** Every command; also the only commands that links in the server's hovers may run. */
@@ -32,6 +33,8 @@ export const COMMANDS = [
   'nasaLens.stopAlignment',
   'nasaLens.saveAdapter',
   'nasaLens.openDemo',
+  'nasaLens.showTokens',
+  'nasaLens.explain',
 ] as const;
 type Command = (typeof COMMANDS)[number];
 
@@ -44,6 +47,7 @@ export interface Parts {
   store: DashboardStore;
   dashboard: DashboardView;
   align: AlignPanel;
+  tokens: TokenView;
 }
 
 export function registerCommands(parts: Parts): void {
@@ -59,6 +63,9 @@ export function registerCommands(parts: Parts): void {
     'nasaLens.stopAlignment': () => align.stop(),
     'nasaLens.saveAdapter': () => align.saveAdapter(true),
     'nasaLens.openDemo': () => openDemo(context),
+    'nasaLens.showTokens': (args?: ShowTokensArgs) => parts.tokens.show(args).catch((err: unknown) => reportError(lens, 'show the tokens', err)),
+    // The explainer ships with the extension: what NAS, ΣNAS, prg and the knockout mean.
+    'nasaLens.explain': () => vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
   };
   for (const id of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, handlers[id]));
 }

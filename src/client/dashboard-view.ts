@@ -68,6 +68,8 @@ export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposa
         return void vscode.commands.executeCommand('nasaLens.alignHeads', { heads: m.heads });
       case 'evaluate':
         return void vscode.commands.executeCommand('nasaLens.evaluateDataset');
+      case 'showTokens':
+        return void vscode.commands.executeCommand('nasaLens.showTokens', { uri: m.uri, position: { line: m.line, character: m.character }, head: m.head });
     }
   }
 

@@ -13,6 +13,7 @@ import { errorMessage } from './errors.ts';
 import { LensClient } from './language-client.ts';
 import { PromptTree } from './prompt-tree.ts';
 import { LensStatusBar } from './status-bar.ts';
+import { TokenView } from './token-view.ts';
 
 /** What activate() returns; test/vscode reads it, since VS Code has no API to read a status bar item. */
 export interface LensApi {
@@ -30,7 +31,9 @@ export function activate(context: vscode.ExtensionContext): LensApi {
   const dashboard = new DashboardView(context.extensionUri, store);
   const align = new AlignPanel(context.extensionUri, client, store);
   const tree = new PromptTree(store);
+  const tokens = new TokenView(context.extensionUri, client);
   context.subscriptions.push(
+    tokens,
     store,
     status,
     dashboard,
@@ -44,7 +47,7 @@ export function activate(context: vscode.ExtensionContext): LensApi {
       if (s.state === 'ready') void store.refresh();
     }),
   );
-  registerCommands({ context, lens: client, store, dashboard, align });
+  registerCommands({ context, lens: client, store, dashboard, align, tokens });
 
   const start = () =>
     client.start().catch((err: unknown) => {

@@ -42,7 +42,8 @@ export class PromptTree implements vscode.TreeDataProvider<Node>, vscode.Disposa
     }
     const { row } = node;
     const item = new vscode.TreeItem(oneLine(row.text), vscode.TreeItemCollapsibleState.None);
-    item.description = `NAS ${row.nasTotal.toFixed(2)} · P(No) ${row.pNo.toFixed(2)}`;
+    const top = row.topHeads[0];
+    item.description = `P(Yes) ${row.pYes.toFixed(2)}${top ? ` · NAS (top head) ${top.nas.toFixed(2)}` : ''} · ΣNAS ${row.nasTotal.toFixed(2)}`;
     item.tooltip = tooltip(row);
     // The answer the model gives: No is where negative bias shows.
     item.iconPath = new vscode.ThemeIcon(row.pNo > row.pYes ? 'thumbsdown' : 'thumbsup');
@@ -66,7 +67,10 @@ function oneLine(text: string): string {
 function tooltip(row: PromptRow): vscode.MarkdownString {
   const md = new vscode.MarkdownString();
   md.appendText(row.text);
-  md.appendMarkdown(`\n\nP(Yes) ${row.pYes.toFixed(3)} · P(No) ${row.pNo.toFixed(3)} · NAS total ${row.nasTotal.toFixed(3)}\n\n`);
-  md.appendMarkdown(`Top heads: ${row.topHeads.map((h) => `${formatHead(h)} ${h.nas.toFixed(2)}`).join(', ')}`);
+  md.appendMarkdown(`\n\nP(Yes) ${row.pYes.toFixed(3)} · P(No) ${row.pNo.toFixed(3)} · ΣNAS (all heads) ${row.nasTotal.toFixed(3)}\n\n`);
+  md.appendMarkdown(`NAS (top head): ${row.topHeads.map((h) => `${formatHead(h)} ${h.nas.toFixed(2)}`).join(', ')}\n\n`);
+  const ko = row.knockout;
+  if (ko && ko.heads.length > 0) md.appendMarkdown(`Knockout: without ${ko.heads.map(formatHead).join(', ')} looking at the negative answer, P(Yes) ${ko.pYes.toFixed(2)}\n\n`);
+  md.appendMarkdown('NAS > 0: the head looks more at the negative answer than at the positive one.');
   return md;
 }

@@ -16,6 +16,7 @@ const KEYS = Object.keys({
   chatTemplate: true,
   maxPromptTokens: true,
   diagnosticThreshold: true,
+  knockoutMinShift: true,
   fileGlobs: true,
   adapterPath: true,
 } satisfies Record<keyof LensSettings, true>);

@@ -5,7 +5,10 @@
 //
 // Inputs (left padding, so the last real token of every prompt sits at position T-1):
 //   input_ids [B,T] int64, attention_mask [B,T] int64 (1 = token, 0 = pad),
-//   position_ids [B,T] int64, query_rows [1] int64 (R)
+//   position_ids [B,T] int64, query_rows [1] int64 (R);
+//   with the knockout option, knockout_keys [B,L,H,T] bool: key j of head (l,h) is hidden from every
+//   query i > j of that head (attention knockout: the edge's logit is masked before the softmax, so
+//   the rest of the row renormalizes; the key still attends to itself).
 // Outputs: logits [B,V]; attn_{l} [B,heads,R,T] for each layer l.
 
 import * as fs from 'node:fs';
@@ -42,6 +45,8 @@ export interface ForwardGraphOptions {
   /** Emit attn_{l} outputs (scoring); off for graphs that need only logits. */
   attention?: boolean;
   deltas?: WeightDelta[];
+  /** Add the knockout_keys input (attention knockout of chosen heads' edges to chosen keys). */
+  knockout?: boolean;
 }
 
 export interface ForwardGraph {
@@ -78,7 +83,7 @@ class LlamaGraphBuilder {
   private readonly shapes: Map<string, number[]>;
   readonly deltaInputs = new Map<string, Tensor>();
 
-  constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint | null, opts: ForwardGraphOptions) {
+  constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint | null, private readonly opts: ForwardGraphOptions) {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
     this.shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
@@ -189,6 +194,26 @@ class LlamaGraphBuilder {
   }
 
   /**
+   * Additive knockout mask of layer l, [B,KV,rep,T,T]: -1e9 where query i > key j and knockout_keys
+   * hides key j from head h, else 0. `strictlyBelow` is the [T,T] bool i > j.
+   */
+  knockoutBias(keys: Tensor, strictlyBelow: Tensor, l: number): Tensor {
+    const g = this.g;
+    const { numHeads: H, numKvHeads: KV } = this.cfg;
+    const hidden = g.reshape(g.slice(keys, 1, l, l + 1), ['B', KV, H / KV, 1, 'T']);
+    const cut = g.node('And', [hidden, strictlyBelow], { dtype: 'bool', shape: ['B', KV, H / KV, 'T', 'T'] });
+    return g.where(cut, g.scalar(-1e9), g.scalar(0));
+  }
+
+  /** [T,T] bool: query i is after key j (the edges a knockout may remove). */
+  strictlyBelow(attentionMask: Tensor): Tensor {
+    const g = this.g;
+    const len = g.node('Squeeze', [g.shapeOf(attentionMask, 1, 2)], { dtype: 'int64', shape: [] });
+    const idx = g.node('Range', [g.constant([0], [], 'int64'), len, g.constant([1], [], 'int64')], { dtype: 'int64', shape: ['T'] });
+    return g.node('Greater', [g.unsqueeze(idx, [1]), g.unsqueeze(idx, [0])], { dtype: 'bool', shape: ['T', 'T'] });
+  }
+
+  /**
    * Self-attention of one layer. Returns the output, the post-softmax probabilities [B,kv,rep,T,T],
    * and, when `queryRows` is given, the probabilities of only the last R query rows [B,heads,R,T].
    * Those rows are recomputed from a slice of q rather than sliced from `probs`: onnxruntime runs
@@ -239,15 +264,19 @@ class LlamaGraphBuilder {
     const attentionMask = g.input('attention_mask', 'int64', ['B', 'T']);
     const positionIds = g.input('position_ids', 'int64', ['B', 'T']);
     const queryRows = withAttention ? g.input('query_rows', 'int64', [1]) : null;
+    const knockoutKeys = this.opts.knockout ? g.input('knockout_keys', 'bool', ['B', cfg.numLayers, cfg.numHeads, 'T']) : null;
 
     // Gather rows of the stored embedding, then cast only those rows.
     let x = g.cast(g.gather(this.embeddingTable(), inputIds, 0), this.ft); // [B,T,H]
     const { cos, sin } = this.rotaryTables(positionIds);
     const bias = this.attentionBias(attentionMask);
+    const below = knockoutKeys ? this.strictlyBelow(attentionMask) : null;
     const attention: Tensor[] = [];
     const allProbs: Tensor[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
-      const { out, probs, rows } = this.attention(this.rmsNorm(x, `model.layers.${l}.input_layernorm.weight`), l, cos, sin, bias, queryRows);
+      // The knockout mask joins the additive mask, which the attention adds to its logits before the softmax.
+      const layerBias = knockoutKeys && below ? g.add(bias, this.knockoutBias(knockoutKeys, below, l)) : bias;
+      const { out, probs, rows } = this.attention(this.rmsNorm(x, `model.layers.${l}.input_layernorm.weight`), l, cos, sin, layerBias, queryRows);
       allProbs.push(probs);
       if (rows) attention.push(g.output(rows, `attn_${l}`));
       x = g.add(x, out);

@@ -18,6 +18,10 @@ export interface RunnerOptions {
    * and any candidate adapter during training.
    */
   deltas?: WeightDelta[];
+  /** Values of the delta inputs when a forward gives none (an adapter that a forward may switch off with an empty map). */
+  deltaDefaults?: ReadonlyMap<string, Float32Array>;
+  /** Build the graph variant with the knockout_keys input, so that forward can knock out attention edges. */
+  knockout?: boolean;
   log?: (message: string) => void;
   /** Largest batch × tokens the memory estimate is checked against. */
   maxBatch?: number;
@@ -33,6 +37,15 @@ export interface PromptAttention {
   data: Float32Array;
 }
 
+/**
+ * Attention knockout for one prompt of a batch: in each listed head, every query position after
+ * `key` no longer attends to `key` (unpadded token index).
+ */
+export interface KnockoutKeys {
+  heads: readonly { layer: number; head: number }[];
+  key: number;
+}
+
 export interface ForwardResult {
   logits: Float32Array[];
   attention: PromptAttention[];
@@ -41,11 +54,13 @@ export interface ForwardResult {
 const GiB = 1024 ** 3;
 
 /** Bytes needed to run the model: float32 weights (onnxruntime folds casts) plus activations of one batch. */
-export function estimateMemoryBytes(cfg: ModelConfig, batch: number, tokens: number): number {
+export function estimateMemoryBytes(cfg: ModelConfig, batch: number, tokens: number, knockout = false): number {
   const { hiddenSize: h, intermediateSize: i, numLayers: L, numHeads: H, numKvHeads: KV, headDim: D, vocabSize: V } = cfg;
   const perLayer = 2 * h + h * H * D * 2 + 2 * h * KV * D + 3 * h * i;
   const params = V * h * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + h;
-  const activations = batch * tokens * (6 * h + 3 * i) + 2 * batch * H * tokens * tokens + batch * V;
+  // The knockout variant adds one more [B,H,T,T] mask per layer alive next to the attention logits.
+  const attentionMaps = (knockout ? 3 : 2) * batch * H * tokens * tokens;
+  const activations = batch * tokens * (6 * h + 3 * i) + attentionMaps + batch * V;
   return 4 * (params + activations);
 }
 
@@ -56,8 +71,8 @@ function availableMemory(): number {
 }
 
 /** Refuses, before anything is allocated, a model that cannot fit. */
-export function checkMemory(cfg: ModelConfig, batch: number, tokens: number, available = availableMemory()): void {
-  const need = estimateMemoryBytes(cfg, batch, tokens);
+export function checkMemory(cfg: ModelConfig, batch: number, tokens: number, available = availableMemory(), knockout = false): void {
+  const need = estimateMemoryBytes(cfg, batch, tokens, knockout);
   if (need > available) {
     throw new ModelLoadError(
       `not enough memory: the model needs about ${(need / GiB).toFixed(1)} GiB (float32 weights and a batch of ${batch}×${tokens} tokens) ` +
@@ -71,15 +86,24 @@ export class ModelRunner {
     readonly model: LoadedModel,
     private readonly session: Session,
     private readonly deltaInputs: { name: string; shape: [number, number] }[],
+    /** The graph has the knockout_keys input. */
+    readonly knockout: boolean,
+    private readonly deltaDefaults: ReadonlyMap<string, Float32Array> | undefined,
   ) {}
+
+  /** Whether the delta inputs have default values (an adapter that `forward(…, new Map())` switches off). */
+  get hasDeltaDefaults(): boolean {
+    return (this.deltaDefaults?.size ?? 0) > 0;
+  }
 
   static async open(dir: string, opts: RunnerOptions = {}): Promise<ModelRunner> {
     return ModelRunner.create(loadModel(dir), opts);
   }
 
   static async create(model: LoadedModel, opts: RunnerOptions = {}): Promise<ModelRunner> {
-    checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024);
-    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas });
+    const knockout = opts.knockout ?? false;
+    checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024, undefined, knockout);
+    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas, knockout });
     const session = await createSession(fg.graph.encode(), {
       provider: opts.provider ?? 'auto',
       externalDataDir: fg.weightsDir,
@@ -87,7 +111,7 @@ export class ModelRunner {
       log: opts.log,
     });
     const inputs = [...fg.deltaInputs.values()].map((t) => ({ name: t.name, shape: t.shape as [number, number] }));
-    return new ModelRunner(model, session, inputs);
+    return new ModelRunner(model, session, inputs, knockout, opts.deltaDefaults);
   }
 
   get config(): ModelConfig {
@@ -100,9 +124,12 @@ export class ModelRunner {
 
   /**
    * Runs one left-padded batch; `rows` query rows (the last ones of each prompt) come back per layer.
-   * `deltas` feeds the runner's delta inputs by name (missing ones are zero).
+   * `deltas` feeds the runner's delta inputs by name (missing ones are zero; absent: the defaults). `knockout[b]` knocks out
+   * attention edges of prompt b (a runner opened with `knockout` only); null or absent: none.
    */
-  async forward(batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>): Promise<ForwardResult> {
+  async forward(
+    batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>, knockout?: readonly (KnockoutKeys | null)[],
+  ): Promise<ForwardResult> {
     const B = batch.length;
     const T = Math.max(...batch.map((ids) => ids.length));
     const shortest = Math.min(...batch.map((ids) => ids.length));
@@ -111,11 +138,30 @@ export class ModelRunner {
       ...paddedBatchFeeds(batch),
       query_rows: new ort.Tensor('int64', BigInt64Array.from([BigInt(rows)]), [1]),
     };
+    if (this.knockout) feeds.knockout_keys = this.knockoutFeed(batch, T, knockout ?? []);
+    else if (knockout?.some((k) => k !== null)) throw new Error('this runner was opened without the knockout option');
     for (const { name, shape } of this.deltaInputs) {
-      feeds[name] = new ort.Tensor('float32', deltas?.get(name) ?? new Float32Array(shape[0] * shape[1]), shape);
+      const values = (deltas ?? this.deltaDefaults)?.get(name);
+      feeds[name] = new ort.Tensor('float32', values ?? new Float32Array(shape[0] * shape[1]), shape);
     }
     const out = await this.session.run(feeds);
     return { logits: splitRows(out.logits, B), attention: this.splitAttention(out, batch, rows, T) };
+  }
+
+  /** knockout_keys [B,L,H,T]: true at the padded position of each knocked-out key of each listed head. */
+  private knockoutFeed(batch: number[][], T: number, knockout: readonly (KnockoutKeys | null)[]): ort.Tensor {
+    const { numLayers: L, numHeads: H } = this.config;
+    const mask = new Uint8Array(batch.length * L * H * T);
+    knockout.forEach((k, b) => {
+      if (!k) return;
+      const len = batch[b]!.length;
+      if (!Number.isInteger(k.key) || k.key < 0 || k.key >= len) throw new RangeError(`knockout key ${k.key} is outside prompt ${b} (${len} tokens)`);
+      for (const { layer, head } of k.heads) {
+        if (layer < 0 || layer >= L || head < 0 || head >= H) throw new RangeError(`knockout head L${layer}H${head} does not exist`);
+        mask[((b * L + layer) * H + head) * T + (T - len) + k.key] = 1;
+      }
+    });
+    return new ort.Tensor('bool', mask, [batch.length, L, H, T]);
   }
 
   /** Per prompt [layers, heads, rows, len], dropping the padded keys. */

@@ -4,9 +4,11 @@
 import type { DashboardData, EvalReport, ModelInfo, PromptRow } from '../protocol.ts';
 import type { IndexedFile, IndexedPrompt } from './prompt-index.ts';
 import type { LensScore, ScoreEntry } from './scorer.ts';
+import { findingOf } from './features/format.ts';
 
 export interface DashboardInputs {
   files: IndexedFile[];
+  knockoutMinShift: number;
   entryOf(prompt: IndexedPrompt): ScoreEntry | undefined;
   model: ModelInfo | null;
   adapter: string | null;
@@ -20,7 +22,7 @@ export function buildDashboard(d: DashboardInputs): DashboardData {
       return e?.ok ? [{ prompt: p, score: e.score }] : [];
     }),
   );
-  const prompts = scored.map(({ prompt, score }) => promptRow(prompt, score)).sort((a, b) => b.nasTotal - a.nasTotal);
+  const prompts = scored.map(({ prompt, score }) => promptRow(prompt, score, d.knockoutMinShift)).sort((a, b) => b.nasTotal - a.nasTotal);
   return {
     model: d.model,
     adapter: d.adapter,
@@ -30,8 +32,14 @@ export function buildDashboard(d: DashboardInputs): DashboardData {
   };
 }
 
-function promptRow(prompt: IndexedPrompt, s: LensScore): PromptRow {
-  return { uri: prompt.uri, range: prompt.range, text: s.text, pYes: s.pYes, pNo: s.pNo, nasTotal: s.nasTotal, topHeads: s.topHeads };
+function promptRow(prompt: IndexedPrompt, s: LensScore, minShift: number): PromptRow {
+  const row: PromptRow = {
+    uri: prompt.uri, range: prompt.range, text: s.text, pYes: s.pYes, pNo: s.pNo, nasTotal: s.nasTotal, topHeads: s.topHeads,
+    label: prompt.label, finding: findingOf(s, prompt.label, minShift),
+  };
+  if (s.knockout) row.knockout = { heads: s.knockout.heads, pYes: s.knockout.pYes };
+  if (s.adapterOff) row.adapterOff = { pYes: s.adapterOff.pYes, topNas: s.adapterOff.topHeads[0]?.nas ?? null };
+  return row;
 }
 
 /** Mean layers × heads matrix; [] when there is nothing to average. */

@@ -184,7 +184,7 @@ export class LensServer {
     if (JSON.stringify(prev.candidatePairs) !== JSON.stringify(next.candidatePairs)) this.index.reindex(next.candidatePairs);
     void this.session.configure(next, this.roots);
     if (scoringKey(prev) !== scoringKey(next)) this.queue.rescheduleAll();
-    else if (prev.diagnosticThreshold !== next.diagnosticThreshold) this.publish(this.index.all().map((f) => f.uri));
+    else if (prev.knockoutMinShift !== next.knockoutMinShift) this.publish(this.index.all().map((f) => f.uri));
   }
 
   /** A new model, or none: rescore everything; without a model, clear what the old one published. */
@@ -256,11 +256,11 @@ export class LensServer {
 
   /** Diagnostics of each file at its current version; CodeLenses are asked to refresh. */
   publish(uris: string[]): void {
-    const threshold = this.settings.diagnosticThreshold;
+    const settings = this.settings;
     for (const uri of uris) {
       const file = this.index.get(uri);
       if (!file) continue;
-      const diagnostics = this.session.model ? diagnosticsFor(file, this.entryOf, threshold) : [];
+      const diagnostics = this.session.model ? diagnosticsFor(file, this.entryOf, settings) : [];
       void this.connection.sendDiagnostics({ uri: file.uri, version: file.open ? file.doc.version : undefined, diagnostics });
     }
     this.refreshLenses();

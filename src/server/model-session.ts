@@ -150,7 +150,7 @@ export class ModelSession {
     try {
       dir = await this.resolve(target, adapter, generation);
       if (generation !== this.generation) return;
-      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, log: this.events.log });
+      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, log: this.events.log, knockout: true, switchable: true });
     } catch (err) {
       if (generation === this.generation) this.fail(target, err);
       return;

@@ -8,6 +8,7 @@ import type { Position, Range } from 'vscode-languageserver/node';
 import type { CandidatePair } from '../bias/candidates.ts';
 import { findPrompts, type FoundPrompt } from '../bias/prompts.ts';
 import type { PromptInput } from '../bias/scan.ts';
+import type { Label } from '../bias/dataset.ts';
 
 export interface IndexedPrompt {
   uri: string;
@@ -15,6 +16,8 @@ export interface IndexedPrompt {
   range: Range;
   /** What the model scores: the decoded text, and the line's own pair for JSONL. */
   input: PromptInput;
+  /** The expected answer (JSONL label or an `expect:` annotation), or null. */
+  label: Label | null;
 }
 
 export interface IndexedFile {
@@ -160,5 +163,6 @@ function indexedPrompt(uri: string, doc: TextDocument, found: FoundPrompt): Inde
     found,
     range: { start: doc.positionAt(found.startOffset), end: doc.positionAt(found.endOffset) },
     input: { text: found.text, positive: found.positive, negative: found.negative },
+    label: found.label ?? null,
   };
 }

@@ -12,6 +12,7 @@ import {
   EvaluateRequest,
   SaveAdapterRequest,
   ScanWorkspaceRequest,
+  TokensRequest,
   type AlignStartParams,
   type AlignStartResult,
   type AlignStopParams,
@@ -20,9 +21,12 @@ import {
   type EvaluateParams,
   type SaveAdapterParams,
   type ScanWorkspaceResult,
+  type TokenAttention,
+  type TokensParams,
 } from '../protocol.ts';
-import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams } from '../protocol-schemas.ts';
+import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams, tokensParams } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
+import { tokenAttention } from './tokens.ts';
 import { AlignJobs, type AlignEnvironment } from './align-jobs.ts';
 import { answer, signalOf } from './cancellation.ts';
 import { buildDashboard } from './dashboard.ts';
@@ -69,6 +73,15 @@ export function registerCustomRequests(server: LensServer): AlignJobs {
     });
   });
 
+  c.onRequest(TokensRequest, (raw: TokensParams, token: CancellationToken) =>
+    answer(signalOf(token), log, async (): Promise<TokenAttention> => {
+      const params = check(tokensParams, raw, 'params');
+      const prompt = server.index.promptAt(params.uri, params.position);
+      if (!prompt) throw new Error('there is no yes/no prompt at that position');
+      return server.session.use((model) => tokenAttention(model.runner, prompt.input, scanOptionsOf(server.settings)));
+    }),
+  );
+
   c.onRequest(AlignStartRequest, (raw: AlignStartParams, token: CancellationToken) =>
     answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
   );
@@ -98,6 +111,7 @@ async function dashboard(server: LensServer, evaluation: EvalReport | null, sign
   const status = server.session.status;
   return buildDashboard({
     files: server.index.all(),
+    knockoutMinShift: server.settings.knockoutMinShift,
     entryOf: server.entryOf,
     model: server.session.model?.info ?? null,
     adapter: server.session.model?.adapter ?? status.adapter,

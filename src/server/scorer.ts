@@ -3,15 +3,27 @@
 // attention on "No"". A prompt that cannot be scored (too long, answers sharing a first token…)
 // becomes an error entry instead of failing the whole batch.
 
-import type { ModelRunner, PromptAttention } from '../model/runner.ts';
+import type { KnockoutKeys, ModelRunner, PromptAttention } from '../model/runner.ts';
 import { errorMessage } from '../model/errors.ts';
-import { preparePrompt, scorePrepared, type PreparedPrompt, type PromptInput, type PromptScore, type ScanOptions } from '../bias/scan.ts';
+import {
+  preparePrompt, scorePrepared, type KnockoutScore, type PreparedPrompt, type PromptInput, type PromptScore, type ScanOptions,
+} from '../bias/scan.ts';
+import type { HeadScore } from '../bias/nas.ts';
 
 export interface LensScore extends PromptScore {
   /** Mean attention over the query set on the negative candidate, layers × heads. */
   negShare: number[][];
   /** The same on the positive candidate. */
   posShare: number[][];
+  /** With an adapter applied: the same prompt scored without it (before / after). */
+  adapterOff?: AdapterOffScore;
+}
+
+export interface AdapterOffScore {
+  pYes: number;
+  pNo: number;
+  topHeads: HeadScore[];
+  knockout?: KnockoutScore;
 }
 
 export type ScoreEntry = { ok: true; score: LensScore } | { ok: false; error: string };
@@ -37,16 +49,21 @@ export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptIn
   if (prepared.length === 0) return entries;
   const shares = new Map<number[], Shares>();
   const byIds = new Map(prepared.map((p) => [p.ids, p]));
-  const recorder = recordingRunner(runner, (batch, attention) => {
+  const recorder = recordingRunner(runner, (batch, attention, knockout) => {
     batch.forEach((ids, j) => {
       const p = byIds.get(ids);
-      if (p) shares.set(ids, candidateShares(attention[j]!, p));
+      // Knockout copies share their prompt's ids; the shares are the plain forward's.
+      if (p && !knockout?.[j]) shares.set(ids, candidateShares(attention[j]!, p));
     });
   });
   const scores = await scorePrepared(recorder, prepared, opts, { signal });
+  // With an adapter on, the same session scores the prompts again with its deltas at zero.
+  const off = runner.hasDeltaDefaults ? await scorePrepared(runner, prepared, opts, { signal, deltas: new Map() }) : null;
   scores.forEach((score, k) => {
     const s = shares.get(prepared[k]!.ids)!;
-    entries[slots[k]!] = { ok: true, score: { ...score, negShare: s.neg, posShare: s.pos } };
+    const lens: LensScore = { ...score, negShare: s.neg, posShare: s.pos };
+    if (off) lens.adapterOff = { pYes: off[k]!.pYes, pNo: off[k]!.pNo, topHeads: off[k]!.topHeads, knockout: off[k]!.knockout };
+    entries[slots[k]!] = { ok: true, score: lens };
   });
   return entries;
 }
@@ -56,11 +73,13 @@ export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptIn
  * come from the same forward output, so we watch it instead of running the model twice. The
  * batch's id arrays are the prepared prompts' own arrays, which identifies each row.
  */
-function recordingRunner(runner: ModelRunner, onForward: (batch: number[][], attention: PromptAttention[]) => void): ModelRunner {
+function recordingRunner(
+  runner: ModelRunner, onForward: (batch: number[][], attention: PromptAttention[], knockout?: readonly (KnockoutKeys | null)[]) => void,
+): ModelRunner {
   const spy = Object.create(runner) as ModelRunner;
-  spy.forward = async (batch, rows, deltas) => {
-    const out = await runner.forward(batch, rows, deltas);
-    onForward(batch, out.attention);
+  spy.forward = async (batch, rows, deltas, knockout) => {
+    const out = await runner.forward(batch, rows, deltas, knockout);
+    onForward(batch, out.attention, knockout);
     return out;
   };
   return spy;

@@ -23,6 +23,7 @@ export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
   chatTemplate: true,
   maxPromptTokens: DEFAULT_SCAN_OPTIONS.maxTokens,
   diagnosticThreshold: 0.5,
+  knockoutMinShift: 0.2,
   fileGlobs: DEFAULT_FILE_GLOBS,
   adapterPath: '',
 };
@@ -41,6 +42,7 @@ export function readSettings(raw: unknown): LensSettings {
     chatTemplate: typeof r.chatTemplate === 'boolean' ? r.chatTemplate : d.chatTemplate,
     maxPromptTokens: Number.isInteger(r.maxPromptTokens) && (r.maxPromptTokens as number) > 0 ? (r.maxPromptTokens as number) : d.maxPromptTokens,
     diagnosticThreshold: typeof r.diagnosticThreshold === 'number' && Number.isFinite(r.diagnosticThreshold) ? r.diagnosticThreshold : d.diagnosticThreshold,
+    knockoutMinShift: isShift(r.knockoutMinShift) ? r.knockoutMinShift : d.knockoutMinShift,
     fileGlobs: readGlobs(r.fileGlobs),
     adapterPath: typeof r.adapterPath === 'string' ? r.adapterPath.trim() : d.adapterPath,
   };
@@ -62,6 +64,10 @@ function readGlobs(value: unknown): string[] {
   return globs.length > 0 ? globs : DEFAULT_FILE_GLOBS;
 }
 
+function isShift(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1;
+}
+
 function isWord(v: unknown): v is string {
   return typeof v === 'string' && v.trim() !== '';
 }
@@ -73,12 +79,14 @@ export function scanOptionsOf(s: LensSettings): ScanOptions {
     query: s.queryMode,
     chatTemplate: s.chatTemplate,
     maxTokens: s.maxPromptTokens,
+    // Every prompt's top heads at the threshold are knocked out: the diagnostics need the evidence.
+    knockout: { heads: 'auto', threshold: s.diagnosticThreshold },
   };
 }
 
-/** The settings that change a prompt's numbers for a given model: part of every score cache key. */
+/** The settings that change a prompt's numbers for a given model (the threshold picks the knockout heads): part of every score cache key. */
 export function scoringKey(s: LensSettings): string {
-  return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.maxPromptTokens]);
+  return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.maxPromptTokens, s.diagnosticThreshold]);
 }
 
 /**

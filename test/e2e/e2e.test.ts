@@ -36,7 +36,8 @@ const ALIGN_STEPS = 12;
 
 /**
  * The prompts hovered: a Markdown paragraph and a Python string literal of demo/. The Markdown one
- * is the demo's prompt that leans No (the one with a diagnostic), so the adapter has work to do.
+ * leans No (the adapter has work to do); the Python one is the demo's prompt whose No the knockout
+ * ties to its heads (the one with a diagnostic).
  */
 const MD_FILE = 'prompts.md';
 const MD_LINE = 'Our trip was fine . Would you recommend it ? Reply with No or Yes :';
@@ -50,24 +51,26 @@ interface HoverNumbers {
   pYes: number;
   pNo: number;
   topHeads: { name: string; layer: number; head: number; nas: number }[];
+  /** "Without L0H2 and L0H1 looking at "No": P(Yes) 0.25 → 0.38…", or null when no head was knocked out. */
+  knockout: string | null;
 }
 
 /**
- * Hover readiness: the NASA Lens hover with its numbers. A scored hover ("NAS total" shown) that
+ * Hover readiness: the NASA Lens hover with its numbers. A scored hover ("answers …" shown) that
  * does not read as expected fails at once instead of waiting for the timeout.
  */
 function scoredHover(text: string): boolean {
   if (parseHover(text) !== null) return true;
-  if (/NASA Lens\s*·\s*NAS total/.test(text)) {
-    throw new Fatal(`the hover does not read "NAS total X · P(Yes) Y · P(No) Z" and "Top heads (NAS): LxHy N · …": ${JSON.stringify(text)}`);
+  if (/NASA Lens\s*·\s*answers/.test(text)) {
+    throw new Fatal(`the hover does not read "answers X · P(Yes) Y · P(No) Z" and "NAS (top head): LxHy N · … · ΣNAS (all heads) S": ${JSON.stringify(text)}`);
   }
   return false;
 }
 
-/** Reads the numbers of the language server's hover ("NAS total 1.23 · P(Yes) 0.20 · P(No) 0.80", "Top heads (NAS): L0H1 0.68 · …"). */
+/** Reads the numbers of the language server's hover ("answers No · P(Yes) 0.20 · P(No) 0.80", "NAS (top head): L0H1 0.68 · … · ΣNAS (all heads) 1.23"). */
 function parseHover(text: string): HoverNumbers | null {
-  const m = /NAS total\s+(-?\d+(?:\.\d+)?)\s*·\s*P\(Yes\)\s+(\d(?:\.\d+)?)\s*·\s*P\(No\)\s+(\d(?:\.\d+)?)/.exec(text);
-  const t = /Top heads \(NAS\):\s*([^\n]*)/.exec(text);
+  const m = /NASA Lens\s*·\s*answers\s+\S+\s*·\s*P\(Yes\)\s+(\d(?:\.\d+)?)\s*·\s*P\(No\)\s+(\d(?:\.\d+)?)/.exec(text);
+  const t = /NAS \(top head\):\s*(.*?)\s*·\s*ΣNAS \(all heads\)\s+(-?\d+(?:\.\d+)?)/.exec(text);
   if (!m || !t) return null;
   const topHeads = [...t[1]!.matchAll(/L(\d+)H(\d+)\s+(-?\d+(?:\.\d+)?)/g)].map((h) => ({
     name: `L${h[1]}H${h[2]}`,
@@ -76,7 +79,8 @@ function parseHover(text: string): HoverNumbers | null {
     nas: Number(h[3]),
   }));
   if (topHeads.length === 0) return null;
-  return { nasTotal: Number(m[1]), pYes: Number(m[2]), pNo: Number(m[3]), topHeads };
+  const knockout = /Without [^\n]* looking at "[^"]+": P\(Yes\) [^\n]*/.exec(text)?.[0] ?? null;
+  return { nasTotal: Number(t[2]), pYes: Number(m[1]), pNo: Number(m[2]), topHeads, knockout };
 }
 
 /** This platform's package in the repository root (npm run package writes it; package:all writes them all). */
@@ -176,33 +180,55 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await screenshot(page, '1-status-bar');
   });
 
-  step('hover on a Markdown prompt shows NAS, P(No) and the top heads', async () => {
+  step('hover on a Markdown prompt shows the answer, the knockout, NAS (top head) and ΣNAS with their meaning', async () => {
     await openFile(page, MD_FILE);
     const text = await hoverWord(page, MD_LINE, MD_WORD, scoredHover, 120_000);
     const n = parseHover(text)!;
-    log(`md hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => `${h.name} ${h.nas}`).join(', ')}`);
+    log(`md hover: ΣNAS ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => `${h.name} ${h.nas}`).join(', ')}; ${n.knockout}`);
     assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
     assert.ok(n.topHeads.length >= 1, `no top heads in the hover: ${text}`);
+    assert.match(n.knockout ?? '', /^Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d/, `no knockout in the hover: ${text}`);
+    assert.match(text, /NAS > 0: the head looks more at the negative answer than at the positive one/);
+    assert.match(text, /What these numbers mean/);
     mdBefore = n;
     await screenshot(page, '2-hover-markdown');
     await escape(page);
   });
 
-  step('hover on a Python prompt string shows NAS, P(No) and the top heads', async () => {
+  step('hover on a Python prompt string: negative bias, the No comes from the knocked-out heads', async () => {
     await openFile(page, PY_FILE);
     const text = await hoverWord(page, PY_LINE, PY_WORD, scoredHover, 120_000);
     const n = parseHover(text)!;
-    log(`py hover: NAS total ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => h.name).join(', ')}`);
+    log(`py hover: ΣNAS ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => h.name).join(', ')}; ${n.knockout}`);
     assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
+    assert.match(text, /Negative bias: answers No because heads look at "No"/);
+    assert.match(n.knockout ?? '', /— the No comes from these heads/);
     await screenshot(page, '3-hover-python');
     await escape(page);
   });
 
-  step('CodeLens and a negative-bias diagnostic on the Markdown prompts', async () => {
+  step('the token view opens from the hover: the tokens the top head looks at', async () => {
+    await openFile(page, PY_FILE);
+    const text = await hoverWord(page, PY_LINE, PY_WORD, scoredHover, 60_000);
+    const top = parseHover(text)!.topHeads[0]!;
+    await page.locator('.monaco-editor .monaco-hover:not(.hidden) a', { hasText: `Tokens ${top.name} looks at` }).click();
+    const view = await webview(page, '.token-state', 'Tokens');
+    const title = await view.locator('h1').innerText();
+    assert.equal(title, `Tokens ${top.name} looks at`);
+    const states = await view.locator('.token-state h2').allInnerTexts();
+    log(`token view: ${title}; ${states.join(' | ')}`);
+    assert.deepEqual(states.map((s) => s.split(' · ')[0]), ['model']);
+    assert.equal(await view.locator('.tok.cand.negative').innerText(), 'No');
+    await page.mouse.move(page.viewportSize()!.width - 20, page.viewportSize()!.height - 60); // the hover goes
+    await screenshot(page, '4-token-view');
+    await runCommand(page, 'View: Close Editor');
+  });
+
+  step('CodeLens and a negative-bias diagnostic where the knockout implicates the heads', async () => {
     await openFile(page, MD_FILE);
     await page.mouse.move(5, 500);
     // The lens above the hovered prompt agrees with its hover.
-    const want = `P(No) ${mdBefore.pNo.toFixed(2)} · top ${mdBefore.topHeads[0]!.name}`;
+    const want = `P(Yes) ${mdBefore.pYes.toFixed(2)} · NAS (top head) ${mdBefore.topHeads[0]!.name} ${mdBefore.topHeads[0]!.nas.toFixed(2)}`;
     const lenses = await poll(
       () => codeLenses(page),
       (ls) => ls.some((l) => l.includes(want)),
@@ -210,7 +236,11 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       60_000,
     );
     assert.ok(lenses.some((l) => /Align/.test(l)), `no "Align" CodeLens: ${JSON.stringify(lenses)}`);
+    assert.ok(lenses.some((l) => /ΣNAS -?\d+\.\d · knockout → \d\.\d\d/.test(l)), `no ΣNAS and knockout in the lenses: ${JSON.stringify(lenses)}`);
     log(`lenses: ${JSON.stringify(lenses)}`);
+    // The Markdown prompts' No answers are not tied to their heads: the diagnostic is on the Python one.
+    await openFile(page, PY_FILE);
+    await page.mouse.move(5, 500);
     await waitFor(
       page.locator('.editor-group-container.active .monaco-editor .squiggly-warning').first(),
       'a warning squiggle under a prompt',
@@ -218,12 +248,15 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     );
     const rows = await poll(
       () => problems(page),
-      (r) => r.some((x) => /Leans No/.test(x)),
-      'a "Leans No" NASA Lens diagnostic in the Problems panel',
+      (r) => r.some((x) => /Negative bias/.test(x)),
+      'a "Negative bias" NASA Lens diagnostic in the Problems panel',
       60_000,
     );
-    log(`problems: ${JSON.stringify(rows.filter((r) => /Leans No/.test(r)))}`);
-    await waitFor(editorLine(page, MD_LINE), 'the prompt line');
+    const flagged = rows.filter((r) => /Negative bias/.test(r));
+    log(`problems: ${JSON.stringify(flagged)}`);
+    assert.ok(flagged.every((r) => /Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d — the No comes from/.test(r)), JSON.stringify(flagged));
+    assert.ok(!rows.some((r) => /prompts\.md/.test(r) && /Negative bias/.test(r)), `no Markdown prompt should be flagged: ${JSON.stringify(rows)}`);
+    await waitFor(editorLine(page, PY_LINE), 'the prompt line');
     await screenshot(page, '4-codelens-diagnostics');
     await page.keyboard.press('Control+Shift+M'); // hide the Problems panel again
   });
@@ -343,9 +376,20 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       120_000,
     );
     const n = parseHover(text)!;
-    log(`md hover with the adapter: NAS total ${mdBefore.nasTotal} → ${n.nasTotal}, P(No) ${mdBefore.pNo} → ${n.pNo}`);
+    log(`md hover with the adapter: ΣNAS ${mdBefore.nasTotal} → ${n.nasTotal}, P(No) ${mdBefore.pNo} → ${n.pNo}`);
+    // Adapter off vs on, side by side: off is what the hover said before the adapter.
+    assert.match(text, /adapter off\s+adapter on/, `no before/after table in the hover: ${text}`);
+    assert.match(text, new RegExp(`P\\(Yes\\)\\s+${mdBefore.pYes.toFixed(2)}\\s+${n.pYes.toFixed(2)}`), `the table's P(Yes) row: ${text}`);
     await screenshot(page, '8-hover-with-adapter');
-    await escape(page);
+    await page.locator('.monaco-editor .monaco-hover:not(.hidden) a', { hasText: `Tokens ${n.topHeads[0]!.name} looks at` }).click();
+    const view = await webview(page, '.token-state', 'Tokens');
+    await poll(() => view.locator('.token-state h2').allInnerTexts(), (s) => s.length === 2, 'the token view with adapter off and on', 30_000);
+    const states = await view.locator('.token-state h2').allInnerTexts();
+    log(`token view with the adapter: ${states.join(' | ')}`);
+    assert.deepEqual(states.map((s) => s.split(' · ')[0]), ['adapter off', 'adapter on']);
+    await page.mouse.move(page.viewportSize()!.width - 20, page.viewportSize()!.height - 60);
+    await screenshot(page, '8b-token-view-adapter');
+    await runCommand(page, 'View: Close Editor');
   });
 
   step('the dashboard shows the heat map and a click selects a head', async () => {

@@ -26,6 +26,11 @@ export interface ReferenceOutput {
 export interface ReferenceOptions {
   /** Weight name → additive delta of the same shape, added to the weight before use. */
   deltas?: Map<string, Float64Array>;
+  /**
+   * Attention knockout (Geva et al. 2023): in each listed head, the edge from every query position
+   * i > key to position `key` is removed before the softmax (the rest of the row renormalizes).
+   */
+  knockout?: { heads: { layer: number; head: number }[]; key: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,6 +207,7 @@ function maskedSoftmax(scores: Float64Array, allowed: boolean[]): Float64Array {
 function attention(
   q: Float64Array, k: Float64Array, v: Float64Array, len: number,
   nHeads: number, nKv: number, hd: number, slidingWindow: number | null,
+  knockedOut: (h: number, i: number, j: number) => boolean = () => false,
 ): { out: Float64Array; probs: Float64Array } {
   const group = nHeads / nKv;
   const scale = 1 / Math.sqrt(hd);
@@ -215,7 +221,7 @@ function attention(
       const scores = new Float64Array(len);
       const allowed: boolean[] = [];
       for (let j = 0; j < len; j++) {
-        allowed.push(referenceAllowed(i, j, slidingWindow));
+        allowed.push(referenceAllowed(i, j, slidingWindow) && !knockedOut(h, i, j));
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[i * qDim + h * hd + d] * k[j * kvDim + g * hd + d];
         scores[j] = s * scale;
@@ -252,6 +258,7 @@ function mlp(x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: 
 /** LlamaAttention (self_attn) of layer l: projections, RoPE, attention, o_proj. */
 function selfAttention(
   x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: number, invFreq: Float64Array,
+  knockout?: ReferenceOptions['knockout'],
 ): { out: Float64Array; probs: Float64Array } {
   const H = cfg.hiddenSize;
   const hd = cfg.headDim;
@@ -264,7 +271,9 @@ function selfAttention(
   const v = linear64(x, len, H, W.weight(p + 'v_proj.weight', [kvDim, H]), kvDim, bias('v_proj', kvDim));
   ropeAllHeads(q, len, cfg.numHeads, hd, invFreq);
   ropeAllHeads(k, len, cfg.numKvHeads, hd, invFreq);
-  const a = attention(q, k, v, len, cfg.numHeads, cfg.numKvHeads, hd, cfg.slidingWindow);
+  const knockedOut = (h: number, i: number, j: number) =>
+    knockout !== undefined && j === knockout.key && i > j && knockout.heads.some((s) => s.layer === l && s.head === h);
+  const a = attention(q, k, v, len, cfg.numHeads, cfg.numKvHeads, hd, cfg.slidingWindow, knockedOut);
   const out = linear64(a.out, len, qDim, W.weight(p + 'o_proj.weight', [H, qDim]), H);
   return { out, probs: a.probs };
 }
@@ -310,7 +319,7 @@ export function referenceForward(
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}.`;
     const h1 = rmsNorm64(x, len, H, W.weight(p + 'input_layernorm.weight', [H]), cfg.rmsNormEps);
-    const a = selfAttention(h1, len, cfg, W, l, invFreq);
+    const a = selfAttention(h1, len, cfg, W, l, invFreq, opts?.knockout);
     addInPlace(x, a.out);
     for (let h = 0; h < cfg.numHeads; h++) {
       for (let r = 0; r < rows; r++) {

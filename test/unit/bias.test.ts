@@ -575,3 +575,86 @@ test('readDataset throws a PromptError listing bad lines and leaves the file unt
   await writeFile(empty, '\n\n');
   await assert.rejects(readDataset(empty), /empty\.jsonl: no prompts/);
 });
+
+test('findPrompts: prose that only mentions the pair is not a prompt (docstrings, messages, Markdown headings, tables, inline code, modifiers)', () => {
+  const py = [
+    '"""Prompts that ask yes or no."""', //                                    1 module docstring
+    'def ask(q):', //                                                          2
+    '    """Send q and parse Yes or No."""', //                                3 docstring
+    '    logger.info("asking for yes or no: %s", q)', //                       4 log
+    '    print(f"expecting Yes or No")', //                                    5 print
+    '    if bad: raise ValueError("answer must be Yes or No")', //            6 raise
+    '    assert q, "needs Yes or No"', //                                      7 assert
+    '    return f"{q} Answer Yes or No."', //                                  8 prompt
+    'MAP = {', //                                                              9
+    '    "k":', //                                                             10
+    '        "Is it red? Yes or No"', //                                       11 value after ':' (not a def)
+    '}', //                                                                    12
+  ].join('\n');
+  assert.deepEqual(findPrompts(py, 'ask.py', DEFAULT_PAIRS).map((f) => f.startLine), [8, 11]);
+  const ts = [
+    'console.log(`asking: Yes or No`);', //                                    1
+    'throw new Error("expected Yes or No");', //                               2
+    'this.logger.warn(', //                                                    3
+    '  "model said neither Yes nor No; Yes or No expected");', //             4
+    'const p = `Is ${x} odd? Answer Yes or No.`;', //                          5
+  ].join('\n');
+  assert.deepEqual(findPrompts(ts, 'a.ts', DEFAULT_PAIRS).map((f) => f.startLine), [5]);
+  const md = [
+    '# Yes or No prompts', //                                                  1 heading
+    '| prompt | Yes or No |', //                                               2 table
+    '|---|---|', //                                                            3
+    '', //                                                                     4
+    'Every prompt here ends with `Answer Yes or No .` and is scored.', //      5 inline code
+    '', //                                                                     6
+    'The eval asks a yes/no question for each item.', //                       7 modifier
+    '', //                                                                     8
+    'Answer the following yes/no question: is 7 prime?', //                   9 prompt (question:)
+    '', //                                                                     10
+    'Is 7 prime? Answer Yes or No.', //                                        11 prompt
+  ].join('\n');
+  assert.deepEqual(findPrompts(md, 'README.md', DEFAULT_PAIRS).map((f) => f.startLine), [9, 11]);
+  // Plain text files keep every paragraph that names the pair.
+  assert.equal(findPrompts('# Yes or No prompts\n', 'notes.txt', DEFAULT_PAIRS).length, 1);
+});
+
+test('findPrompts: expect annotations label prompts in code and prose; JSONL labels stay', () => {
+  const py = [
+    '# expect: yes', //                                        1
+    'A = "Is 7 odd? Answer Yes or No."', //                    2
+    'B = "Is 8 odd? Answer Yes or No."  # expect: no', //      3
+    'C = "Is 9 odd? Answer Yes or No."', //                    4
+  ].join('\n');
+  assert.deepEqual(findPrompts(py, 'p.py', DEFAULT_PAIRS).map((f) => f.label), ['yes', 'no', undefined]);
+  const ts = '// expect: No\nconst a = "Is 7 odd? Yes or No";\nconst b = "Is 8 odd? Yes or No"; /* expect: yes */\n';
+  assert.deepEqual(findPrompts(ts, 'p.ts', DEFAULT_PAIRS).map((f) => f.label), ['no', 'yes']);
+  const md = [
+    '<!-- expect: yes -->', //                  1
+    'Is 7 odd? Answer Yes or No.', //           2
+    '', //                                      3
+    'Is 8 odd? Answer Yes or No.', //           4
+    '{# expect: no #}', //                      5
+    'Is 9 even? Answer Yes or No.', //          6
+  ].join('\n');
+  const found = findPrompts(md, 'p.md', DEFAULT_PAIRS);
+  assert.deepEqual(found.map((f) => [f.startLine, f.label]), [[2, 'yes'], [4, undefined], [6, 'no']]);
+  assert.equal(found[0]!.text, 'Is 7 odd? Answer Yes or No.');
+  const prompt = findPrompts('{{! expect: yes }}\nIs 7 odd? Yes or No\n', 'q.prompt', DEFAULT_PAIRS);
+  assert.deepEqual(prompt.map((f) => [f.text, f.label]), [['Is 7 odd? Yes or No', 'yes']]);
+});
+
+test('findPrompts on the realistic fixture workspace: prompts found, mentions left out, expected answers read', async () => {
+  const root = join(__dirname, '..', 'fixtures', 'prompt-workspace');
+  const texts = new Map<string, string>();
+  for (const name of ['prompts/checks.py', 'src/prompts.ts', 'README.md', 'docs/notes.md', 'prompts/review.prompt', 'data/labelled.jsonl']) {
+    texts.set(name, await readFile(join(root, name), 'utf8'));
+  }
+  const found = (name: string) => findPrompts(texts.get(name)!, name, DEFAULT_PAIRS);
+  const summary = (name: string) => found(name).map((f) => [f.startLine, f.label ?? null]);
+  assert.deepEqual(summary('prompts/checks.py'), [[7, 'yes'], [9, 'yes'], [11, 'no'], [17, null]]);
+  assert.deepEqual(summary('src/prompts.ts'), [[3, null], [6, 'no'], [8, 'yes'], [10, 'yes']]);
+  assert.deepEqual(summary('README.md'), [[16, 'yes'], [19, 'no'], [21, null]]);
+  assert.deepEqual(summary('docs/notes.md'), []);
+  assert.deepEqual(summary('prompts/review.prompt'), [[5, 'yes']]);
+  assert.equal(found('data/labelled.jsonl').length, 12);
+});

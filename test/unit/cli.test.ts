@@ -67,8 +67,33 @@ test('scan --file reports every prompt of a Markdown file with its line range', 
 test('human output is a table', async () => {
   const r = await run('scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /P\(Yes\)\s+P\(No\)\s+NAS/);
+  assert.match(r.out, /P\(Yes\)\s+P\(No\)\s+ΣNAS\s+top heads \(NAS\)/);
   assert.match(r.out, /L\dH\d/);
+  assert.match(r.out, /NAS > 0: the head looks more at the negative answer/);
+});
+
+test('scan --knockout: auto by default, given heads, the JSON shape, and bad head lists', async () => {
+  const prompt = 'Is 3 greater than 2 ? Answer Yes or No .';
+  const cases: [string[], number][] = [[['--knockout'], 0.5], [['--knockout', '--threshold', '0'], 0], [['--knockout', 'auto', '--threshold=-100'], -100]];
+  for (const [args, threshold] of cases) {
+    const r = await run('scan', '--model', modelDir, '--prompt', prompt, ...args, '--json');
+    assert.equal(r.code, 0, r.err);
+    const p = JSON.parse(r.out).prompts[0];
+    const expected = p.topHeads.filter((h: { nas: number }) => h.nas >= threshold).slice(0, 3).map(({ layer, head }: { layer: number; head: number }) => ({ layer, head }));
+    assert.deepEqual(p.knockout.heads, expected, args.join(' '));
+    assert.ok(Math.abs(p.knockout.pYes + p.knockout.pNo - 1) < 1e-6);
+  }
+  const given = await run('scan', '--model', modelDir, '--prompt', prompt, '--knockout', '1:2,0:3', '--json');
+  assert.equal(given.code, 0, given.err);
+  assert.deepEqual(JSON.parse(given.out).prompts[0].knockout.heads, [{ layer: 1, head: 2 }, { layer: 0, head: 3 }]);
+  const table = await run('scan', '--model', modelDir, '--prompt', prompt, '--knockout', '1:2');
+  assert.match(table.out, /P\(Yes\) without them/);
+  assert.match(table.out, /\d\.\d{3} \(L1H2\)/);
+  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', '7:0'], /head 7:0 does not exist/);
+  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', 'x'], /bad head "x"/);
+  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--threshold', '1'], /--threshold goes with --knockout/);
+  const plain = await run('scan', '--model', modelDir, '--prompt', prompt, '--json');
+  assert.equal(JSON.parse(plain.out).prompts[0].knockout, undefined);
 });
 
 test('heads and eval on a labelled JSONL set', async () => {
@@ -90,6 +115,11 @@ test('heads and eval on a labelled JSONL set', async () => {
   assert.equal(e.metrics.tp + e.metrics.fp + e.metrics.tn + e.metrics.fn, 12);
   assert.equal(typeof e.meanNasTopHeads, 'number');
   assert.equal(e.metrics.ci, null, 'no bootstrap interval below 100 items');
+  assert.equal(e.knockout, undefined);
+  const ko = JSON.parse((await run('eval', '--model', modelDir, '--data', data, '--json', '--knockout', '--threshold', '0')).out).knockout;
+  assert.equal(ko.answeredNo, 12 - e.metrics.tp - e.metrics.fp);
+  assert.ok(ko.noFlippedToYes <= ko.answeredNo && ko.wrongNoFlippedToYes <= ko.wrongNo && ko.wrongNo === e.metrics.fn);
+  assert.ok(ko.knockedOut > 0 && Number.isFinite(ko.meanShift));
 });
 
 test('bad input: one line on stderr, exit 1', async () => {

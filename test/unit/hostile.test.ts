@@ -333,7 +333,7 @@ test('hover Markdown escapes candidate words from the workspace', () => {
     positive: { word, index: 3 }, negative: { word: link, index: 5 },
     topHeads: [{ layer: 0, head: 1, nas: 2 }], negShare: [[0, 0.9]],
   } as unknown as LensScore;
-  const hover = scoredHover({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } } } as IndexedPrompt, score, 1);
+  const hover = scoredHover({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } } } as IndexedPrompt, score, { diagnosticThreshold: 1, knockoutMinShift: 0.2 });
   const md = (hover.contents as { value: string }).value;
   assert.ok(!md.includes('![x]('), md);
   assert.ok(!md.includes('[run](command:'), md);

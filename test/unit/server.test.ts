@@ -264,7 +264,7 @@ describe('language server on the planted model', () => {
     assert.ok(client.statuses.some((s) => s.state === 'loading'), 'loading came first');
   });
 
-  test('diagnostics on the prompt that leans No, none on prose or the prompt that answers Yes', async () => {
+  test('diagnostics where the knockout ties the No to the heads, none on prose or the prompt that answers Yes', async () => {
     const refreshes = client.lensRefreshes;
     uri = await client.open('reviews.md', 'markdown', REVIEWS_MD);
     const published = await client.waitDiagnostics(uri, 0);
@@ -274,18 +274,28 @@ describe('language server on the planted model', () => {
     assert.deepEqual(d.range, { start: { line: 2, character: 0 }, end: { line: 2, character: NEGATIVE.length } });
     assert.equal(d.source, 'NASA Lens');
     assert.equal(d.severity, 2); // Warning
-    assert.match(text(d.message), /^Leans No: P\(No\) 0\.\d\d > P\(Yes\) 0\.\d\d; head L0H1 has NAS \d+\.\d\d \(threshold 0\.5\) and spends \d+% of its attention on "No"/);
+    assert.match(
+      text(d.message),
+      /^Negative bias: answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.\d\d → 0\.9\d — the No comes from these heads\. NAS \(top head\) L0H1 \d+\.\d\d, 9\d% of its attention on "No"$/,
+    );
+    assert.equal(d.code, 'negative-bias');
     await client.waitFor('a CodeLens refresh once the scores are in', () => client.lensRefreshes > refreshes);
   });
 
-  test('hover: NAS, P(Yes), P(No), top heads, verdict and command links; nothing on prose', async () => {
+  test('hover: answer, knockout verdict, NAS (top head) and ΣNAS with the sign convention, command links; nothing on prose', async () => {
     const h = markdown(await client.hover(uri, 2, 10));
     const [pYes] = await directPYes(plantedDir, [NEGATIVE]);
-    assert.match(h, /NAS total \*\*\d+\.\d\d\*\*/);
-    assert.ok(h.includes(`P(Yes) ${pYes!.toFixed(2)}`), h);
+    assert.ok(h.includes(`answers **No** · P(Yes) ${pYes!.toFixed(2)}`), h);
     assert.ok(h.includes(`P(No) ${(1 - pYes!).toFixed(2)}`), h);
-    assert.match(h, /Top heads \(NAS\): L0H1 \d+\.\d\d · L\dH\d -?\d+\.\d\d/);
-    assert.match(h, /Leans No: head L0H1 spends (9\d|8\d)% of its attention on "No"/);
+    assert.match(h, /\*\*Negative bias\*\*: answers No because heads look at "No"/);
+    assert.match(h, new RegExp(`Without L0H1( and L\\dH\\d)? looking at "No": P\\(Yes\\) ${pYes!.toFixed(2)} → 0\\.9\\d — the No comes from these heads`));
+    assert.match(h, /NAS \(top head\): L0H1 \d+\.\d\d · L\dH\d -?\d+\.\d\d/);
+    assert.match(h, /ΣNAS \(all heads\) -?\d+\.\d\d — NAS > 0: the head looks more at the negative answer than at the positive one/);
+    assert.ok(!/adapter off/.test(h), 'no before/after without an adapter');
+    assert.ok(h.includes('[What these numbers mean](command:nasaLens.explain)'));
+    const tokens = /\[Tokens L0H1 looks at\]\(command:nasaLens\.showTokens\?([^)]+)\)/.exec(h);
+    assert.ok(tokens, h);
+    assert.deepEqual(JSON.parse(decodeURIComponent(tokens[1]!)), [{ uri, position: { line: 2, character: 0 }, head: { layer: 0, head: 1 } }]);
     assert.ok(h.includes('[Open dashboard](command:nasaLens.showDashboard)'));
     const link = /\[Align these heads\]\(command:nasaLens\.alignHeads\?([^)]+)\)/.exec(h);
     assert.ok(link, h);
@@ -300,7 +310,8 @@ describe('language server on the planted model', () => {
     const lenses = await client.codeLenses(uri);
     assert.equal(lenses.length, 4);
     const titles = lenses.map((l) => l.command!.title);
-    for (const t of [titles[0]!, titles[2]!]) assert.match(t, /^NAS -?\d+\.\d · P\(No\) \d\.\d\d · top L\dH\d$/);
+    assert.match(titles[0]!, /^P\(Yes\) 0\.\d\d · NAS \(top head\) L0H1 \d+\.\d\d · ΣNAS -?\d+\.\d · knockout → 0\.9\d \(No from these heads\)$/);
+    assert.match(titles[2]!, /^P\(Yes\) 0\.\d\d · NAS \(top head\) L0H1 \d+\.\d\d · ΣNAS -?\d+\.\d · knockout → \d\.\d\d$/);
     assert.deepEqual(lenses.map((l) => l.range.start.line), [2, 2, 6, 6]);
     assert.equal(lenses[0]!.command!.command, 'nasaLens.showDashboard');
     assert.equal(lenses[1]!.command!.title, 'Align');
@@ -318,11 +329,14 @@ describe('language server on the planted model', () => {
     const swap = actions.find((a) => a.title.startsWith('Swap to "No or Yes"'));
     const words = actions.find((a) => a.title.startsWith('Use "True or False"'));
     assert.ok(swap && words, titles.join('\n'));
-    assert.match(words.title, /^Use "True or False": P\(Yes\) \d\.\d\d → \d\.\d\d, NAS -?\d+\.\d → -?\d+\.\d$/);
+    assert.match(
+      words.title,
+      /^Use "True or False" → "The food was good \. Did you like it \? Answer True or False \." · P\(Yes\) \d\.\d\d → \d\.\d\d \(higher = less No-leaning\) · NAS \(top head\) -?\d+\.\d\d → -?\d+\.\d\d \(lower is better\)$/,
+    );
     assert.ok(words.title.includes(`P(Yes) ${pYes!.toFixed(2)} → ${pYesTrue!.toFixed(2)}`), words.title);
     assert.equal(words.kind, 'quickfix');
     // The preferred fix is the one that raises P(Yes) the most.
-    const after = (a: CodeAction) => Number(/→ (\d\.\d\d),/.exec(a.title)![1]);
+    const after = (a: CodeAction) => Number(/P\(Yes\) \d\.\d\d → (\d\.\d\d)/.exec(a.title)![1]);
     const preferred = actions.filter((a) => a.isPreferred);
     assert.equal(preferred.length, 1);
     assert.equal(after(preferred[0]!), Math.max(...actions.map(after)));
@@ -355,6 +369,49 @@ describe('language server on the planted model', () => {
     assert.equal(await client.hover(pyUri, 2, 14), null, '"hello" is not a prompt');
   });
 
+  test('expected answers: a right answer is never flagged, a wrong No always (information when the knockout does not implicate the heads)', async () => {
+    const review = (adjective: string) => `The food was ${adjective} . Did you like it ? Answer Yes or No .`;
+    const py = [
+      '"""Reviews; the model answers Yes or No."""', //          0: a docstring, not a prompt
+      '# expect: no', //                                        1
+      `A = "${review('bad')}"`, //                              2: right No
+      `B = "${review('good')}"  # expect: yes`, //              3: wrong No, from the planted head
+      `C = "${review('great')}"  # expect: yes`, //             4: right Yes
+      `D = "${review('awful')}"  # expect: yes`, //             5: wrong No, not from the head
+      `E = "${review('good')}"  # expect: no`, //               6: right No, though the knockout flips it
+    ].join('\n');
+    const pyUri = await client.open('labelled.py', 'python', py);
+    const published = await client.waitDiagnostics(pyUri, 0);
+    const byLine = new Map(published.diagnostics.map((d) => [d.range.start.line, d]));
+    assert.deepEqual([...byLine.keys()].sort(), [3, 5]);
+    assert.equal(byLine.get(3)!.severity, 2);
+    assert.equal(byLine.get(3)!.code, 'negative-bias');
+    assert.match(text(byLine.get(3)!.message), /^Negative bias: expected yes, answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1/);
+    assert.equal(byLine.get(5)!.severity, 3);
+    assert.equal(byLine.get(5)!.code, 'wrong-no');
+    assert.match(text(byLine.get(5)!.message), /^Wrong No: expected yes, answers No \(P\(Yes\) 0\.00\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.00 → 0\.\d\d: the No does not come from these heads\.$/);
+    assert.match(markdown(await client.hover(pyUri, 6, 10)), /Answers No \(expected no: right\)/);
+    assert.match(markdown(await client.hover(pyUri, 3, 10)), /\*\*Negative bias\*\*: answers No \(expected yes: wrong\)/);
+    assert.equal(await client.hover(pyUri, 0, 10), null, 'a docstring is not a prompt');
+  });
+
+  test('TokensRequest: the tokens and every head\'s attention from the last position; errors off a prompt', async () => {
+    const t = await client.conn.sendRequest<P.TokenAttention>(P.TokensRequest, { uri, position: { line: 2, character: 3 } });
+    assert.deepEqual(t.states.map((s) => s.label), ['model']);
+    assert.equal(t.tokens[t.negative.index]!.trim(), 'No');
+    assert.equal(t.tokens[t.positive.index]!.trim(), 'Yes');
+    assert.equal(t.states[0]!.attention.length, 2);
+    assert.equal(t.states[0]!.attention[0]!.length, 4);
+    const planted = t.states[0]!.attention[0]![1]!;
+    assert.equal(planted.length, t.tokens.length);
+    assert.ok(Math.abs(planted.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    assert.ok(planted[t.negative.index]! > 0.8, 'the planted head looks at "No"');
+    const [pYes] = await directPYes(plantedDir, [NEGATIVE]);
+    assert.ok(Math.abs(t.states[0]!.pYes - pYes!) < 1e-6);
+    await assert.rejects(client.conn.sendRequest(P.TokensRequest, { uri, position: { line: 4, character: 1 } }), /no yes\/no prompt at that position/);
+    await assert.rejects(client.conn.sendRequest(P.TokensRequest, { uri }), /params\.position must be/);
+  });
+
   test('an edit re-scores after the debounce; stale results are never published', async () => {
     const since = client.diagnostics.length;
     const jobsBefore = jobs.length;
@@ -380,7 +437,7 @@ describe('language server on the planted model', () => {
     // While its job waits, the changed prompt's lens says so; the unchanged one keeps its numbers.
     const held = await client.codeLenses(uri);
     assert.deepEqual(held[0]!.command, { title: 'NASA Lens: scoring…', command: '' });
-    assert.match(held[1]!.command!.title, /^NAS /);
+    assert.match(held[1]!.command!.title, /^P\(Yes\) /);
     await client.change(uri, 6, REVIEWS_MD.replace('food was good', 'food was awful'));
     // A request answered after the change means the server has read it (messages are in order).
     await client.codeLenses(uri);
@@ -388,8 +445,11 @@ describe('language server on the planted model', () => {
     release();
     const v6 = await client.waitDiagnostics(uri, since2, 6);
     assert.deepEqual(client.diagnostics.slice(since2).filter((d) => d.uri === uri).map((d) => d.version), [6], 'version 5 was never published');
-    assert.equal(v6.diagnostics.length, 1, '"awful" leans No');
-    assert.match(markdown(await client.hover(uri, 2, 10)), /P\(No\) 1\.00/);
+    // "awful" is a No on the evidence: knocking out L0H1 does not turn it to Yes, so no diagnostic.
+    assert.equal(v6.diagnostics.length, 0, '"awful" is a right No');
+    const awful = markdown(await client.hover(uri, 2, 10));
+    assert.match(awful, /P\(No\) 1\.00/);
+    assert.match(awful, /Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.00 → 0\.\d\d: the No does not come from these heads/);
     await client.change(uri, 7, REVIEWS_MD);
     await client.waitDiagnostics(uri, since2, 7);
   });
@@ -404,13 +464,20 @@ describe('language server on the planted model', () => {
     assert.equal(kinds[kinds.length - 1], 'end');
     assert.ok(kinds.includes('report'));
     const notes = pathToFileURL(path.join(client.workspace, 'notes.md')).href;
-    // Not open in the editor, yet diagnosed: its prompt leans No through L0H1 (rightly so for
-    // "bad", but the diagnostic is about the head, not about the label, which it cannot know).
+    // Not open in the editor, yet published: "bad" is a No on the evidence, which knocking out L0H1
+    // does not change, so no diagnostic.
     const published = await client.waitDiagnostics(notes, since);
     assert.equal(published.version, undefined);
-    assert.equal(published.diagnostics.length, 1);
-    assert.equal(published.diagnostics[0]!.range.start.line, 2);
-    assert.match(text(published.diagnostics[0]!.message), /head L0H1/);
+    assert.deepEqual(published.diagnostics, []);
+    // The labelled set: the weak positives the planted head turns to No are flagged (the knockout
+    // brings their Yes back); every right answer is left alone.
+    const set = pathToFileURL(path.join(client.workspace, 'data/set.jsonl')).href;
+    const flagged = (await client.waitDiagnostics(set, since)).diagnostics;
+    const pYes = await directPYes(plantedDir, LABELLED.split('\n').map((l) => (JSON.parse(l) as { prompt: string }).prompt));
+    const wrongNo = LABELLED.split('\n').flatMap((l, i) => ((JSON.parse(l) as { label: string }).label === 'yes' && pYes[i]! < 0.5 ? [i] : []));
+    assert.ok(wrongNo.length > 0);
+    assert.deepEqual(flagged.map((d) => d.range.start.line), wrongNo);
+    for (const d of flagged) assert.match(text(d.message), /^Negative bias: expected yes, answers No .* Without L0H1/);
     assert.ok(!client.diagnostics.some((d) => d.uri.includes('node_modules')));
   });
 
@@ -421,8 +488,11 @@ describe('language server on the planted model', () => {
     assert.ok(data.heatmap.every((row) => row.length === 4));
     const max = Math.max(...data.heatmap.flat());
     assert.equal(data.heatmap[0]![1], max, 'the planted head L0H1 has the largest mean NAS');
-    // reviews.md (2) + prompts.py (1) + notes.md (1) + set.jsonl (8) + app.py (1)
-    assert.equal(data.prompts.length, 13);
+    // reviews.md (2) + prompts.py (1) + labelled.py (5) + notes.md (1) + set.jsonl (8) + app.py (1)
+    assert.equal(data.prompts.length, 18);
+    const labelled = data.prompts.filter((r) => r.uri.endsWith('labelled.py')).sort((a, b) => a.range.start.line - b.range.start.line);
+    assert.deepEqual(labelled.map((r) => [r.label, r.finding]), [['no', 'none'], ['yes', 'bias'], ['yes', 'none'], ['yes', 'wrong-no'], ['no', 'none']]);
+    assert.ok(labelled.every((r) => r.knockout !== undefined && r.adapterOff === undefined));
     for (let i = 1; i < data.prompts.length; i++) assert.ok(data.prompts[i - 1]!.nasTotal >= data.prompts[i]!.nasTotal);
     const row = data.prompts.find((r) => r.text === NEGATIVE && r.uri === uri)!;
     assert.deepEqual(row.range.start, { line: 2, character: 0 });
@@ -438,6 +508,10 @@ describe('language server on the planted model', () => {
     assert.ok(report.metrics.recall! < 1);
     assert.ok(report.metrics.prg! > 0, 'negative bias');
     assert.deepEqual(report.topHeads[0] && [report.topHeads[0].layer, report.topHeads[0].head], [0, 1]);
+    // The knockout of L0H1 (and the heads at the threshold) brings back the weak positives' Yes.
+    const ko = report.knockout!;
+    assert.equal(ko.wrongNo, report.metrics.fn);
+    assert.ok(ko.wrongNoFlippedToYes > 0 && ko.wrongNoFlippedToYes <= ko.wrongNo);
     const data = await client.conn.sendRequest<P.DashboardData>(P.DashboardRequest);
     assert.deepEqual(data.evaluation, report);
     await assert.rejects(client.conn.sendRequest(P.EvaluateRequest, { path: 'missing.jsonl' }), /cannot read dataset .*missing\.jsonl/);
@@ -486,6 +560,21 @@ describe('language server on the planted model', () => {
     await client.configure(settings({ adapterPath: saved.path }));
     const ready = await client.waitStatus('ready', since);
     assert.equal(ready.adapter, saved.path);
+
+    // Adapter off vs on, side by side, from the one session: off is the plain model.
+    const h = markdown(await client.hover(uri, 2, 10));
+    const [plain] = await directPYes(plantedDir, [NEGATIVE]);
+    assert.ok(h.includes('| | adapter off | adapter on |'), h);
+    assert.ok(h.includes(`| P(Yes) | ${plain!.toFixed(2)} | `), h);
+    assert.match(h, /\| NAS \(top head\) \| L0H1 \d+\.\d\d \| L\dH\d -?\d+\.\d\d \|/);
+    assert.match(h, /\| P\(Yes\), knockout \| 0\.9\d \(without L0H1/);
+    const t = await client.conn.sendRequest<P.TokenAttention>(P.TokensRequest, { uri, position: { line: 2, character: 3 } });
+    assert.deepEqual(t.states.map((s) => s.label), ['adapter off', 'adapter on']);
+    assert.ok(Math.abs(t.states[0]!.pYes - plain!) < 1e-6);
+    assert.notEqual(t.states[1]!.attention[0]![1]![t.negative.index], t.states[0]!.attention[0]![1]![t.negative.index], 'the adapter moves L0H1');
+    const rows = (await client.conn.sendRequest<P.DashboardData>(P.DashboardRequest)).prompts;
+    const row = rows.find((r) => r.uri === uri && r.range.start.line === 2)!;
+    assert.ok(Math.abs(row.adapterOff!.pYes - plain!) < 1e-6);
   });
 
   test('AlignStopRequest cancels a long run: done with error "cancelled"; one job at a time', async () => {
@@ -565,7 +654,8 @@ describe('language server on a random llama test model', () => {
       assert.equal(edited, `q = 'Is 3 greater than 2 ? Answer Yes, No or I don\\'t know .'\n`);
       const [found] = findPrompts(edited, 'check.py', DEFAULT_PAIRS);
       const [before, afterIdk] = await directPYes(llamaDir, [prompt, found!.text]);
-      assert.ok(idk.title.includes(`: P(Yes) ${before!.toFixed(2)} → ${afterIdk!.toFixed(2)}, NAS `), idk.title);
+      assert.ok(idk.title.includes(` · P(Yes) ${before!.toFixed(2)} → ${afterIdk!.toFixed(2)} (higher = less No-leaning) · NAS (top head) `), idk.title);
+      assert.ok(idk.title.includes(`→ "Is 3 greater than 2 ? Answer Yes, No or I don't know ."`), idk.title);
     } finally {
       await client.close();
     }

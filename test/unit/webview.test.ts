@@ -27,7 +27,7 @@ after(async () => {
 });
 
 /** Every browser test goes through here, so a missing Chromium fails each one with the reason. */
-async function open(view: 'align' | 'dashboard', opts?: Parameters<Harness['open']>[1]): Promise<ViewPage> {
+async function open(view: 'align' | 'dashboard' | 'tokens', opts?: Parameters<Harness['open']>[1]): Promise<ViewPage> {
   if (harness === undefined) throw startError instanceof Error ? startError : new Error(String(startError));
   return harness.open(view, opts);
 }
@@ -340,11 +340,18 @@ test('dashboard heat map: titles, click and keyboard toggle the head and post se
   await v.page.close();
 });
 
-test('dashboard prompt table is sorted by NAS; a row click or Enter posts revealPrompt; buttons post', async () => {
+test('dashboard prompt table is sorted by ΣNAS; a row click or Enter posts revealPrompt; Tokens and other buttons post', async () => {
   const v = await dashboardWithData();
-  const nas = await v.eval<string[]>(`[...document.querySelectorAll('.prompt-table tbody tr td:nth-child(3)')].map((c) => c.textContent)`);
+  const headers = await v.eval<string[]>(`[...document.querySelectorAll('.prompt-table thead th')].map((c) => c.textContent)`);
+  assert.deepEqual(headers, ['Prompt', 'P(Yes)', 'NAS (top head)', 'ΣNAS', 'Knockout']);
+  const nas = await v.eval<string[]>(`[...document.querySelectorAll('.prompt-table tbody tr td:nth-child(4)')].map((c) => c.textContent)`);
   assert.deepEqual(nas, ['4.12', '3.41', '2.05', '1.77', '1.02', '0.62', '0.18']);
-  assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr td:nth-child(4)').textContent`), 'L14H3');
+  assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr td:nth-child(3)').textContent`), 'L14H32.20');
+  assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr:nth-child(2) td:nth-child(5)').textContent`), '→ 0.64');
+  assert.match(await v.eval<string>(`document.querySelector('.prompts .hint').textContent`), /NAS > 0: the head looks more at the negative answer/);
+  await v.page.getByRole('button', { name: 'Tokens L14H3 looks at in prompts.md:5', exact: true }).click();
+  assert.deepEqual((await v.waitForPosted('showTokens'))[0], { type: 'showTokens', uri: 'file:///work/demo/prompts.md', line: 4, character: 0, head: { layer: 14, head: 3 } });
+  assert.ok(!(await v.posted()).some((m) => m.type === 'revealPrompt'), 'the Tokens button does not also reveal the prompt');
   await v.page.click('.prompt-table tbody tr:nth-child(2)');
   assert.deepEqual((await v.waitForPosted('revealPrompt'))[0], { type: 'revealPrompt', uri: 'file:///work/demo/prompts.md', line: 4 });
   await v.page.focus('.prompt-table tbody tr:nth-child(1)');
@@ -356,7 +363,8 @@ test('dashboard prompt table is sorted by NAS; a row click or Enter posts reveal
   assert.ok(types.includes('evaluate') && types.includes('refresh'));
   const metrics = await v.eval<string>(`document.querySelector('.metric-grid').textContent`);
   assert.match(metrics, /Precision0\.940/);
-  assert.match(metrics, /prg0\.360/);
+  assert.match(metrics, /prg \(precision − recall\)0\.360/);
+  assert.match(await v.eval<string>(`document.querySelector('.evaluation .hint').textContent`), /prg = precision − recall of the Yes answers; > 0: the model says No too often/);
   await v.page.close();
 });
 
@@ -424,6 +432,37 @@ test('the CSP blocks scripts without the nonce, inline handlers, eval and inline
 
 // ---------------------------------------------------------------------------------------------
 // Screenshots (look at them after UI changes: test-results/ is git-ignored)
+
+test('token view: tokens shaded by the head\'s attention, candidates boxed, adapter off/on, head picked with the keyboard, no CSP violation', async () => {
+  const v = await open('tokens');
+  await v.waitForPosted('ready');
+  await v.send({ type: 'data', data: fx.tokenAttention(), head: { layer: 1, head: 2 } });
+  await v.page.waitForSelector('.tok');
+  const states = await v.eval<string[]>(`[...document.querySelectorAll('.token-state h2')].map((e) => e.textContent)`);
+  assert.deepEqual(states, [
+    'adapter off · P(Yes) 0.12 · on "No" 80.0%, on "Yes" 5.0%',
+    'adapter on · P(Yes) 0.64 · on "No" 20.0%, on "Yes" 18.0%',
+  ]);
+  const neg = await v.eval<{ text: string; label: string; bg: string }>(
+    `(() => { const e = document.querySelector('.token-state .tok.cand.negative'); return { text: e.textContent, label: e.getAttribute('aria-label'), bg: e.style.backgroundColor }; })()`,
+  );
+  assert.deepEqual([neg.text, neg.label], ['No', 'No: 80.0%, negative candidate']);
+  assert.match(neg.bg, /rgba?\(.*(, 1\)|\))$/, 'the most-attended token is fully shaded');
+  assert.equal(await v.eval<number>(`document.querySelectorAll('.token-state .tok.cand.positive').length`), 2);
+  // Another head, with the keyboard.
+  await v.page.focus('#head');
+  await v.page.keyboard.press('ArrowDown');
+  await v.waitFor("document.querySelector('h1')?.textContent === 'Tokens L1H3 looks at'");
+  assert.equal(await v.eval<string>(`document.activeElement.id`), 'head');
+  assert.deepEqual(await v.violations(), []);
+  await v.send({ type: 'error', message: 'there is no yes/no prompt at that position' });
+  await v.page.waitForSelector('.status.error');
+  fs.mkdirSync('test-results', { recursive: true });
+  await v.send({ type: 'data', data: fx.tokenAttention(), head: { layer: 1, head: 2 } });
+  await v.page.waitForSelector('.tok');
+  await v.page.screenshot({ path: 'test-results/webview-tokens.png', fullPage: true });
+  await v.page.close();
+});
 
 test('screenshots of both views with realistic data', async () => {
   fs.mkdirSync('test-results', { recursive: true });

@@ -49,7 +49,10 @@ test('every contributed file is packaged (needs the build: node esbuild.mjs)', (
     'dist/chat-template-worker.js',
     'dist/webview/align.js',
     'dist/webview/dashboard.js',
+    'dist/webview/tokens.js',
     'media/webview.css',
+    'media/explainer.md',
+    'media/explainer.svg',
     ...contributes.viewsContainers.activitybar.map((c: { icon: string }) => c.icon),
     ...steps.flatMap((s) => [s.media.markdown, s.media.image]).filter((f): f is string => f !== undefined),
   ];

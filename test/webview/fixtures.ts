@@ -2,7 +2,7 @@
 // heat map has a few strongly negative heads, workspace prompts, an evaluation, and a NASA run
 // whose loss and NAS fall while prg shrinks towards 0. Deterministic (seeded).
 
-import type { AlignEvent, DashboardData, EvalSummary, ModelInfo, PromptRow, ToAlignPanel, BinaryMetrics } from '../../src/protocol.ts';
+import type { AlignEvent, DashboardData, EvalSummary, ModelInfo, PromptRow, ToAlignPanel, BinaryMetrics, TokenAttention } from '../../src/protocol.ts';
 import { mulberry32 } from '../../src/bias/random.ts';
 
 export const MODEL: ModelInfo = {
@@ -53,6 +53,9 @@ export function prompts(): PromptRow[] {
       text, pYes: 1 - pNo, pNo,
       nasTotal: [3.41, 2.05, 0.62, 1.77, 4.12, 1.02, 0.18][i]!,
       topHeads: [{ layer: [14, 3, 9, 3, 14, 12, 9][i]!, head: [3, 1, 4, 1, 3, 6, 4][i]!, nas: [1.9, 1.4, 0.5, 1.2, 2.2, 0.7, 0.1][i]! }],
+      knockout: { heads: [{ layer: [14, 3, 9, 3, 14, 12, 9][i]!, head: [3, 1, 4, 1, 3, 6, 4][i]! }], pYes: [0.64, 0.31, 0.7, 0.52, 0.15, 0.5, 0.8][i]! },
+      label: i === 0 ? 'yes' : null,
+      finding: i === 0 || i === 3 ? 'bias' : 'none',
     };
   });
 }
@@ -108,4 +111,27 @@ export function doneMessage(total = 60, ran = 48): Extract<ToAlignPanel, { type:
     return rec;
   });
   return { type: 'done', result: { history, before, after, stopped: 'early-stop' } };
+}
+
+/** The token view's data: 2 layers × 4 heads over a short prompt, adapter off and on. */
+export function tokenAttention(): TokenAttention {
+  const tokens = ['<s>', 'Is', '7', 'odd', '?', 'Answer', 'Yes', 'or', 'No', '.'];
+  const row = (onNo: number, onYes: number) => {
+    const rest = (1 - onNo - onYes) / (tokens.length - 2);
+    return tokens.map((_, i) => (i === 8 ? onNo : i === 6 ? onYes : rest));
+  };
+  const grid = (onNo: number, onYes: number) =>
+    Array.from({ length: 2 }, (_, l) => Array.from({ length: 4 }, (_, h) => (l === 1 && h === 2 ? row(onNo, onYes) : row(0.1, 0.1))));
+  return {
+    text: 'Is 7 odd ? Answer Yes or No .',
+    tokens,
+    positive: { word: 'Yes', index: 6 },
+    negative: { word: 'No', index: 8 },
+    layers: 2,
+    heads: 4,
+    states: [
+      { label: 'adapter off', pYes: 0.12, attention: grid(0.8, 0.05) },
+      { label: 'adapter on', pYes: 0.64, attention: grid(0.2, 0.18) },
+    ],
+  };
 }

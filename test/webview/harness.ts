@@ -17,7 +17,7 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ORIGIN = 'https://webview.test';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export type View = 'align' | 'dashboard';
+export type View = 'align' | 'dashboard' | 'tokens';
 
 export interface Violation {
   directive: string;
@@ -28,7 +28,11 @@ export interface Violation {
 export async function buildBundles(): Promise<string> {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-webview-'));
   await esbuild.build({
-    entryPoints: { align: path.join(ROOT, 'webview-ui/align.ts'), dashboard: path.join(ROOT, 'webview-ui/dashboard.ts') },
+    entryPoints: {
+      align: path.join(ROOT, 'webview-ui/align.ts'),
+      dashboard: path.join(ROOT, 'webview-ui/dashboard.ts'),
+      tokens: path.join(ROOT, 'webview-ui/tokens.ts'),
+    },
     outdir, bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: false, logLevel: 'silent',
   });
   return outdir;
@@ -157,6 +161,7 @@ export class Harness {
     const files: Record<string, string> = {
       '/dist/webview/align.js': path.join(this.bundles, 'align.js'),
       '/dist/webview/dashboard.js': path.join(this.bundles, 'dashboard.js'),
+      '/dist/webview/tokens.js': path.join(this.bundles, 'tokens.js'),
       '/media/webview.css': path.join(ROOT, 'media/webview.css'),
       '/theme/dark.css': path.join(ROOT, 'test/webview/theme-dark.css'),
     };

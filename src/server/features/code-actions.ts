@@ -1,6 +1,8 @@
 // Code actions that rewrite a prompt's format (features/variants.ts), each scored with the model
-// before it is offered, so its title shows the measured change:
-//   Swap to "No or Yes": P(Yes) 0.31 → 0.52, NAS 1.8 → 0.9
+// before it is offered, so its title shows the rewritten text, the measured change and which way is
+// better:
+//   Swap to "No or Yes" → "Is 7 odd ? Answer No or Yes ." · P(Yes) 0.31 → 0.52 (higher = less No-leaning)
+//   · NAS (top head) 1.80 → 0.90 (lower is better)
 // The edit replaces exactly the prompt's range. A rewrite is skipped when the tokenizer lacks its
 // words, when the rewritten file no longer has a prompt there, or when it cannot be scored.
 
@@ -12,7 +14,8 @@ import type { PromptTokenizer } from '../../model/types.ts';
 import type { IndexedFile, IndexedPrompt } from '../prompt-index.ts';
 import type { LensScore, ScoreEntry } from '../scorer.ts';
 import { DIAGNOSTIC_SOURCE } from './diagnostics.ts';
-import { nas1, prob2 } from './format.ts';
+import type { Label } from '../../bias/dataset.ts';
+import { fixed, NAS_TOP, prob2 } from './format.ts';
 import { promptVariants, type PromptVariant } from './variants.ts';
 
 /** Other candidate pairs offered per prompt: each costs a forward pass before the menu shows. */
@@ -61,13 +64,31 @@ export function variantActions(r: ActionRequest): CodeAction[] {
   });
   const best = Math.max(...scored.map((v) => v.score.pYes));
   return scored.map((v) => ({
-    title: `${v.variant.label}: P(Yes) ${prob2(r.base.pYes)} → ${prob2(v.score.pYes)}, NAS ${nas1(r.base.nasTotal)} → ${nas1(v.score.nasTotal)}`,
+    title:
+      `${v.variant.label} → "${truncate(v.input.text.replace(/\s+/g, ' '), 60)}" · ` +
+      `P(Yes) ${prob2(r.base.pYes)} → ${prob2(v.score.pYes)} ${pYesDirection(r.prompt.label)} · ` +
+      `${NAS_TOP} ${topNas(r.base)} → ${topNas(v.score)} (lower is better)`,
     kind,
     diagnostics: fixes.length > 0 ? fixes : undefined,
     // Preferred: the quick fix that raises P(Yes) the most, if any does.
     isPreferred: fixes.length > 0 && v.score.pYes === best && best > r.base.pYes ? true : undefined,
     edit: { changes: { [r.file.uri]: [{ range: r.prompt.range, newText: v.variant.raw }] } },
   }));
+}
+
+/** Which way P(Yes) should move: with an expected answer, towards it; without, up (less No-leaning). */
+function pYesDirection(label: Label | null): string {
+  if (label === 'yes') return '(expected yes: higher is better)';
+  if (label === 'no') return '(expected no: lower is better)';
+  return '(higher = less No-leaning)';
+}
+
+function topNas(s: LensScore): string {
+  return s.topHeads[0] ? fixed(s.topHeads[0].nas, 2) : '—';
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
 /** Whether the tokenizer encodes `text` without unknown tokens (it decodes back to the same words). */

@@ -1,15 +1,19 @@
-// CodeLenses above each prompt: "NAS 1.8 · P(No) 0.74 · top L14H3" (opens the dashboard) and
-// "Align" (opens the align panel on the top heads); while there are no numbers, why not.
+// CodeLenses above each prompt: "P(Yes) 0.26 · NAS (top head) L14H3 9.20 · ΣNAS 1.8 · knockout → 0.64"
+// (opens the dashboard) and "Align" (opens the align panel on the top heads); while there are no
+// numbers, why not.
 
 import type { CodeLens } from 'vscode-languageserver/node';
 import { formatHead } from '../../bias/nas.ts';
 import type { IndexedPrompt } from '../prompt-index.ts';
 import type { LensScore, ScoreEntry } from '../scorer.ts';
-import { alignArgs, COMMANDS, nas1, prob2 } from './format.ts';
+import { alignArgs, COMMANDS, fixed, knockoutImplicates, nas1, NAS_SUM, NAS_TOP, prob2 } from './format.ts';
 
-export function scoredLenses(prompt: IndexedPrompt, score: LensScore): CodeLens[] {
+export function scoredLenses(prompt: IndexedPrompt, score: LensScore, minShift: number): CodeLens[] {
   const top = score.topHeads[0];
-  const title = `NAS ${nas1(score.nasTotal)} · P(No) ${prob2(score.pNo)}${top ? ` · top ${formatHead(top)}` : ''}`;
+  const ko = score.knockout;
+  const knockout = ko && ko.heads.length > 0 ? ` · knockout → ${prob2(ko.pYes)}${knockoutImplicates(score, minShift) ? ' (No from these heads)' : ''}` : '';
+  const head = top ? ` · ${NAS_TOP} ${formatHead(top)} ${fixed(top.nas, 2)}` : '';
+  const title = `P(Yes) ${prob2(score.pYes)}${head} · ${NAS_SUM} ${nas1(score.nasTotal)}${knockout}`;
   return [
     { range: prompt.range, command: { title, command: COMMANDS.showDashboard } },
     { range: prompt.range, command: { title: 'Align', command: COMMANDS.alignHeads, arguments: [alignArgs(score)] } },

@@ -1,14 +1,28 @@
 // The words and numbers every feature shows for a scored prompt, in one place so that a hover, a
-// lens, a diagnostic and a code action title never disagree: NAS with one decimal in titles,
-// probabilities with two, head names as L{layer}H{head}.
+// lens, a diagnostic and a code action title never disagree: one name per number ("NAS (top head)"
+// for a head's score, "ΣNAS" for the sum over all heads), probabilities with two decimals, head names
+// as L{layer}H{head}, and the knockout's verdict.
 
+import type { Label } from '../../bias/dataset.ts';
 import { formatHead, type HeadRef, type HeadScore } from '../../bias/nas.ts';
+import type { KnockoutScore } from '../../bias/scan.ts';
 import type { StatusParams } from '../../protocol.ts';
 import type { LensScore, ScoreEntry } from '../scorer.ts';
+
+/** A head's negative attention score, and the sum over every head: never called by each other's name. */
+export const NAS_TOP = 'NAS (top head)';
+export const NAS_SUM = 'ΣNAS';
+/** The sign convention, wherever a NAS is shown. */
+export const NAS_SIGN = 'NAS > 0: the head looks more at the negative answer than at the positive one';
+export const PRG_DEFINITION = 'prg = precision − recall of the Yes answers; > 0: the model says No too often';
 
 /** Client commands the server's lenses and links invoke (the client registers them). */
 export const COMMANDS = {
   showDashboard: 'nasaLens.showDashboard',
+  /** Opens the explainer page (what NAS, ΣNAS, prg and the knockout mean). */
+  explain: 'nasaLens.explain',
+  /** Arguments: [ShowTokensArgs]. */
+  showTokens: 'nasaLens.showTokens',
   /** Arguments: [AlignHeadsArgs]. */
   alignHeads: 'nasaLens.alignHeads',
   selectModel: 'nasaLens.selectModel',
@@ -16,6 +30,13 @@ export const COMMANDS = {
 
 export interface AlignHeadsArgs {
   heads: HeadRef[];
+}
+
+/** Where the token view opens: a prompt (by a position inside it) and a head. */
+export interface ShowTokensArgs {
+  uri: string;
+  position: { line: number; character: number };
+  head: HeadRef;
 }
 
 /** Heads the "Align" lens and link propose: the three most negative ones. */
@@ -40,26 +61,76 @@ export function headList(heads: readonly HeadScore[]): string {
   return heads.map((h) => `${formatHead(h)} ${fixed(h.nas, 2)}`).join(' · ');
 }
 
-/** The diagnostic condition: the top head's NAS reaches the threshold and the answer is No. */
-export function leansNo(score: LensScore, threshold: number): boolean {
-  const top = score.topHeads[0];
-  return top !== undefined && top.nas >= threshold && score.pNo > score.pYes;
+/** The model's answer: Yes iff P(Yes) ≥ 0.5. */
+export function answerOf(s: { pYes: number }): Label {
+  return s.pYes >= 0.5 ? 'yes' : 'no';
+}
+
+/**
+ * Whether the knockout shows that the No comes from the knocked-out heads: it raises P(Yes) by at
+ * least `minShift` or turns a No into a Yes. Null when no head was knocked out.
+ */
+export function knockoutImplicates(score: { pYes: number; knockout?: KnockoutScore }, minShift: number): boolean | null {
+  const ko = score.knockout;
+  if (ko === undefined || ko.heads.length === 0) return null;
+  return ko.pYes - score.pYes >= minShift || (answerOf(score) === 'no' && answerOf(ko) === 'yes');
+}
+
+/**
+ * What a prompt's numbers say: `bias` = answered No and the knockout implicates the heads; `wrong-no`
+ * = labelled yes, answered No, and the knockout does not implicate the heads; `none` otherwise. A
+ * prompt answered as its label says is never `bias`.
+ */
+export type Finding = 'bias' | 'wrong-no' | 'none';
+
+export function findingOf(score: LensScore, label: Label | null, minShift: number): Finding {
+  const answer = answerOf(score);
+  if (answer === 'yes' || label === 'no') return 'none';
+  if (knockoutImplicates(score, minShift) === true) return 'bias';
+  return label === 'yes' ? 'wrong-no' : 'none';
+}
+
+/** "L14H3", "L14H3 and L9H1", "L1H1, L0H2 and L2H0". */
+export function headNames(heads: readonly HeadRef[]): string {
+  const names = heads.map(formatHead);
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
+/**
+ * The knockout in one sentence: 'Without L14H3 and L9H1 looking at "No": P(Yes) 0.12 → 0.64 — the
+ * No comes from these heads', or null when no head was knocked out.
+ */
+export function knockoutSentence(score: LensScore, minShift: number): string | null {
+  const ko = score.knockout;
+  const implicates = knockoutImplicates(score, minShift);
+  if (ko === undefined || implicates === null) return null;
+  const these = ko.heads.length === 1 ? 'this head' : 'these heads';
+  const change = `P(Yes) ${prob2(score.pYes)} → ${prob2(ko.pYes)}`;
+  const start = `Without ${headNames(ko.heads)} looking at "${score.negative.word}": ${change}`;
+  if (answerOf(score) === 'yes') return implicates ? `${start} — ${these} pull the answer towards No` : start;
+  return implicates ? `${start} — the No comes from ${these}` : `${start}: the No does not come from ${these}`;
 }
 
 /** Share of attention the top head spends on the negative candidate, as "91%". */
-function topHeadShare(score: LensScore): string {
+export function topHeadShare(score: LensScore): string {
   const top = score.topHeads[0]!;
   return percent(score.negShare[top.layer]![top.head]!);
 }
 
-/** One line a user can act on. */
-export function verdict(score: LensScore, threshold: number): string {
-  const top = score.topHeads[0];
-  const no = score.negative.word;
-  if (top === undefined || top.nas < threshold) return `Balanced: no head's NAS reaches ${threshold}`;
-  const head = `head ${formatHead(top)} spends ${topHeadShare(score)} of its attention on "${no}"`;
-  if (score.pNo > score.pYes) return `Leans No: ${head}`;
-  return `Answers ${score.positive.word}, although ${head}`;
+/** One line a user can act on: the answer, against the label when there is one. */
+export function verdict(score: LensScore, expected: Label | null | undefined, minShift: number): string {
+  const label = expected ?? null;
+  const answer = answerOf(score) === 'yes' ? score.positive.word : score.negative.word;
+  const against = label === null ? '' : answerOf(score) === label ? ` (expected ${label}: right)` : ` (expected ${label}: wrong)`;
+  switch (findingOf(score, label, minShift)) {
+    case 'bias':
+      return `**Negative bias**: answers ${answer}${against} because heads look at "${score.negative.word}"`;
+    case 'wrong-no':
+      return `**Wrong No**${against}: the knockout does not tie it to the heads that look at "${score.negative.word}"`;
+    default:
+      // Without a label the header already says the answer.
+      return label === null ? '' : `Answers ${answer}${against}`;
+  }
 }
 
 /** A `command:` link for trusted Markdown; arguments are a JSON array, URI-encoded. */

@@ -26,7 +26,7 @@ export async function provideHover(server: LensServer, params: HoverParams, sign
   const prompt = server.index.promptAt(uri, params.position);
   if (!prompt) return null;
   const entry = server.queue.entry(prompt);
-  if (entry?.ok) return scoredHover(prompt, entry.score, server.settings.diagnosticThreshold);
+  if (entry?.ok) return scoredHover(prompt, entry.score, server.settings);
   return unscoredHover(prompt, unscoredText(server.session.status, entry, server.queue.isPending(uri)));
 }
 
@@ -37,7 +37,7 @@ export function provideCodeLenses(server: LensServer, uri: string): CodeLens[] {
   const noModel = status.state === 'no-model' || status.state === 'error';
   return file.prompts.flatMap((p) => {
     const entry = server.queue.entry(p);
-    if (entry?.ok) return scoredLenses(p, entry.score);
+    if (entry?.ok) return scoredLenses(p, entry.score, server.settings.knockoutMinShift);
     return [unscoredLens(p, unscoredText(status, entry, server.queue.isPending(uri)), entry, noModel)];
   });
 }
