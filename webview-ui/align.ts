@@ -143,7 +143,7 @@ function buildPage() {
     h('div', { class: 'run-line' }, refs.progress, refs.progressText),
     chartCard('Loss', refs.lossCanvas),
     chartCard('Mean NAS of the chosen heads', refs.nasCanvas),
-    chartCard('Validation prg (precision − recall)', refs.prgCanvas, refs.prgEmpty),
+    chartCard('Validation prg (precision − recall; > 0: too many No answers)', refs.prgCanvas, refs.prgEmpty),
     h('section', { class: 'card', 'aria-labelledby': 'results-title' },
       h('h2', { id: 'results-title' }, 'Before / after'), refs.results,
       h('div', { class: 'actions save-actions' }, ...refs.saveButtons, refs.saveNote)));
