@@ -11,16 +11,19 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { atomicWriteFile } from '../src/fs/atomic.ts';
 import { dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
-import type { ModelConfig } from '../src/model/types.ts';
+import { parseConfig } from '../src/model/config.ts';
+import type { Architecture, ModelConfig } from '../src/model/types.ts';
 import { expectedWeights } from '../src/model/weights.ts';
 import { mulberry32 } from '../src/bias/random.ts';
 
 export interface TestModelSpec {
-  arch: 'llama' | 'mistral' | 'qwen2';
+  arch: Architecture;
   hidden: number;
   layers: number;
   heads: number;
   kvHeads: number;
+  /** config.head_dim when heads · head_dim differs from hidden (qwen3, gemma); default hidden / heads. */
+  headDim?: number;
   intermediate: number;
   dtype: 'F32' | 'F16' | 'BF16';
   tied: boolean;
@@ -31,12 +34,31 @@ export interface TestModelSpec {
   qkScale?: number;
   /** Adds <|user|>/<|assistant|>/<|end|> tokens and a chat template. */
   chatTemplate?: boolean;
-  ropeScaling?: 'llama3';
+  /** llama: "llama3"; gemma3_text: "linear" (global layers only); phi3: "longrope". */
+  ropeScaling?: 'llama3' | 'linear' | 'longrope';
   extraWords?: string[];
   /** The tokenizer's post-processor prepends <s> (add_bos_token true), as Llama's does. Default false. */
   addBos?: boolean;
-  /** mistral only: config.sliding_window (default null = full attention). */
+  /** config.sliding_window: mistral/phi3 all layers; qwen3 the layers from slidingFromLayer on; gemma the sliding layers. */
   slidingWindow?: number;
+  /** qwen3: max_window_layers (with use_sliding_window). */
+  slidingFromLayer?: number;
+  /** gemma: explicit layer_types ("S" sliding, "F" full, one letter per layer); else sliding_window_pattern. */
+  layerTypes?: string;
+  /** gemma3_text: sliding_window_pattern. */
+  slidingPattern?: number;
+  /** qwen3: attention_bias (q, k, v and o biases). */
+  attentionBias?: boolean;
+  /** gemma: attn_logit_softcapping and final_logit_softcapping (gemma2 defaults 50 and 30). */
+  softcap?: { attention: number | null; final: number | null };
+  /** gemma: query_pre_attn_scalar (default head dim). */
+  queryPreAttnScalar?: number;
+  /** phi3: partial_rotary_factor. */
+  partialRotary?: number;
+  /** phi3 longrope: original_max_position_embeddings (prompts longer than this use the long factors). */
+  originalMaxPositions?: number;
+  /** Use this directory's real tokenizer.json and tokenizer_config.json instead of the word-level one. */
+  tokenizerFrom?: string;
 }
 
 export const STANDARD_TEST_MODELS: Record<string, TestModelSpec> = {
@@ -47,6 +69,28 @@ export const STANDARD_TEST_MODELS: Record<string, TestModelSpec> = {
   'llama-sharded-f32': { arch: 'llama', hidden: 64, layers: 3, heads: 8, kvHeads: 4, intermediate: 128, dtype: 'F32', tied: false, shards: 3, seed: 5 },
   'llama3-rope-chat-f32': { arch: 'llama', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 128, dtype: 'F32', tied: false, seed: 6, ropeScaling: 'llama3', chatTemplate: true },
   'mistral-swa-f32': { arch: 'mistral', hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64, dtype: 'F32', tied: false, seed: 7, slidingWindow: 8 },
+  'qwen3-gqa-f32': { arch: 'qwen3', hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 24, intermediate: 96, dtype: 'F32', tied: true, seed: 8 },
+  'qwen3-bias-swa-bf16': {
+    arch: 'qwen3', hidden: 48, layers: 3, heads: 6, kvHeads: 3, headDim: 8, intermediate: 96, dtype: 'BF16', tied: false, seed: 9,
+    attentionBias: true, slidingWindow: 6, slidingFromLayer: 1,
+  },
+  'gemma3-mix-bf16': {
+    arch: 'gemma3_text', hidden: 48, layers: 4, heads: 4, kvHeads: 1, headDim: 16, intermediate: 96, dtype: 'BF16', tied: true, seed: 10,
+    slidingWindow: 5, slidingPattern: 2, ropeScaling: 'linear', queryPreAttnScalar: 24,
+  },
+  'gemma3-types-f16': {
+    arch: 'gemma3_text', hidden: 40, layers: 3, heads: 4, kvHeads: 2, headDim: 12, intermediate: 64, dtype: 'F16', tied: false, seed: 11,
+    slidingWindow: 4, layerTypes: 'SFS', softcap: { attention: 4, final: 3 },
+  },
+  'gemma2-softcap-f32': {
+    arch: 'gemma2', hidden: 32, layers: 2, heads: 4, kvHeads: 2, headDim: 8, intermediate: 64, dtype: 'F32', tied: true, seed: 12,
+    slidingWindow: 4, softcap: { attention: 3, final: 2 },
+  },
+  'phi3-longrope-f32': {
+    arch: 'phi3', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 96, dtype: 'F32', tied: false, seed: 13,
+    partialRotary: 0.5, ropeScaling: 'longrope', originalMaxPositions: 12, slidingWindow: 10,
+  },
+  'phi3-mini-bf16': { arch: 'phi3', hidden: 48, layers: 2, heads: 6, kvHeads: 2, intermediate: 64, dtype: 'BF16', tied: true, seed: 14, partialRotary: 0.75 },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -142,17 +186,53 @@ function normalStream(seed: number, name: string): () => number {
  * residual stream, and norm weights uniform in [0.9, 1.1].
  */
 function initTensor(spec: TestModelSpec, name: string, shape: number[]): Float32Array {
+  const fused = fusedParts(spec, name);
+  if (fused) return concatRows(fused.map((part) => initTensor(spec, part.name, [part.rows, shape[1]!])));
   const n = shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   const normal = normalStream(spec.seed, name);
   if (name.endsWith('norm.weight')) {
+    // Gemma multiplies by (1 + w): its weights sit near 0 so that the scale is near 1, like the others'.
+    const offset = spec.arch.startsWith('gemma') ? -0.1 : 0.9;
     const rand = mulberry32(fnv1a(`${spec.seed}:${name}`));
-    for (let i = 0; i < n; i++) out[i] = 0.9 + 0.2 * rand();
+    for (let i = 0; i < n; i++) out[i] = offset + 0.2 * rand();
     return out;
   }
   const std = initStd(spec, name);
   for (let i = 0; i < n; i++) out[i] = std * normal();
   return out;
+}
+
+/** phi3's fused tensors are initialised as the separate projections they concatenate. */
+function fusedParts(spec: TestModelSpec, name: string): Array<{ name: string; rows: number }> | null {
+  const hd = headDimOf(spec);
+  if (name.endsWith('.qkv_proj.weight')) {
+    const p = name.slice(0, -'qkv_proj.weight'.length);
+    return [
+      { name: `${p}q_proj.weight`, rows: spec.heads * hd },
+      { name: `${p}k_proj.weight`, rows: spec.kvHeads * hd },
+      { name: `${p}v_proj.weight`, rows: spec.kvHeads * hd },
+    ];
+  }
+  if (name.endsWith('.gate_up_proj.weight')) {
+    const p = name.slice(0, -'gate_up_proj.weight'.length);
+    return [{ name: `${p}gate_proj.weight`, rows: spec.intermediate }, { name: `${p}up_proj.weight`, rows: spec.intermediate }];
+  }
+  return null;
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function headDimOf(spec: TestModelSpec): number {
+  return spec.headDim ?? spec.hidden / spec.heads;
 }
 
 function initStd(spec: TestModelSpec, name: string): number {
@@ -161,33 +241,17 @@ function initStd(spec: TestModelSpec, name: string): number {
   const embedStd = 1 / Math.sqrt(H);
   if (/\.(q|k)_proj\.weight$/.test(name)) return (0.4 * qkScale) / Math.sqrt(H);
   if (/\.(q|k)_proj\.bias$/.test(name)) return 0.5;
-  if (name.endsWith('.v_proj.bias')) return 0.1;
+  if (name.endsWith('.v_proj.bias') || name.endsWith('.o_proj.bias')) return 0.1;
   if (name.endsWith('.v_proj.weight')) return 1 / Math.sqrt(H);
-  if (name.endsWith('.o_proj.weight')) return embedStd / Math.sqrt(H); // q dim = heads · head_dim = H
+  if (name.endsWith('.o_proj.weight')) return embedStd / Math.sqrt(spec.heads * headDimOf(spec));
   if (name.endsWith('.gate_proj.weight') || name.endsWith('.up_proj.weight')) return 1 / Math.sqrt(H);
   if (name.endsWith('.down_proj.weight')) return (2 * embedStd) / Math.sqrt(spec.intermediate);
   return embedStd; // embed_tokens, lm_head
 }
 
-/** The ModelConfig the spec describes: used to list the architecture's tensors via expectedWeights. */
+/** The ModelConfig the spec describes, read from the config.json it writes (lists the tensors via expectedWeights). */
 function specToModelConfig(spec: TestModelSpec, vocabSize: number): ModelConfig {
-  return {
-    arch: spec.arch,
-    hiddenSize: spec.hidden,
-    numLayers: spec.layers,
-    numHeads: spec.heads,
-    numKvHeads: spec.kvHeads,
-    headDim: spec.hidden / spec.heads,
-    intermediateSize: spec.intermediate,
-    vocabSize,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    ropeScaling: null,
-    attentionBias: spec.arch === 'qwen2',
-    tieWordEmbeddings: spec.tied,
-    maxPositionEmbeddings: 512,
-    slidingWindow: null,
-  };
+  return parseConfig(buildConfigJson(spec, vocabSize), `test model spec (${spec.arch})`);
 }
 
 function splitIntoShards<T extends { data: Float32Array }>(tensors: T[], shards: number, bytesPerValue: number): T[][] {
@@ -249,7 +313,7 @@ function writeWeights(dir: string, spec: TestModelSpec, vocabSize: number): void
 const TORCH_DTYPES = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
 
 function buildConfigJson(spec: TestModelSpec, vocabSize: number): Record<string, unknown> {
-  const headDim = spec.hidden / spec.heads;
+  const headDim = headDimOf(spec);
   const common: Record<string, unknown> = {
     attention_dropout: 0.0,
     bos_token_id: 1,
@@ -307,7 +371,71 @@ function buildConfigJson(spec: TestModelSpec, vocabSize: number): Record<string,
         sliding_window: 4096,
         use_sliding_window: false,
       });
+    case 'qwen3':
+      return sortKeys({
+        ...common,
+        architectures: ['Qwen3ForCausalLM'],
+        model_type: 'qwen3',
+        attention_bias: spec.attentionBias ?? false,
+        head_dim: headDim,
+        max_window_layers: spec.slidingFromLayer ?? spec.layers,
+        rms_norm_eps: 1e-6,
+        rope_scaling: null,
+        rope_theta: 1000000.0,
+        sliding_window: spec.slidingWindow ?? null,
+        use_sliding_window: spec.slidingWindow !== undefined,
+      });
+    case 'gemma2':
+    case 'gemma3_text':
+      return sortKeys({ ...common, ...gemmaConfig(spec, headDim) });
+    case 'phi3':
+      return sortKeys({
+        ...common,
+        architectures: ['Phi3ForCausalLM'],
+        model_type: 'phi3',
+        original_max_position_embeddings: spec.originalMaxPositions ?? 512,
+        partial_rotary_factor: spec.partialRotary ?? 1.0,
+        rms_norm_eps: 1e-5,
+        rope_scaling: spec.ropeScaling === 'longrope' ? longRopeScaling(spec, headDim) : null,
+        rope_theta: 10000.0,
+        sliding_window: spec.slidingWindow ?? null,
+      });
   }
+}
+
+function gemmaConfig(spec: TestModelSpec, headDim: number): Record<string, unknown> {
+  const gemma3 = spec.arch === 'gemma3_text';
+  const layerTypes = spec.layerTypes ? [...spec.layerTypes].map((c) => (c === 'S' ? 'sliding_attention' : 'full_attention')) : undefined;
+  return {
+    architectures: [gemma3 ? 'Gemma3ForCausalLM' : 'Gemma2ForCausalLM'],
+    model_type: spec.arch,
+    attention_bias: false,
+    attn_logit_softcapping: spec.softcap?.attention ?? null,
+    final_logit_softcapping: spec.softcap?.final ?? null,
+    head_dim: headDim,
+    hidden_act: 'gelu_pytorch_tanh',
+    hidden_activation: 'gelu_pytorch_tanh',
+    query_pre_attn_scalar: spec.queryPreAttnScalar ?? headDim,
+    rms_norm_eps: 1e-6,
+    rope_theta: gemma3 ? 1000000.0 : 10000.0,
+    sliding_window: spec.slidingWindow ?? 4096,
+    ...(layerTypes ? { layer_types: layerTypes } : {}),
+    ...(gemma3
+      ? {
+          rope_local_base_freq: 10000.0,
+          rope_scaling: spec.ropeScaling === 'linear' ? { factor: 8.0, rope_type: 'linear' } : null,
+          ...(layerTypes ? {} : { sliding_window_pattern: spec.slidingPattern ?? 6 }),
+        }
+      : {}),
+  };
+}
+
+/** LongRoPE factors in the shape of Phi-3.5's: short ones near 1, long ones growing with the wavelength. */
+function longRopeScaling(spec: TestModelSpec, headDim: number): Record<string, unknown> {
+  const half = Math.floor(headDim * (spec.partialRotary ?? 1)) / 2;
+  const shortFactor = Array.from({ length: half }, (_, i) => 1 + 0.05 * i);
+  const longFactor = Array.from({ length: half }, (_, i) => 1 + (3 * i) / half);
+  return { long_factor: longFactor, short_factor: shortFactor, type: 'longrope' };
 }
 
 function addedToken(id: number, content: string): Record<string, unknown> {
@@ -378,11 +506,12 @@ function validateSpec(spec: TestModelSpec): void {
   for (const key of ['hidden', 'layers', 'heads', 'kvHeads', 'intermediate'] as const) {
     if (!Number.isInteger(spec[key]) || spec[key] <= 0) fail(`${key} must be a positive integer`);
   }
-  if (spec.hidden % spec.heads !== 0) fail(`hidden (${spec.hidden}) must be divisible by heads (${spec.heads})`);
-  if ((spec.hidden / spec.heads) % 2 !== 0) fail(`head dim ${spec.hidden / spec.heads} must be even`);
+  const headDim = headDimOf(spec);
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) fail(`head dim ${headDim} must be an even integer (set headDim or make hidden divisible by heads)`);
   if (spec.heads % spec.kvHeads !== 0) fail(`heads (${spec.heads}) must be a multiple of kvHeads (${spec.kvHeads})`);
-  if (spec.ropeScaling && spec.arch !== 'llama') fail('ropeScaling llama3 is only for arch llama');
-  if (spec.slidingWindow !== undefined && spec.arch !== 'mistral') fail('slidingWindow is only for arch mistral');
+  const ropeArch = { llama3: 'llama', linear: 'gemma3_text', longrope: 'phi3' } as const;
+  if (spec.ropeScaling && spec.arch !== ropeArch[spec.ropeScaling]) fail(`ropeScaling ${spec.ropeScaling} is only for arch ${ropeArch[spec.ropeScaling]}`);
+  if (spec.slidingWindow !== undefined && ['llama', 'qwen2'].includes(spec.arch)) fail(`slidingWindow is not for arch ${spec.arch}`);
 }
 
 /** Files this script writes, removed first so a re-run with fewer shards leaves no stale shard behind. */
@@ -399,11 +528,31 @@ export function writeTestModel(dir: string, spec: TestModelSpec): void {
   validateSpec(spec);
   fs.mkdirSync(dir, { recursive: true });
   removeGeneratedWeights(dir);
+  if (spec.tokenizerFrom) {
+    const vocabSize = copyTokenizer(spec.tokenizerFrom, dir);
+    writeJson(path.join(dir, 'config.json'), buildConfigJson(spec, vocabSize));
+    writeWeights(dir, spec, vocabSize);
+    return;
+  }
   const vocab = buildVocab(spec);
   writeJson(path.join(dir, 'config.json'), buildConfigJson(spec, vocab.length));
   writeWeights(dir, spec, vocab.length);
   writeJson(path.join(dir, 'tokenizer.json'), buildTokenizerJson(spec, vocab));
   writeJson(path.join(dir, 'tokenizer_config.json'), buildTokenizerConfig(spec, vocab));
+}
+
+/** Copies a real tokenizer's two files into `dir`; returns the vocabulary size it needs (largest id + 1). */
+function copyTokenizer(from: string, dir: string): number {
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(from, file), path.join(dir, file));
+  const json = JSON.parse(fs.readFileSync(path.join(from, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> | Array<[string, number]> };
+    added_tokens?: Array<{ id: number }>;
+  };
+  const vocab = json.model.vocab;
+  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
+  let max = ids.reduce((m, id) => Math.max(m, id), 0);
+  for (const t of json.added_tokens ?? []) max = Math.max(max, t.id);
+  return max + 1;
 }
 
 function main(argv: string[]): void {

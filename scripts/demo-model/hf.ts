@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWriteFile } from '../../src/fs/atomic.ts';
 import { writeSafetensors } from '../../src/model/safetensors.ts';
+import { plainLayerMath } from '../../src/model/config.ts';
 import type { ModelConfig } from '../../src/model/types.ts';
 import { expectedWeights } from '../../src/model/weights.ts';
 import { wordLevelTokenizerConfig, wordLevelTokenizerJson } from '../word-level-tokenizer.ts';
@@ -36,6 +37,7 @@ export function demoConfig(shape: DemoShape, vocabSize: number): ModelConfig {
     tieWordEmbeddings: false,
     maxPositionEmbeddings: shape.maxPositions,
     slidingWindow: null,
+    ...plainLayerMath(shape.layers, shape.hidden / shape.heads),
   };
 }
 

@@ -10,6 +10,7 @@ import type { WeightDelta } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import { ModelRunner, type RunnerOptions } from '../model/runner.ts';
 import type { ModelConfig } from '../model/types.ts';
+import { kRows, qRows } from '../model/weights.ts';
 import type { HeadRef } from '../bias/nas.ts';
 
 /** One trainable block: which weight rows it shifts. */
@@ -50,14 +51,14 @@ export function deltaSlots(cfg: ModelConfig, heads: HeadRef[], trainK: boolean):
     if (layer < 0 || layer >= cfg.numLayers || head < 0 || head >= cfg.numHeads) {
       throw new RangeError(`head L${layer}H${head} does not exist (model has ${cfg.numLayers} layers × ${cfg.numHeads} heads)`);
     }
-    slots.push({ name: qDeltaName(layer, head), weight: `model.layers.${layer}.self_attn.q_proj.weight`, rowStart: head * D, rows: D, cols: cfg.hiddenSize });
+    slots.push({ name: qDeltaName(layer, head), ...qRows(cfg, layer, head), rows: D, cols: cfg.hiddenSize });
   }
   if (trainK) {
     const groupSize = cfg.numHeads / cfg.numKvHeads;
     const groups = new Set(heads.map(({ layer, head }) => `${layer}:${Math.floor(head / groupSize)}`));
     for (const key of groups) {
       const [layer, g] = key.split(':').map(Number);
-      slots.push({ name: kDeltaName(layer, g), weight: `model.layers.${layer}.self_attn.k_proj.weight`, rowStart: g * D, rows: D, cols: cfg.hiddenSize });
+      slots.push({ name: kDeltaName(layer, g), ...kRows(cfg, layer, g), rows: D, cols: cfg.hiddenSize });
     }
   }
   return slots;

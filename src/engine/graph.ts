@@ -148,6 +148,7 @@ export class Graph {
   exp(a: Tensor): Tensor { return this.unary('Exp', a); }
   log(a: Tensor): Tensor { return this.unary('Log', a); }
   sigmoid(a: Tensor): Tensor { return this.unary('Sigmoid', a); }
+  tanh(a: Tensor): Tensor { return this.unary('Tanh', a); }
 
   cast(a: Tensor, to: ElemType): Tensor {
     if (a.dtype === to) return a;

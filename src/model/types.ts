@@ -15,15 +15,37 @@ export interface TensorInfo {
   byteLength: number;
 }
 
-export type Architecture = 'llama' | 'mistral' | 'qwen2';
+export type Architecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3_text' | 'phi3';
 
-/** `rope_scaling` of type "llama3" (Llama 3.1+). Anything else is refused when the config is read. */
+/** `rope_scaling` of type "llama3" (Llama 3.1+). */
 export interface Llama3RopeScaling {
+  type: 'llama3';
   factor: number;
   lowFreqFactor: number;
   highFreqFactor: number;
   originalMaxPositionEmbeddings: number;
 }
+
+/** `rope_scaling` of type "linear" (Gemma 3's global layers): frequencies divided by `factor`. */
+export interface LinearRopeScaling {
+  type: 'linear';
+  factor: number;
+}
+
+/**
+ * `rope_scaling` of type "longrope" (Phi-3/3.5/4-mini long-context checkpoints): per-frequency
+ * divisors, the short ones for prompts up to originalMaxPositionEmbeddings tokens and the long ones
+ * beyond, and cos/sin multiplied by attentionFactor.
+ */
+export interface LongRopeScaling {
+  type: 'longrope';
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  attentionFactor: number;
+}
+
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling | LongRopeScaling;
 
 /** The architecture description read from config.json: all a graph builder or reference needs. */
 export interface ModelConfig {
@@ -37,13 +59,40 @@ export interface ModelConfig {
   vocabSize: number;
   rmsNormEps: number;
   ropeTheta: number;
-  ropeScaling: Llama3RopeScaling | null;
-  /** qwen2: q/k/v projections carry biases. */
+  ropeScaling: RopeScaling | null;
+  /** q/k/v projections carry biases (qwen2 always; qwen3 and gemma with attention_bias). */
   attentionBias: boolean;
+  /** o_proj carries a bias (qwen3 and gemma with attention_bias). */
+  outputBias: boolean;
   tieWordEmbeddings: boolean;
   maxPositionEmbeddings: number;
-  /** Sliding window (mistral/qwen2) when the config enables it; null = full causal attention. */
+  /** Window of the sliding-window layers; null = every layer attends causally to all earlier tokens. */
   slidingWindow: number | null;
+  /** Per layer, whether it uses the sliding window (all of them for mistral; Gemma mixes both kinds). */
+  slidingLayers: boolean[];
+  /** qwen3, gemma3_text: RMSNorm `q_norm`/`k_norm` over head_dim of every q and k head, before RoPE. */
+  qkNorm: boolean;
+  /** Gemma: every RMSNorm multiplies by (1 + w) instead of w. */
+  normPlusOne: boolean;
+  /** Gemma: post_attention_layernorm and post_feedforward_layernorm normalize each block's output before
+   *  the residual add, and pre_feedforward_layernorm feeds the MLP. */
+  sandwichNorms: boolean;
+  /** Gemma: token embeddings are multiplied by √hidden_size (rounded to the embedding dtype). */
+  scaleEmbeddings: boolean;
+  /** MLP activation: silu, or Gemma's gelu with the tanh approximation. */
+  mlpActivation: 'silu' | 'gelu_tanh';
+  /** Multiplier of q·k: 1/√head_dim, or Gemma's query_pre_attn_scalar^-0.5. */
+  attentionScale: number;
+  /** Gemma 2: attention logits become cap · tanh(logits / cap) before the mask. */
+  attnLogitSoftcap: number | null;
+  /** Gemma 2: final logits become cap · tanh(logits / cap). */
+  finalLogitSoftcap: number | null;
+  /** Gemma 3: RoPE base of the sliding layers (never scaled); null = they use ropeTheta like the others. */
+  ropeLocalTheta: number | null;
+  /** Dimensions of each head that RoPE rotates (phi3 partial_rotary_factor); headDim elsewhere. */
+  rotaryDim: number;
+  /** phi3: q/k/v fused in qkv_proj, gate/up fused in gate_up_proj. */
+  fusedProjections: boolean;
 }
 
 /** The tokenizer as scoring uses it: ids in, ids out, and the chat template. */

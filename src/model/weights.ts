@@ -13,28 +13,65 @@ export interface ExpectedWeight {
 /** Every parameter tensor of the architecture, in the order transformers' state_dict lists them. */
 export function expectedWeights(cfg: ModelConfig): ExpectedWeight[] {
   const H = cfg.hiddenSize;
-  const qDim = cfg.numHeads * cfg.headDim;
-  const kvDim = cfg.numKvHeads * cfg.headDim;
-  const I = cfg.intermediateSize;
   const out: ExpectedWeight[] = [{ name: 'model.embed_tokens.weight', shape: [cfg.vocabSize, H] }];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
-    out.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H] });
-    if (cfg.attentionBias) out.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim] });
-    out.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H] });
-    if (cfg.attentionBias) out.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim] });
-    out.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H] });
-    if (cfg.attentionBias) out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim] });
-    out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, qDim] });
-    out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H] });
-    out.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H] });
-    out.push({ name: `${p}.mlp.down_proj.weight`, shape: [H, I] });
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [H] });
-    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [H] });
+    out.push(...attentionWeights(cfg, `${p}.self_attn`), ...mlpWeights(cfg, `${p}.mlp`));
+    const norms = cfg.sandwichNorms
+      ? ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']
+      : ['input_layernorm', 'post_attention_layernorm'];
+    for (const norm of norms) out.push({ name: `${p}.${norm}.weight`, shape: [H] });
   }
   out.push({ name: 'model.norm.weight', shape: [H] });
   if (!cfg.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [cfg.vocabSize, H] });
   return out;
+}
+
+function attentionWeights(cfg: ModelConfig, p: string): ExpectedWeight[] {
+  const H = cfg.hiddenSize;
+  const qDim = cfg.numHeads * cfg.headDim;
+  const kvDim = cfg.numKvHeads * cfg.headDim;
+  const out: ExpectedWeight[] = [];
+  if (cfg.fusedProjections) {
+    out.push({ name: `${p}.qkv_proj.weight`, shape: [qDim + 2 * kvDim, H] });
+  } else {
+    for (const [proj, rows] of [['q_proj', qDim], ['k_proj', kvDim], ['v_proj', kvDim]] as const) {
+      out.push({ name: `${p}.${proj}.weight`, shape: [rows, H] });
+      if (cfg.attentionBias) out.push({ name: `${p}.${proj}.bias`, shape: [rows] });
+    }
+  }
+  out.push({ name: `${p}.o_proj.weight`, shape: [H, qDim] });
+  if (cfg.outputBias) out.push({ name: `${p}.o_proj.bias`, shape: [H] });
+  if (cfg.qkNorm) {
+    out.push({ name: `${p}.q_norm.weight`, shape: [cfg.headDim] });
+    out.push({ name: `${p}.k_norm.weight`, shape: [cfg.headDim] });
+  }
+  return out;
+}
+
+function mlpWeights(cfg: ModelConfig, p: string): ExpectedWeight[] {
+  const H = cfg.hiddenSize;
+  const I = cfg.intermediateSize;
+  const inputs = cfg.fusedProjections
+    ? [{ name: `${p}.gate_up_proj.weight`, shape: [2 * I, H] }]
+    : [{ name: `${p}.gate_proj.weight`, shape: [I, H] }, { name: `${p}.up_proj.weight`, shape: [I, H] }];
+  return [...inputs, { name: `${p}.down_proj.weight`, shape: [H, I] }];
+}
+
+/**
+ * Where a head's q rows (and a KV group's k rows) live: q_proj/k_proj, or the q and k parts of
+ * phi3's fused qkv_proj ([q (heads·hd) | k (kv·hd) | v (kv·hd)]). NASA deltas shift these rows.
+ */
+export function qRows(cfg: ModelConfig, layer: number, head: number): { weight: string; rowStart: number } {
+  const p = `model.layers.${layer}.self_attn`;
+  const weight = cfg.fusedProjections ? `${p}.qkv_proj.weight` : `${p}.q_proj.weight`;
+  return { weight, rowStart: head * cfg.headDim };
+}
+
+export function kRows(cfg: ModelConfig, layer: number, group: number): { weight: string; rowStart: number } {
+  const p = `model.layers.${layer}.self_attn`;
+  if (cfg.fusedProjections) return { weight: `${p}.qkv_proj.weight`, rowStart: (cfg.numHeads + group) * cfg.headDim };
+  return { weight: `${p}.k_proj.weight`, rowStart: group * cfg.headDim };
 }
 
 const FLOAT_WEIGHT_DTYPES = new Set(['F32', 'F16', 'BF16']);

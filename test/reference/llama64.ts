@@ -1,6 +1,7 @@
 // Independent float64 reference of the Llama-family forward pass (LlamaForCausalLM, MistralForCausalLM,
-// Qwen2ForCausalLM with eager attention), written for tests only, in the spirit of llm.c: plain loops,
-// one small function per step. It deliberately shares no code with the ONNX graph builder
+// Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM with eager
+// attention), written from transformers' modeling_<arch>.py files for tests only, in the spirit of
+// llm.c: plain loops, one small function per step. It deliberately shares no code with the ONNX graph builder
 // (src/engine, src/model/llama*.ts) so that comparing the two means something.
 //
 // Layout: every activation is a row-major Float64Array [len, dim]; every weight has its Hugging Face
@@ -26,6 +27,11 @@ export interface ReferenceOutput {
 export interface ReferenceOptions {
   /** Weight name → additive delta of the same shape, added to the weight before use. */
   deltas?: Map<string, Float64Array>;
+  /**
+   * dtype of embed_tokens (Gemma rounds its √hidden embedding scale to it: `embed_scale.to(weight.dtype)`).
+   * Default F32.
+   */
+  embedDtype?: 'F32' | 'F16' | 'BF16';
   /**
    * Attention knockout (Geva et al. 2023): in each listed head, the edge from every query position
    * i > key to position `key` is removed before the softmax (the rest of the row renormalizes).
@@ -92,29 +98,42 @@ export function linear64(x: Float64Array, len: number, inDim: number, W: Float64
   return y;
 }
 
-/** LlamaRMSNorm per row: x / sqrt(mean(x²) + eps) · weight. */
-export function rmsNorm64(x: Float64Array, len: number, dim: number, weight: Float64Array, eps: number): Float64Array {
+/** LlamaRMSNorm per row: x / sqrt(mean(x²) + eps) · weight; GemmaRMSNorm (plusOne) multiplies by (1 + weight). */
+export function rmsNorm64(x: Float64Array, len: number, dim: number, weight: Float64Array, eps: number, plusOne = false): Float64Array {
   const y = new Float64Array(len * dim);
   for (let t = 0; t < len; t++) {
     let ss = 0;
     for (let i = 0; i < dim; i++) ss += x[t * dim + i] * x[t * dim + i];
     const inv = 1 / Math.sqrt(ss / dim + eps);
-    for (let i = 0; i < dim; i++) y[t * dim + i] = x[t * dim + i] * inv * weight[i];
+    for (let i = 0; i < dim; i++) y[t * dim + i] = x[t * dim + i] * inv * (plusOne ? 1 + weight[i] : weight[i]);
   }
   return y;
 }
 
 /**
- * Inverse RoPE frequencies, HF `_compute_default_rope_parameters` (1 / θ^(2i/d)) and, with
- * rope_scaling type "llama3", `_compute_llama3_parameters` (written in the same torch.where style).
+ * Inverse RoPE frequencies over the rotated dims d (head_dim · partial_rotary_factor): HF
+ * `_compute_default_rope_parameters` (1 / θ^(2i/d)), and for rope_scaling "llama3"
+ * `_compute_llama3_parameters` (written in the same torch.where style), "linear" (÷ factor) and
+ * "longrope" (÷ short_factor, or ÷ long_factor when `long`). Gemma 3's sliding layers use
+ * rope_local_base_freq and no scaling.
  */
-export function referenceInvFreq(cfg: ModelConfig): Float64Array {
-  const d = cfg.headDim;
+export function referenceInvFreq(cfg: ModelConfig, opts: { sliding?: boolean; long?: boolean } = {}): Float64Array {
+  const d = cfg.rotaryDim;
   const half = d / 2;
+  const local = opts.sliding === true && cfg.ropeLocalTheta !== null;
+  const theta = local ? (cfg.ropeLocalTheta as number) : cfg.ropeTheta;
   const base = new Float64Array(half);
-  for (let i = 0; i < half; i++) base[i] = 1 / Math.pow(cfg.ropeTheta, (2 * i) / d);
-  const s = cfg.ropeScaling;
+  for (let i = 0; i < half; i++) base[i] = 1 / Math.pow(theta, (2 * i) / d);
+  const s = local ? null : cfg.ropeScaling;
   if (!s) return base;
+  if (s.type === 'linear') return base.map((f) => f / s.factor);
+  if (s.type === 'longrope') {
+    // inv_freq = 1 / (ext_factors · base^(2i/d))
+    const ext = opts.long ? s.longFactor : s.shortFactor;
+    const out = new Float64Array(half);
+    for (let i = 0; i < half; i++) out[i] = 1 / (ext[i] * Math.pow(theta, (2 * i) / d));
+    return out;
+  }
 
   const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
   const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
@@ -133,15 +152,29 @@ export function referenceInvFreq(cfg: ModelConfig): Float64Array {
   return out;
 }
 
-/** HF cos/sin tables for one position: emb = concat(freqs, freqs), freqs = pos · inv_freq. */
-function ropeCosSin(pos: number, invFreq: Float64Array): { cos: Float64Array; sin: Float64Array } {
+/** The RoPE of a layer for a prompt of `len` tokens: frequencies and the cos/sin multiplier (longrope). */
+interface Rope {
+  invFreq: Float64Array;
+  scale: number;
+}
+
+function layerRope(cfg: ModelConfig, sliding: boolean, len: number): Rope {
+  const s = cfg.ropeScaling;
+  const longrope = s?.type === 'longrope' && !(sliding && cfg.ropeLocalTheta !== null) ? s : null;
+  // transformers' longrope_frequency_update: the long factors once max(position_ids) + 1 exceeds the original context.
+  const long = longrope !== null && len > longrope.originalMaxPositionEmbeddings;
+  return { invFreq: referenceInvFreq(cfg, { sliding, long }), scale: longrope ? longrope.attentionFactor : 1 };
+}
+
+/** HF cos/sin tables for one position: emb = concat(freqs, freqs), freqs = pos · inv_freq, times the attention scaling. */
+function ropeCosSin(pos: number, invFreq: Float64Array, scale = 1): { cos: Float64Array; sin: Float64Array } {
   const half = invFreq.length;
   const cos = new Float64Array(2 * half);
   const sin = new Float64Array(2 * half);
   for (let i = 0; i < half; i++) {
     const angle = pos * invFreq[i];
-    cos[i] = cos[i + half] = Math.cos(angle);
-    sin[i] = sin[i + half] = Math.sin(angle);
+    cos[i] = cos[i + half] = Math.cos(angle) * scale;
+    sin[i] = sin[i + half] = Math.sin(angle) * scale;
   }
   return { cos, sin };
 }
@@ -157,22 +190,27 @@ function rotateHalf(x: Float64Array): Float64Array {
   return y;
 }
 
-/** RoPE of one head vector (length headDim) at position `pos`: x·cos + rotate_half(x)·sin. */
-export function referenceRope(x: Float64Array, pos: number, invFreq: Float64Array): Float64Array {
-  if (x.length !== 2 * invFreq.length) throw new Error(`reference: rope vector of ${x.length}, expected ${2 * invFreq.length}`);
-  const { cos, sin } = ropeCosSin(pos, invFreq);
-  const r = rotateHalf(x);
-  const y = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = x[i] * cos[i] + r[i] * sin[i];
+/**
+ * RoPE of one head vector at position `pos`: x·cos + rotate_half(x)·sin on its first 2·invFreq.length
+ * dims (all of them unless partial_rotary_factor < 1, as in Phi-3's apply_rotary_pos_emb); the rest pass.
+ */
+export function referenceRope(x: Float64Array, pos: number, invFreq: Float64Array, scale = 1): Float64Array {
+  const rd = 2 * invFreq.length;
+  if (x.length < rd) throw new Error(`reference: rope vector of ${x.length}, expected at least ${rd}`);
+  const { cos, sin } = ropeCosSin(pos, invFreq, scale);
+  const rot = x.subarray(0, rd);
+  const r = rotateHalf(rot);
+  const y = Float64Array.from(x);
+  for (let i = 0; i < rd; i++) y[i] = rot[i] * cos[i] + r[i] * sin[i];
   return y;
 }
 
 /** Applies RoPE in place to every head of a projection [len, nHeads·headDim], position t for row t. */
-function ropeAllHeads(x: Float64Array, len: number, nHeads: number, headDim: number, invFreq: Float64Array): void {
+function ropeAllHeads(x: Float64Array, len: number, nHeads: number, headDim: number, rope: Rope): void {
   for (let t = 0; t < len; t++) {
     for (let h = 0; h < nHeads; h++) {
       const at = t * nHeads * headDim + h * headDim;
-      const rotated = referenceRope(x.subarray(at, at + headDim), t, invFreq);
+      const rotated = referenceRope(x.subarray(at, at + headDim), t, rope.invFreq, rope.scale);
       x.set(rotated, at);
     }
   }
@@ -200,17 +238,29 @@ function maskedSoftmax(scores: Float64Array, allowed: boolean[]): Float64Array {
   return p;
 }
 
+/** What one layer's eager attention needs beyond q, k, v. */
+interface AttentionParams {
+  nHeads: number;
+  nKv: number;
+  hd: number;
+  /** Multiplier of q·k (head_dim^-0.5, Gemma query_pre_attn_scalar^-0.5). */
+  scale: number;
+  /** Gemma 2 soft-capping of the logits (before the mask), or null. */
+  softcap: number | null;
+  slidingWindow: number | null;
+  /** Attention knockout: whether head h's edge from query i to key j is removed before the softmax. */
+  knockedOut?: (h: number, i: number, j: number) => boolean;
+}
+
 /**
  * Eager attention with GQA. q: [len, nHeads·hd], k/v: [len, nKv·hd], already RoPE'd.
  * Returns the concatenated head outputs [len, nHeads·hd] and the full probabilities [nHeads, len, len].
  */
 function attention(
-  q: Float64Array, k: Float64Array, v: Float64Array, len: number,
-  nHeads: number, nKv: number, hd: number, slidingWindow: number | null,
-  knockedOut: (h: number, i: number, j: number) => boolean = () => false,
+  q: Float64Array, k: Float64Array, v: Float64Array, len: number, a: AttentionParams,
 ): { out: Float64Array; probs: Float64Array } {
+  const { nHeads, nKv, hd } = a;
   const group = nHeads / nKv;
-  const scale = 1 / Math.sqrt(hd);
   const qDim = nHeads * hd;
   const kvDim = nKv * hd;
   const out = new Float64Array(len * qDim);
@@ -221,10 +271,12 @@ function attention(
       const scores = new Float64Array(len);
       const allowed: boolean[] = [];
       for (let j = 0; j < len; j++) {
-        allowed.push(referenceAllowed(i, j, slidingWindow) && !knockedOut(h, i, j));
+        allowed.push(referenceAllowed(i, j, a.slidingWindow) && !(a.knockedOut?.(h, i, j) ?? false));
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[i * qDim + h * hd + d] * k[j * kvDim + g * hd + d];
-        scores[j] = s * scale;
+        s *= a.scale;
+        // attn_weights = tanh(attn_weights / softcap) * softcap
+        scores[j] = a.softcap === null ? s : Math.tanh(s / a.softcap) * a.softcap;
       }
       const p = maskedSoftmax(scores, allowed);
       probs.set(p, (h * len + i) * len);
@@ -243,39 +295,113 @@ function silu(x: number): number {
   return x / (1 + Math.exp(-x));
 }
 
-/** LlamaMLP: down(silu(gate(x)) * up(x)). */
+/** gelu_pytorch_tanh(x) = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))). */
+function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/** Rows [from, from + count) of a row-major [len, width] matrix, as a [len, count] matrix. */
+function columns(x: Float64Array, len: number, width: number, from: number, count: number): Float64Array {
+  const y = new Float64Array(len * count);
+  for (let t = 0; t < len; t++) y.set(x.subarray(t * width + from, t * width + from + count), t * count);
+  return y;
+}
+
+/**
+ * LlamaMLP / Gemma's MLP: down(act(gate(x)) * up(x)). Phi3MLP computes gate_up_proj(x) and chunks
+ * it in two along the last dim: gate first, then up.
+ */
 function mlp(x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: number): Float64Array {
   const H = cfg.hiddenSize;
   const I = cfg.intermediateSize;
   const p = `model.layers.${l}.mlp.`;
-  const gate = linear64(x, len, H, W.weight(p + 'gate_proj.weight', [I, H]), I);
-  const up = linear64(x, len, H, W.weight(p + 'up_proj.weight', [I, H]), I);
-  const act = new Float64Array(len * I);
-  for (let i = 0; i < act.length; i++) act[i] = silu(gate[i]) * up[i];
-  return linear64(act, len, I, W.weight(p + 'down_proj.weight', [H, I]), H);
+  let gate: Float64Array;
+  let up: Float64Array;
+  if (cfg.fusedProjections) {
+    const both = linear64(x, len, H, W.weight(p + 'gate_up_proj.weight', [2 * I, H]), 2 * I);
+    gate = columns(both, len, 2 * I, 0, I);
+    up = columns(both, len, 2 * I, I, I);
+  } else {
+    gate = linear64(x, len, H, W.weight(p + 'gate_proj.weight', [I, H]), I);
+    up = linear64(x, len, H, W.weight(p + 'up_proj.weight', [I, H]), I);
+  }
+  const act = cfg.mlpActivation === 'silu' ? silu : geluTanh;
+  const h = new Float64Array(len * I);
+  for (let i = 0; i < h.length; i++) h[i] = act(gate[i]) * up[i];
+  return linear64(h, len, I, W.weight(p + 'down_proj.weight', [H, I]), H);
 }
 
-/** LlamaAttention (self_attn) of layer l: projections, RoPE, attention, o_proj. */
+/** q, k, v projections: separate Linears (with biases when the config has them), or Phi-3's qkv_proj split by rows. */
+function projections(
+  x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, p: string,
+): { q: Float64Array; k: Float64Array; v: Float64Array } {
+  const H = cfg.hiddenSize;
+  const qDim = cfg.numHeads * cfg.headDim;
+  const kvDim = cfg.numKvHeads * cfg.headDim;
+  if (cfg.fusedProjections) {
+    const width = qDim + 2 * kvDim;
+    const qkv = linear64(x, len, H, W.weight(p + 'qkv_proj.weight', [width, H]), width);
+    // query_pos = num_heads * head_dim; keys next, then values.
+    const part = (from: number, count: number) => columns(qkv, len, width, from, count);
+    return { q: part(0, qDim), k: part(qDim, kvDim), v: part(qDim + kvDim, kvDim) };
+  }
+  const bias = (name: string, n: number) => (cfg.attentionBias ? W.weight(p + name + '.bias', [n]) : undefined);
+  return {
+    q: linear64(x, len, H, W.weight(p + 'q_proj.weight', [qDim, H]), qDim, bias('q_proj', qDim)),
+    k: linear64(x, len, H, W.weight(p + 'k_proj.weight', [kvDim, H]), kvDim, bias('k_proj', kvDim)),
+    v: linear64(x, len, H, W.weight(p + 'v_proj.weight', [kvDim, H]), kvDim, bias('v_proj', kvDim)),
+  };
+}
+
+/** Attention of layer l: projections, q_norm/k_norm per head (Qwen3, Gemma 3), RoPE, attention, o_proj. */
 function selfAttention(
-  x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: number, invFreq: Float64Array,
-  knockout?: ReferenceOptions['knockout'],
+  x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: number, knockout?: ReferenceOptions['knockout'],
 ): { out: Float64Array; probs: Float64Array } {
   const H = cfg.hiddenSize;
   const hd = cfg.headDim;
   const qDim = cfg.numHeads * hd;
-  const kvDim = cfg.numKvHeads * hd;
   const p = `model.layers.${l}.self_attn.`;
-  const bias = (name: string, n: number) => (cfg.attentionBias ? W.weight(p + name + '.bias', [n]) : undefined);
-  const q = linear64(x, len, H, W.weight(p + 'q_proj.weight', [qDim, H]), qDim, bias('q_proj', qDim));
-  const k = linear64(x, len, H, W.weight(p + 'k_proj.weight', [kvDim, H]), kvDim, bias('k_proj', kvDim));
-  const v = linear64(x, len, H, W.weight(p + 'v_proj.weight', [kvDim, H]), kvDim, bias('v_proj', kvDim));
-  ropeAllHeads(q, len, cfg.numHeads, hd, invFreq);
-  ropeAllHeads(k, len, cfg.numKvHeads, hd, invFreq);
+  const { q, k, v } = projections(x, len, cfg, W, p);
+  let qn = q;
+  let kn = k;
+  if (cfg.qkNorm) {
+    // q_norm(q.view(..., head_dim)): one RMSNorm per head vector, i.e. rows of length head_dim.
+    qn = rmsNorm64(q, len * cfg.numHeads, hd, W.weight(p + 'q_norm.weight', [hd]), cfg.rmsNormEps, cfg.normPlusOne);
+    kn = rmsNorm64(k, len * cfg.numKvHeads, hd, W.weight(p + 'k_norm.weight', [hd]), cfg.rmsNormEps, cfg.normPlusOne);
+  }
+  const sliding = cfg.slidingLayers[l] === true;
+  const rope = layerRope(cfg, sliding, len);
+  ropeAllHeads(qn, len, cfg.numHeads, hd, rope);
+  ropeAllHeads(kn, len, cfg.numKvHeads, hd, rope);
   const knockedOut = (h: number, i: number, j: number) =>
     knockout !== undefined && j === knockout.key && i > j && knockout.heads.some((s) => s.layer === l && s.head === h);
-  const a = attention(q, k, v, len, cfg.numHeads, cfg.numKvHeads, hd, cfg.slidingWindow, knockedOut);
-  const out = linear64(a.out, len, qDim, W.weight(p + 'o_proj.weight', [H, qDim]), H);
+  const a = attention(qn, kn, v, len, {
+    nHeads: cfg.numHeads,
+    nKv: cfg.numKvHeads,
+    hd,
+    scale: cfg.attentionScale,
+    softcap: cfg.attnLogitSoftcap,
+    slidingWindow: sliding ? cfg.slidingWindow : null,
+    knockedOut,
+  });
+  const oBias = cfg.outputBias ? W.weight(p + 'o_proj.bias', [H]) : undefined;
+  const out = linear64(a.out, len, qDim, W.weight(p + 'o_proj.weight', [H, qDim]), H, oBias);
   return { out, probs: a.probs };
+}
+
+/** Rounds x to the nearest value with `bits` stored mantissa bits (ties to even): float16 10, bfloat16 7, float32 23. */
+function roundMantissa(x: number, bits: number): number {
+  const ulp = Math.pow(2, Math.floor(Math.log2(Math.abs(x))) - bits);
+  const n = x / ulp;
+  let r = Math.round(n);
+  if (Math.abs(n - Math.trunc(n)) === 0.5 && r % 2 !== 0) r -= 1;
+  return r * ulp;
+}
+
+/** Gemma's embedding scale: √hidden_size as a tensor of the embedding weight's dtype. */
+function embedScale(cfg: ModelConfig, dtype: 'F32' | 'F16' | 'BF16'): number {
+  const bits = { F32: 23, F16: 10, BF16: 7 }[dtype];
+  return roundMantissa(Math.sqrt(cfg.hiddenSize), bits);
 }
 
 function addInPlace(x: Float64Array, y: Float64Array): void {
@@ -288,7 +414,7 @@ function checkInputs(cfg: ModelConfig, ids: number[], rows: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new Error(`reference: token id ${id} outside [0, ${cfg.vocabSize})`);
   }
   if (!Number.isInteger(rows) || rows < 1 || rows > ids.length) throw new Error(`reference: rows ${rows} outside [1, ${ids.length}]`);
-  if (cfg.headDim % 2 !== 0) throw new Error(`reference: odd head_dim ${cfg.headDim}`);
+  if (cfg.rotaryDim % 2 !== 0 || cfg.rotaryDim > cfg.headDim) throw new Error(`reference: bad rotary dim ${cfg.rotaryDim}`);
   if (cfg.numHeads % cfg.numKvHeads !== 0) throw new Error(`reference: ${cfg.numHeads} heads not divisible by ${cfg.numKvHeads} kv heads`);
 }
 
@@ -296,7 +422,7 @@ function checkInputs(cfg: ModelConfig, ids: number[], rows: number): void {
 // The model.
 
 /**
- * Forward pass of a Llama/Mistral/Qwen2 causal LM in float64 over positions 0..len-1.
+ * Forward pass of a Llama/Mistral/Qwen2/Qwen3/Gemma 2/Gemma 3/Phi-3 causal LM in float64 over positions 0..len-1.
  * Returns the logits at the last position and the attention rows of the last `rows` query positions.
  */
 export function referenceForward(
@@ -307,20 +433,22 @@ export function referenceForward(
   const len = ids.length;
   const H = cfg.hiddenSize;
   const V = cfg.vocabSize;
-  const invFreq = referenceInvFreq(cfg);
 
   // Embedding lookup.
   const embed = W.weight('model.embed_tokens.weight', [V, H]);
   const x = new Float64Array(len * H);
   for (let t = 0; t < len; t++) x.set(embed.subarray(ids[t] * H, (ids[t] + 1) * H), t * H);
+  if (cfg.scaleEmbeddings) {
+    const scale = embedScale(cfg, opts?.embedDtype ?? 'F32');
+    for (let i = 0; i < x.length; i++) x[i] *= scale;
+  }
 
   // Decoder layers.
+  const norm = (v: Float64Array, n: number, name: string) => rmsNorm64(v, n, H, W.weight(name, [H]), cfg.rmsNormEps, cfg.normPlusOne);
   const attn = new Float64Array(cfg.numLayers * cfg.numHeads * rows * len);
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}.`;
-    const h1 = rmsNorm64(x, len, H, W.weight(p + 'input_layernorm.weight', [H]), cfg.rmsNormEps);
-    const a = selfAttention(h1, len, cfg, W, l, invFreq, opts?.knockout);
-    addInPlace(x, a.out);
+    const a = selfAttention(norm(x, len, p + 'input_layernorm.weight'), len, cfg, W, l, opts?.knockout);
     for (let h = 0; h < cfg.numHeads; h++) {
       for (let r = 0; r < rows; r++) {
         const i = len - rows + r;
@@ -328,14 +456,23 @@ export function referenceForward(
         attn.set(a.probs.subarray(from, from + len), ((l * cfg.numHeads + h) * rows + r) * len);
       }
     }
-    const h2 = rmsNorm64(x, len, H, W.weight(p + 'post_attention_layernorm.weight', [H]), cfg.rmsNormEps);
-    addInPlace(x, mlp(h2, len, cfg, W, l));
+    if (cfg.sandwichNorms) {
+      // Gemma2DecoderLayer / Gemma3DecoderLayer: each block's output is normalized before the residual add.
+      addInPlace(x, norm(a.out, len, p + 'post_attention_layernorm.weight'));
+      const m = mlp(norm(x, len, p + 'pre_feedforward_layernorm.weight'), len, cfg, W, l);
+      addInPlace(x, norm(m, len, p + 'post_feedforward_layernorm.weight'));
+    } else {
+      addInPlace(x, a.out);
+      addInPlace(x, mlp(norm(x, len, p + 'post_attention_layernorm.weight'), len, cfg, W, l));
+    }
   }
 
-  // Final norm and LM head, last position only.
-  const last = rmsNorm64(x.subarray((len - 1) * H, len * H), 1, H, W.weight('model.norm.weight', [H]), cfg.rmsNormEps);
+  // Final norm and LM head, last position only; Gemma 2 soft-caps the logits.
+  const last = norm(x.subarray((len - 1) * H, len * H), 1, 'model.norm.weight');
   const head = cfg.tieWordEmbeddings ? W.weight('model.embed_tokens.weight', [V, H]) : W.weight('lm_head.weight', [V, H]);
   const logitsLast = linear64(last, 1, H, head, V);
+  const cap = cfg.finalLogitSoftcap;
+  if (cap !== null) for (let i = 0; i < V; i++) logitsLast[i] = Math.tanh(logitsLast[i] / cap) * cap;
 
   W.checkAllDeltasUsed();
   return { logitsLast, attn, len, rows, layers: cfg.numLayers, heads: cfg.numHeads };

@@ -31,7 +31,14 @@ function weightGetter(model: LoadedModel) {
 }
 
 function reference(model: LoadedModel, ids: number[], rows: number): ReferenceOutput {
-  return referenceForward(model.config, weightGetter(model), ids, rows);
+  return referenceForward(model.config, weightGetter(model), ids, rows, { embedDtype: embedDtype(model) });
+}
+
+/** The embedding table's dtype, which Gemma's embedding scale is rounded to. */
+export function embedDtype(model: LoadedModel): 'F32' | 'F16' | 'BF16' {
+  const dtype = model.checkpoint.tensors.get('model.embed_tokens.weight')?.dtype;
+  assert.ok(dtype === 'F32' || dtype === 'F16' || dtype === 'BF16', `embedding dtype ${dtype}`);
+  return dtype;
 }
 
 function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {

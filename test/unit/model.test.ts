@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { STANDARD_TEST_MODELS, writeTestModel, type TestModelSpec } from '../../scripts/make-test-model.ts';
 import { openCheckpoint } from '../../src/model/checkpoint.ts';
-import { parseConfig, readConfig, ropeInvFreq } from '../../src/model/config.ts';
+import { parseConfig, plainLayerMath, readConfig, ropeInvFreq } from '../../src/model/config.ts';
 import { ModelLoadError } from '../../src/model/errors.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { atomicWriteFile } from '../../src/fs/atomic.ts';
@@ -401,6 +401,7 @@ describe('config', () => {
       tieWordEmbeddings: false,
       maxPositionEmbeddings: 2048,
       slidingWindow: null,
+      ...plainLayerMath(2, 16),
     } satisfies ModelConfig);
   });
 
@@ -425,7 +426,7 @@ describe('config', () => {
   test('unsupported architecture lists the supported ones', () => {
     assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gpt2' }, 'm/config.json'), (err: unknown) => {
       assert.ok(err instanceof ModelLoadError);
-      assert.equal(err.message, 'm/config.json: unsupported architecture "gpt2"; supported: llama, mistral, qwen2');
+      assert.equal(err.message, 'm/config.json: unsupported architecture "gpt2"; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3');
       return true;
     });
   });
@@ -435,9 +436,9 @@ describe('config', () => {
       { ...BASE_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
       'c',
     );
-    assert.deepEqual(llama3.ropeScaling, { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    assert.deepEqual(llama3.ropeScaling, { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
     assert.equal(parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'default' } }, 'c').ropeScaling, null);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'), /rope_scaling type "yarn" is not supported; supported: llama3/);
+    assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'), /rope_scaling type "yarn" is not supported for llama; supported: llama3/);
     assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'linear', factor: 2 } }, 'c'), /rope_scaling type "linear" is not supported/);
     assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'c'), /missing "low_freq_factor"/);
   });
@@ -466,7 +467,10 @@ describe('config', () => {
     assert.equal(parseConfig({ ...qwen, use_sliding_window: false }, 'c').slidingWindow, null);
     assert.equal(parseConfig({ ...qwen, use_sliding_window: true, max_window_layers: 0 }, 'c').slidingWindow, 32);
     assert.equal(parseConfig({ ...qwen, use_sliding_window: true, max_window_layers: 2 }, 'c').slidingWindow, null);
-    assert.throws(() => parseConfig({ ...qwen, use_sliding_window: true, max_window_layers: 1 }, 'c'), /sliding-window attention in only some layers/);
+    // transformers' layer_types default: the layers from max_window_layers on slide.
+    const mixed = parseConfig({ ...qwen, use_sliding_window: true, max_window_layers: 1 }, 'c');
+    assert.equal(mixed.slidingWindow, 32);
+    assert.deepEqual(mixed.slidingLayers, [false, true]);
   });
 
   test('ropeInvFreq: plain and llama3 scaling on hand-computed values', () => {
@@ -480,7 +484,7 @@ describe('config', () => {
     // i=0: wavelength 2π < 16, unchanged. i=1: wavelength 62.83 is in between:
     //   smooth = (64 / (2π/0.1) − 1) / (4 − 1) = 0.0061972119293767…, value = (1−smooth)·0.1/8 + smooth·0.1.
     // i=2,3: wavelengths 628 and 6283 > 64, divided by 8.
-    const scaled = ropeInvFreq({ ...base, ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } });
+    const scaled = ropeInvFreq({ ...base, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } });
     const expectedScaled = [1, 0.013042256043820465, 0.00125, 0.000125];
     scaled.forEach((v, i) => assert.ok(Math.abs(v - expectedScaled[i]!) < 1e-15, `llama3[${i}] = ${v}`));
   });
@@ -653,9 +657,12 @@ describe('test models and loadModel', () => {
       assert.equal(c.numKvHeads, spec.kvHeads);
       assert.equal(c.intermediateSize, spec.intermediate);
       assert.equal(c.tieWordEmbeddings, spec.tied);
-      assert.equal(c.attentionBias, spec.arch === 'qwen2');
-      assert.equal(c.ropeScaling !== null, spec.ropeScaling === 'llama3');
-      assert.equal(c.slidingWindow, spec.slidingWindow ?? null);
+      assert.equal(c.headDim, spec.headDim ?? spec.hidden / spec.heads);
+      assert.equal(c.attentionBias, spec.arch === 'qwen2' || spec.attentionBias === true);
+      assert.equal(c.ropeScaling?.type, spec.ropeScaling);
+      // Gemma slides by default (window 4096), the others only when the spec sets a window.
+      assert.equal(c.slidingWindow, spec.slidingWindow ?? (spec.arch.startsWith('gemma') ? 4096 : null), name);
+      assert.equal(c.slidingLayers.length, spec.layers);
       assert.equal(m.checkpoint.files.length, spec.shards ?? 1);
       for (const t of m.checkpoint.tensors.values()) assert.equal(t.dtype, spec.dtype);
       // The vocabulary fills the embedding exactly, and the candidate words are single tokens.

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/model/types.ts';
+import { plainLayerMath } from '../../src/model/config.ts';
 import {
   referenceAttn, referenceForward, referenceInvFreq, referenceNas, referenceRope,
   type ReferenceOutput, type WeightGetter,
@@ -15,7 +16,11 @@ import { mulberry32 as rng } from '../../src/bias/random.ts';
 
 
 function config(over: Partial<ModelConfig> = {}): ModelConfig {
+  const numLayers = over.numLayers ?? 2;
+  const headDim = over.headDim ?? 4;
   return {
+    ...plainLayerMath(numLayers, headDim),
+    slidingLayers: new Array<boolean>(numLayers).fill(over.slidingWindow !== undefined && over.slidingWindow !== null),
     arch: 'llama',
     hiddenSize: 16,
     numLayers: 2,
@@ -97,7 +102,7 @@ const CONFIGS: Array<[string, ModelConfig]> = [
   ['llama GQA', config()],
   ['mistral sliding window 3', config({ arch: 'mistral', slidingWindow: 3 })],
   ['qwen2 bias + window 5 + tied', config({ arch: 'qwen2', attentionBias: true, slidingWindow: 5, tieWordEmbeddings: true, numKvHeads: 1 })],
-  ['llama3 rope scaling MHA', config({ numKvHeads: 4, ropeTheta: 500000, ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 32 } })],
+  ['llama3 rope scaling MHA', config({ numKvHeads: 4, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 32 } })],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +255,7 @@ test('tied embeddings use embed_tokens as lm_head', () => {
 
 test('RoPE: q·k depends only on the relative offset, and preserves norms', () => {
   const r = rng(14);
-  for (const cfg of [config({ headDim: 8 }), config({ headDim: 16, ropeTheta: 500000, ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } })]) {
+  for (const cfg of [config({ headDim: 8 }), config({ headDim: 16, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } })]) {
     const inv = referenceInvFreq(cfg);
     const q = uniform(cfg.headDim, r, 1), k = uniform(cfg.headDim, r, 1);
     const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, i) => s + x * b[i], 0);
@@ -282,7 +287,7 @@ test('inv_freq: default and llama3 rope scaling on hand-computed values', () => 
   assertArraysClose(plain, Float64Array.from([1, 0.1, 0.01, 0.001]), 1e-15, 'default');
 
   // llama3: θ 500000, head_dim 8, factor 8, low 1, high 4, original context 8192.
-  const s = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+  const s = { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
   const got = referenceInvFreq(config({ headDim: 8, ropeTheta: 500000, ropeScaling: s }));
   // Per element, written as the three branches of the Llama 3.1 paper's scaling rule.
   const lowWl = 8192 / 1, highWl = 8192 / 4;
