@@ -106,6 +106,58 @@ test('NASA loss gradient = finite differences, float64, qwen2 with biases', () =
 test('NASA loss gradient = finite differences, float32, llama with GQA', () => checkGradient('llama-gqa-f32', 'float32', 1e-3));
 test('NASA loss gradient = finite differences, float32, qwen2 with biases', () => checkGradient('qwen2-bias-f32', 'float32', 1e-3));
 
+// The newer architectures: q_norm/k_norm after the delta (qwen3, gemma3), Gemma's norms, GELU and
+// soft-capping (gemma2), sliding/global layers with two RoPE bases (gemma3), fused qkv_proj with
+// partial rotary and longrope (phi3).
+for (const name of ['qwen3-gqa-f32', 'gemma3-mix-bf16', 'gemma2-softcap-f32', 'phi3-longrope-f32'] as const) {
+  test(`NASA loss gradient = finite differences, float64, ${name}`, () => checkGradient(name, 'float64', 1e-5));
+  test(`NASA loss gradient = finite differences, float32, ${name}`, () => checkGradient(name, 'float32', 1e-3));
+}
+
+/** Full-shape reference deltas (weight name → [out, in]) from an adapter's row blocks. */
+function referenceDeltas(model: LoadedModel, adapter: { deltas: Map<string, Float32Array> }): Map<string, Float64Array> {
+  const refDeltas = new Map<string, Float64Array>();
+  for (const d of adapterWeightDeltas(adapter as Parameters<typeof adapterWeightDeltas>[0], model.config)) {
+    const full = refDeltas.get(d.weight) ?? new Float64Array(model.checkpoint.tensors.get(d.weight)!.shape.reduce((a, b) => a * b, 1));
+    const block = Float64Array.from(d.values!);
+    for (let i = 0; i < block.length; i++) full[d.rowStart * model.config.hiddenSize + i] += block[i];
+    refDeltas.set(d.weight, full);
+  }
+  return refDeltas;
+}
+
+for (const name of ['qwen3-bias-swa-bf16', 'gemma3-types-f16', 'phi3-longrope-f32'] as const) {
+  test(`an adapter's q and k deltas land where the reference adds them: ${name}`, async () => {
+    const dir = modelDir(name);
+    const model = loadModel(dir);
+    const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 3 }];
+    const slots = deltaSlots(model.config, heads, true);
+    const values = randomDeltas(slots, 0.2, 9);
+    const adapter = {
+      metadata: { baseModel: model.checkpoint.fingerprint, heads, trainK: true, lossWeights: { align: 1, task: 1, keep: 0.1 }, steps: 0, seed: 0 },
+      deltas: new Map([...values].map(([k, v]) => [k, Float32Array.from(v)])),
+    };
+    const file = path.join(root, `${name}-adapter.safetensors`);
+    saveAdapter(file, adapter, model.config);
+    const runner = await openScoringRunner(dir, file, { provider: 'cpu' });
+    try {
+      const p = preparePrompt(runner.model, { text: ITEMS[1].prompt }, { ...scan });
+      const out = await runner.forward([p.ids], 1);
+      const weights = (n: string) => readTensorF64(model.checkpoint.tensors.get(n)!);
+      const embedDtype = model.checkpoint.tensors.get('model.embed_tokens.weight')!.dtype as 'F32' | 'F16' | 'BF16';
+      const ref = referenceForward(model.config, weights, p.ids, 1, { deltas: referenceDeltas(model, adapter), embedDtype });
+      const plain = referenceForward(model.config, weights, p.ids, 1, { embedDtype });
+      const scale = Math.max(...ref.logitsLast.map(Math.abs));
+      const diff = Math.max(...ref.logitsLast.map((z, i) => Math.abs(out.logits[0][i] - z)));
+      const moved = Math.max(...ref.logitsLast.map((z, i) => Math.abs(plain.logitsLast[i] - z)));
+      assert.ok(moved > 1e-3 * scale, `the adapter changes the logits (${moved})`);
+      assert.ok(diff < 1e-4 * scale, `adapter logits differ from the reference by ${diff}`);
+    } finally {
+      await runner.close();
+    }
+  });
+}
+
 const SETTINGS: AlignSettings = {
   heads: [{ layer: 1, head: 0 }, { layer: 0, head: 3 }],
   trainK: true,
