@@ -473,6 +473,85 @@ describe('config', () => {
     assert.deepEqual(mixed.slidingLayers, [false, true]);
   });
 
+  test('qwen3: head_dim default 128, q/k norms, attention_bias puts biases on q, k, v and o', () => {
+    const q = parseConfig({ ...BASE_CONFIG, model_type: 'qwen3' }, 'c');
+    assert.equal(q.headDim, 128);
+    assert.equal(q.qkNorm, true);
+    assert.equal(q.attentionBias, false);
+    const biased = parseConfig({ ...BASE_CONFIG, model_type: 'qwen3', attention_bias: true, head_dim: 8 }, 'c');
+    assert.equal(biased.attentionBias && biased.outputBias, true);
+    assert.equal(biased.attentionScale, 1 / Math.sqrt(8));
+    const names = expectedWeights(biased).map((w) => w.name).filter((n) => n.startsWith('model.layers.0.self_attn.'));
+    assert.deepEqual(names.map((n) => n.slice('model.layers.0.self_attn.'.length)), [
+      'q_proj.weight', 'q_proj.bias', 'k_proj.weight', 'k_proj.bias', 'v_proj.weight', 'v_proj.bias', 'o_proj.weight', 'o_proj.bias',
+      'q_norm.weight', 'k_norm.weight',
+    ]);
+  });
+
+  test('gemma: layer kinds from layer_types or sliding_window_pattern, local RoPE base, soft-caps, scale', () => {
+    const gemma3 = { ...BASE_CONFIG, model_type: 'gemma3_text', num_hidden_layers: 7, sliding_window: 512, query_pre_attn_scalar: 64 };
+    const c = parseConfig(gemma3, 'c');
+    assert.deepEqual(c.slidingLayers, [true, true, true, true, true, false, true]);
+    assert.equal(c.slidingWindow, 512);
+    assert.equal(c.headDim, 256);
+    assert.equal(c.attentionScale, 1 / 8);
+    assert.equal(c.ropeTheta, 1_000_000);
+    assert.equal(c.ropeLocalTheta, 10000);
+    assert.equal(c.attnLogitSoftcap, null);
+    assert.equal(c.tieWordEmbeddings, true);
+    assert.equal(c.mlpActivation, 'gelu_tanh');
+    assert.ok(c.normPlusOne && c.sandwichNorms && c.scaleEmbeddings && c.qkNorm);
+    const types = ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'full_attention', 'full_attention'];
+    assert.deepEqual(parseConfig({ ...gemma3, layer_types: types }, 'c').slidingLayers, types.map((t) => t === 'sliding_attention'));
+    assert.throws(() => parseConfig({ ...gemma3, layer_types: ['full_attention'] }, 'c'), /"layer_types" must list/);
+    // transformers v5 keeps one rope entry per layer kind.
+    const v5 = parseConfig({ ...gemma3, rope_parameters: {
+      full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 20000 },
+    } }, 'c');
+    assert.deepEqual(v5.ropeScaling, { type: 'linear', factor: 8 });
+    assert.equal(v5.ropeLocalTheta, 20000);
+    assert.deepEqual(ropeInvFreq({ ...v5, rotaryDim: 4 }, { sliding: true }), Float64Array.from([1, 1 / Math.sqrt(20000)]));
+    assert.deepEqual(ropeInvFreq({ ...v5, rotaryDim: 4 }), Float64Array.from([1 / 8, 1 / 1000 / 8]));
+
+    const gemma2 = parseConfig({ ...BASE_CONFIG, model_type: 'gemma2', num_hidden_layers: 4 }, 'c');
+    assert.deepEqual(gemma2.slidingLayers, [true, false, true, false]);
+    assert.equal(gemma2.attnLogitSoftcap, 50);
+    assert.equal(gemma2.finalLogitSoftcap, 30);
+    assert.equal(gemma2.qkNorm, false);
+    assert.equal(parseConfig({ ...BASE_CONFIG, model_type: 'gemma2', final_logit_softcapping: null }, 'c').finalLogitSoftcap, null);
+    assert.throws(() => parseConfig({ ...gemma3, hidden_activation: 'gelu' }, 'c'), /hidden_activation "gelu" is not supported for gemma3_text/);
+  });
+
+  test('multimodal gemma3, MoE variants and bidirectional Gemma are refused by name', () => {
+    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3' }, 'c'), /multimodal Gemma 3 \(Gemma3ForConditionalGeneration.*model_type "gemma3_text"/);
+    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'qwen3_moe' }, 'c'), /qwen3_moe\) is not supported/);
+    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'phimoe' }, 'c'), /Phi-3.5-MoE/);
+    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3_text', use_bidirectional_attention: true }, 'c'), /EmbeddingGemma/);
+  });
+
+  test('phi3: fused weights, partial rotary, longrope with its attention factor, sliding window on every layer', () => {
+    const phi = {
+      ...BASE_CONFIG, model_type: 'phi3', partial_rotary_factor: 0.75, max_position_embeddings: 131072, original_max_position_embeddings: 4096,
+      sliding_window: 262144, rope_scaling: { type: 'longrope', short_factor: Array(6).fill(1.5), long_factor: Array(6).fill(4) },
+    };
+    const c = parseConfig(phi, 'c');
+    assert.equal(c.rotaryDim, 12);
+    assert.equal(c.fusedProjections, true);
+    assert.deepEqual(c.slidingLayers, [true, true]);
+    assert.ok(c.ropeScaling?.type === 'longrope');
+    assert.equal(c.ropeScaling.attentionFactor, Math.sqrt(1 + Math.log(32) / Math.log(4096)));
+    assert.equal(ropeInvFreq(c)[1], 1 / (1.5 * 10000 ** (2 / 12)));
+    assert.equal(ropeInvFreq(c, { long: true })[1], 1 / (4 * 10000 ** (2 / 12)));
+    const names = expectedWeights(c).map((w) => `${w.name} ${w.shape.join('x')}`).filter((n) => n.startsWith('model.layers.0.'));
+    assert.deepEqual(names, [
+      'model.layers.0.self_attn.qkv_proj.weight 192x64', 'model.layers.0.self_attn.o_proj.weight 64x64',
+      'model.layers.0.mlp.gate_up_proj.weight 256x64', 'model.layers.0.mlp.down_proj.weight 64x128',
+      'model.layers.0.input_layernorm.weight 64', 'model.layers.0.post_attention_layernorm.weight 64',
+    ]);
+    assert.throws(() => parseConfig({ ...phi, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }, 'c'), /short_factor must be a list of 6/);
+    assert.throws(() => parseConfig({ ...phi, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'), /type "yarn" is not supported for phi3; supported: longrope/);
+  });
+
   test('ropeInvFreq: plain and llama3 scaling on hand-computed values', () => {
     const base = parseConfig({ ...BASE_CONFIG, hidden_size: 32, num_attention_heads: 4 }, 'c'); // head_dim 8
     const plain = ropeInvFreq(base);
