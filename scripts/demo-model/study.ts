@@ -200,7 +200,7 @@ async function main(): Promise<void> {
       for (const keep of STUDY.grid.keep) for (const task of STUDY.grid.task) {
         const weights = { ...DEFAULT_LOSS_WEIGHTS, keep, task };
         const settings: AlignSettings = { heads, trainK: false, weights, seed: STUDY.seed, ...STUDY.nasa, lr, steps: quick ? 40 : STUDY.nasa.steps };
-        const trainer = await NasaTrainer.create(modelDir, settings, { provider: 'cpu', scan: { pairs: CANDIDATE_PAIRS, chatTemplate: true, maxTokens: 2048, batchSize: 64, topK: 1 } });
+        const trainer = await NasaTrainer.create(modelDir, settings, { provider: 'cpu', scan: { pairs: CANDIDATE_PAIRS, chatTemplate: true, thinking: false, maxTokens: 2048, batchSize: 64, topK: 1 } });
         try {
           const result = await trainer.train(sets.align, sets.val);
           const m = result.after.metrics;

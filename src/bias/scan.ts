@@ -15,6 +15,8 @@ export interface ScanOptions {
   pairs: readonly CandidatePair[];
   query: QueryMode;
   chatTemplate: boolean;
+  /** Render the chat template in thinking mode (Qwen3 enable_thinking); off by default, see ChatOptions. */
+  thinking: boolean;
   /** Prompts longer than this (after the chat template) are refused. */
   maxTokens: number;
   batchSize: number;
@@ -37,6 +39,7 @@ export const KNOCKOUT_AUTO_HEADS = 3;
 export const DEFAULT_SCAN_OPTIONS: Omit<ScanOptions, 'pairs'> = {
   query: 'last',
   chatTemplate: true,
+  thinking: false,
   maxTokens: 2048,
   batchSize: 8,
   topK: 5,
@@ -100,7 +103,7 @@ export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit
   const pairs = input.positive && input.negative ? [{ positive: input.positive, negative: input.negative }] : opts.pairs;
   checkLengthBound(model, input.text, opts.maxTokens);
   const cands = requireCandidates(input.text, pairs);
-  const templated = opts.chatTemplate ? tok.applyChatTemplate(input.text) : null;
+  const templated = opts.chatTemplate ? tok.applyChatTemplate(input.text, { thinking: opts.thinking }) : null;
   const rendered = templated ?? input.text;
   // A chat template already writes BOS and friends; otherwise the tokenizer's own post-processor decides.
   const addSpecial = templated === null;

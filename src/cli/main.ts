@@ -32,6 +32,7 @@ const COMMON = {
   provider: { type: 'string', default: 'auto' },
   json: { type: 'boolean', default: false },
   'no-chat-template': { type: 'boolean', default: false },
+  thinking: { type: 'boolean', default: false },
   query: { type: 'string' },
   positive: { type: 'string' },
   negative: { type: 'string' },
@@ -55,7 +56,9 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
 An output never replaces a model file, an input or anything but a regular file; an existing file is
 replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --force.
 
-Common: --json (one JSON document on stdout), --max-tokens N, --batch N.
+Common: --json (one JSON document on stdout), --max-tokens N, --batch N, --thinking (render the chat
+template in thinking mode, e.g. Qwen3's enable_thinking; the default non-thinking mode puts the answer
+at the next token).
 --knockout: P(Yes) again with the heads' attention to the negative answer removed (attention
 knockout); auto (the default value) = each prompt's top heads (≤ 3) with NAS ≥ --threshold (0.5).
 ΣNAS = sum of NAS over all heads; NAS > 0: the head looks more at the negative answer.
@@ -143,9 +146,20 @@ function scanOptions(v: Values): ScanOptions {
     pairs,
     query,
     chatTemplate: !v['no-chat-template'],
+    thinking: thinkingMode(v),
     maxTokens: positiveInt(v, 'max-tokens', DEFAULT_SCAN_OPTIONS.maxTokens),
     batchSize: positiveInt(v, 'batch', DEFAULT_SCAN_OPTIONS.batchSize),
   };
+}
+
+/** --thinking, with the warning it deserves: a reasoning model thinks before it answers. */
+function thinkingMode(v: Values): boolean {
+  if (v['thinking'] !== true) return false;
+  process.stderr.write(
+    'warning: --thinking renders the chat template in thinking mode; a reasoning model starts with its reasoning, ' +
+      'so P(Yes)/P(No) at the first generated token do not measure its answer\n',
+  );
+  return true;
 }
 
 function provider(v: Values): Provider {

@@ -14,6 +14,7 @@ const KEYS = Object.keys({
   candidatePairs: true,
   queryMode: true,
   chatTemplate: true,
+  thinking: true,
   maxPromptTokens: true,
   diagnosticThreshold: true,
   knockoutMinShift: true,

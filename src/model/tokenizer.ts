@@ -9,7 +9,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
 import { ChatTemplateRenderer } from './chat-template.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
-import type { PromptTokenizer } from './types.ts';
+import type { ChatOptions, PromptTokenizer } from './types.ts';
 
 const TOKENIZER_FILE = 'tokenizer.json';
 const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -26,7 +26,7 @@ export function loadTokenizer(dir: string): PromptTokenizer {
   const tokenizer = buildTokenizer(dir, tokenizerJson, { ...config, ...specialTokens });
   const unkId = resolveUnkId(tokenizer, tokenizerJson, specialTokens);
   const chat = loadChatTemplate(dir, config);
-  const renderer = chat ? new ChatTemplateRenderer(chat.text, { ...specialTokens }) : null;
+  const renderers = chat ? new ModeRenderers(chat.text, specialTokens) : null;
 
   return {
     encode(text: string, addSpecialTokens: boolean): number[] {
@@ -37,22 +37,68 @@ export function loadTokenizer(dir: string): PromptTokenizer {
       // The library throws on an empty list; an empty text is the natural answer.
       return ids.length === 0 ? '' : tokenizer.decode(ids);
     },
-    applyChatTemplate(userMessage: string): string | null {
-      if (!chat || !renderer) return null;
+    applyChatTemplate(userMessage: string, opts: ChatOptions = {}): string | null {
+      if (!chat || !renderers) return null;
+      const thinking = opts.thinking === true;
+      let text: string;
       try {
-        return renderer.render(userMessage);
+        text = renderers.get(thinking).render(userMessage);
       } catch (err) {
         throw new ModelLoadError(`${chat.source}: the chat template failed to render: ${errorMessage(err)}`, { cause: err });
       }
+      return thinking ? text : closeOpenReasoning(text);
     },
     tokenToId(token: string): number | undefined {
       return tokenizer.token_to_id(token);
     },
     maxCharsPerToken: longestToken(tokenizerJson),
     close(): void {
-      renderer?.close();
+      renderers?.close();
     },
   };
+}
+
+/**
+ * One budgeted renderer per thinking mode, each started on first use: `enable_thinking` is part of
+ * the template's context (Qwen3's switch; templates without it ignore the variable).
+ */
+class ModeRenderers {
+  private readonly byMode = new Map<boolean, ChatTemplateRenderer>();
+
+  constructor(
+    private readonly text: string,
+    private readonly specialTokens: Record<string, string>,
+  ) {}
+
+  get(thinking: boolean): ChatTemplateRenderer {
+    let r = this.byMode.get(thinking);
+    if (!r) {
+      r = new ChatTemplateRenderer(this.text, { ...this.specialTokens, enable_thinking: thinking });
+      this.byMode.set(thinking, r);
+    }
+    return r;
+  }
+
+  close(): void {
+    for (const r of this.byMode.values()) r.close();
+  }
+}
+
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
+
+/**
+ * Templates of reasoning models whose generation prompt opens a `<think>` block (DeepSeek-R1 distills
+ * end with "<think>\n") leave the model inside its reasoning, where P(Yes) at the next token says
+ * nothing about its answer. Such a block is closed empty, the way Qwen3's non-thinking mode renders
+ * it ("<think>\n\n</think>\n\n"), so the next token is the answer.
+ */
+export function closeOpenReasoning(text: string): string {
+  const open = text.lastIndexOf(THINK_OPEN);
+  if (open < 0 || text.indexOf(THINK_CLOSE, open) >= 0) return text;
+  const inside = text.slice(open + THINK_OPEN.length);
+  if (inside.trim() !== '') return text; // the template wrote reasoning itself: leave it as it is
+  return `${text.slice(0, open)}${THINK_OPEN}\n\n${THINK_CLOSE}\n\n`;
 }
 
 function readTokenizerJson(dir: string): Json {

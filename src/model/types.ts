@@ -95,13 +95,27 @@ export interface ModelConfig {
   fusedProjections: boolean;
 }
 
+/**
+ * How a chat template is rendered. By default in non-thinking mode: `enable_thinking=false` (Qwen3's
+ * switch; templates without it ignore the variable), and a reasoning block the generation prompt
+ * leaves open is closed empty, so the next token is the answer. `thinking: true` renders the
+ * template's own default, where the model reasons first and P(Yes) at the first token means little.
+ */
+export interface ChatOptions {
+  thinking?: boolean;
+}
+
 /** The tokenizer as scoring uses it: ids in, ids out, and the chat template. */
 export interface PromptTokenizer {
   /** Token ids of `text`; addSpecialTokens runs the tokenizer's post-processor (e.g. adds BOS where its config says so). */
   encode(text: string, addSpecialTokens: boolean): number[];
   decode(ids: number[]): string;
-  /** `userMessage` rendered as one user turn plus the generation prompt; null when the tokenizer has no chat template. */
-  applyChatTemplate(userMessage: string): string | null;
+  /**
+   * `userMessage` rendered as one user turn plus the generation prompt, as transformers'
+   * apply_chat_template(add_generation_prompt=True) does; null when the tokenizer has no chat template.
+   * Non-thinking mode unless `thinking` (see ChatOptions).
+   */
+  applyChatTemplate(userMessage: string, opts?: ChatOptions): string | null;
   tokenToId(token: string): number | undefined;
   /** Most characters one token covers: a prompt longer than maxTokens × this is refused before tokenizing. */
   maxCharsPerToken?: number;

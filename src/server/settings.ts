@@ -21,6 +21,7 @@ export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
   candidatePairs: [...DEFAULT_PAIRS],
   queryMode: 'last',
   chatTemplate: true,
+  thinking: false,
   maxPromptTokens: DEFAULT_SCAN_OPTIONS.maxTokens,
   diagnosticThreshold: 0.5,
   knockoutMinShift: 0.2,
@@ -40,6 +41,7 @@ export function readSettings(raw: unknown): LensSettings {
     candidatePairs: readPairs(r.candidatePairs),
     queryMode: r.queryMode === 'after' ? 'after' : 'last',
     chatTemplate: typeof r.chatTemplate === 'boolean' ? r.chatTemplate : d.chatTemplate,
+    thinking: typeof r.thinking === 'boolean' ? r.thinking : d.thinking,
     maxPromptTokens: Number.isInteger(r.maxPromptTokens) && (r.maxPromptTokens as number) > 0 ? (r.maxPromptTokens as number) : d.maxPromptTokens,
     diagnosticThreshold: typeof r.diagnosticThreshold === 'number' && Number.isFinite(r.diagnosticThreshold) ? r.diagnosticThreshold : d.diagnosticThreshold,
     knockoutMinShift: isShift(r.knockoutMinShift) ? r.knockoutMinShift : d.knockoutMinShift,
@@ -78,6 +80,7 @@ export function scanOptionsOf(s: LensSettings): ScanOptions {
     pairs: s.candidatePairs,
     query: s.queryMode,
     chatTemplate: s.chatTemplate,
+    thinking: s.thinking,
     maxTokens: s.maxPromptTokens,
     // Every prompt's top heads at the threshold are knocked out: the diagnostics need the evidence.
     knockout: { heads: 'auto', threshold: s.diagnosticThreshold },
@@ -86,7 +89,7 @@ export function scanOptionsOf(s: LensSettings): ScanOptions {
 
 /** The settings that change a prompt's numbers for a given model (the threshold picks the knockout heads): part of every score cache key. */
 export function scoringKey(s: LensSettings): string {
-  return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.maxPromptTokens, s.diagnosticThreshold]);
+  return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.thinking, s.maxPromptTokens, s.diagnosticThreshold]);
 }
 
 /**
