@@ -1,7 +1,8 @@
-// npm run bench [-- --tokens 64,256,1024 --batch 1,8 --runs N --rows R --threads N --json]
+// npm run bench [-- --model qwen2.5-0.5b|qwen3-0.6b|gemma3-1b --tokens 64,256,1024 --batch 1,8 --runs N --rows R
+//                   --threads N --json]
 //
 // Forward-pass speed of a random model with the shapes of Qwen2.5-0.5B (BF16, tied embeddings,
-// q/k/v biases) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
+// q/k/v biases; or Qwen3-0.6B, Gemma-3-1B with --model) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
 // on this machine, measured in the same run. Each (tokens, batch) runs in a child process (this
 // script re-invoked with --child) so that its peak RSS is its own. Then one NASA training step
 // (batch 4, 128 tokens, 4 heads in middle layers) against the FLOPs of its forward and of the
@@ -15,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RESULT_PREFIX, runChild, type ChildRequest, type ChildResult } from './bench/child.ts';
 import { measureFloorRates, type MatMulRate } from './bench/floor.ts';
-import { ensureBenchModel } from './bench/model.ts';
+import { BENCH_CONFIGS, ensureBenchModel, type BenchModelName } from './bench/model.ts';
+import type { ModelConfig } from '../src/model/types.ts';
 import { availableMemoryMiB, watchPeak, type PeakWatch } from './bench/peak.ts';
 import { bestRate, formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
 import { measureNasaStep, type NasaStepResult } from './bench/nasa-step.ts';
@@ -24,6 +26,7 @@ const SCRIPT = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
 
 interface Options {
+  model: BenchModelName;
   tokens: number[];
   batch: number[];
   runs: number | null;
@@ -50,6 +53,7 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
+      model: { type: 'string', default: 'qwen2.5-0.5b' },
       tokens: { type: 'string', default: '64,256,1024' },
       batch: { type: 'string', default: '1,8' },
       runs: { type: 'string' },
@@ -60,7 +64,11 @@ function parseOptions(argv: string[]): Options {
       dir: { type: 'string' },
     },
   });
+  if (!Object.hasOwn(BENCH_CONFIGS, values.model!)) {
+    throw new Error(`--model must be one of ${Object.keys(BENCH_CONFIGS).join(', ')}, got "${values.model}"`);
+  }
   return {
+    model: values.model as BenchModelName,
     tokens: intList(values.tokens!, '--tokens'),
     batch: intList(values.batch!, '--batch'),
     runs: optionalInt(values.runs, '--runs') ?? null,
@@ -170,7 +178,7 @@ function sessionLine(results: ChildResult[]): string {
 async function parentMain(opts: Options): Promise<void> {
   const started = performance.now();
   log(machineLine());
-  const model = ensureBenchModel(path.join(REPO_ROOT, 'bench-models'));
+  const model = ensureBenchModel(path.join(REPO_ROOT, 'bench-models'), 1, opts.model);
   log(model.written ? `wrote ${model.dir} in ${model.writeSeconds.toFixed(1)} s` : `reusing ${model.dir}`);
   log('measuring the MatMul floor ...');
   const rates = await measureFloorRates(opts.threads);
@@ -179,9 +187,10 @@ async function parentMain(opts: Options): Promise<void> {
   const failed = results.filter(isFailed);
   const rows = done.map((r) => toRow(model.config, r));
   log('timing one NASA step ...');
-  const nasa = await measureNasaStep(model.dir, 4, 128, NASA_HEADS, 3, opts.threads);
+  const nasa = await measureNasaStep(model.dir, 4, 128, nasaHeads(model.config), 3, opts.threads);
   const nasaRate = bestRate(await measureFloorRates(opts.threads)).gflops;
-  const out = [machineLine(), formatFloor(rates), sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine)];
+  const out = [machineLine(), `model: ${opts.model} shapes, random BF16 weights (${model.dir})`, formatFloor(rates), sessionLine(done)];
+  out.push(loadedLine(done), '', formatTable(rows), ...failed.map(failureLine));
   out.push('', nasaLine(nasa, nasaRate));
   out.push('', ...LEGEND.map((l) => l.replace('{rows}', String(opts.rows))), ...contentionWarning(rows));
   out.push(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
@@ -189,13 +198,16 @@ async function parentMain(opts: Options): Promise<void> {
   if (opts.json) writeJson(opts, model.dir, rates, rows, failed, { ...nasa, floorGflops: nasaRate });
 }
 
-/** Four heads in the middle layers of the 24-layer model, as a NASA run would pick them. */
-const NASA_HEADS = [
-  { layer: 11, head: 3 },
-  { layer: 12, head: 5 },
-  { layer: 12, head: 9 },
-  { layer: 13, head: 2 },
-];
+/** Four heads in the middle layers, as a NASA run would pick them (L11H3, L12H5, L12H9, L13H2 on Qwen2.5-0.5B). */
+function nasaHeads(cfg: ModelConfig): { layer: number; head: number }[] {
+  const mid = Math.floor(cfg.numLayers / 2);
+  return [
+    { layer: mid - 1, head: 3 % cfg.numHeads },
+    { layer: mid, head: 5 % cfg.numHeads },
+    { layer: mid, head: 9 % cfg.numHeads },
+    { layer: mid + 1, head: 2 % cfg.numHeads },
+  ];
+}
 
 function nasaLine(r: NasaStepResult, gflops: number): string {
   const flops = r.forwardFlops + r.backwardFlops;

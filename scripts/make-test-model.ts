@@ -70,7 +70,9 @@ export const STANDARD_TEST_MODELS: Record<string, TestModelSpec> = {
   'llama-sharded-f32': { arch: 'llama', hidden: 64, layers: 3, heads: 8, kvHeads: 4, intermediate: 128, dtype: 'F32', tied: false, shards: 3, seed: 5 },
   'llama3-rope-chat-f32': { arch: 'llama', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 128, dtype: 'F32', tied: false, seed: 6, ropeScaling: 'llama3', chatTemplate: true },
   'mistral-swa-f32': { arch: 'mistral', hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64, dtype: 'F32', tied: false, seed: 7, slidingWindow: 8 },
-  'qwen3-gqa-f32': { arch: 'qwen3', hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 24, intermediate: 96, dtype: 'F32', tied: true, seed: 8 },
+  'qwen3-gqa-f32': {
+    arch: 'qwen3', hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 24, intermediate: 96, dtype: 'F32', tied: true, seed: 8,
+  },
   'qwen3-bias-swa-bf16': {
     arch: 'qwen3', hidden: 48, layers: 3, heads: 6, kvHeads: 3, headDim: 8, intermediate: 96, dtype: 'BF16', tied: false, seed: 9,
     attentionBias: true, slidingWindow: 6, slidingFromLayer: 1,
@@ -91,7 +93,9 @@ export const STANDARD_TEST_MODELS: Record<string, TestModelSpec> = {
     arch: 'phi3', hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 96, dtype: 'F32', tied: false, seed: 13,
     partialRotary: 0.5, ropeScaling: 'longrope', originalMaxPositions: 12, slidingWindow: 10,
   },
-  'phi3-mini-bf16': { arch: 'phi3', hidden: 48, layers: 2, heads: 6, kvHeads: 2, intermediate: 64, dtype: 'BF16', tied: true, seed: 14, partialRotary: 0.75 },
+  'phi3-mini-bf16': {
+    arch: 'phi3', hidden: 48, layers: 2, heads: 6, kvHeads: 2, intermediate: 64, dtype: 'BF16', tied: true, seed: 14, partialRotary: 0.75,
+  },
 };
 
 /** The npm dev dependency shipping a real tokenizer.json + tokenizer_config.json (chat template included). */
@@ -529,10 +533,14 @@ function validateSpec(spec: TestModelSpec): void {
     if (!Number.isInteger(spec[key]) || spec[key] <= 0) fail(`${key} must be a positive integer`);
   }
   const headDim = headDimOf(spec);
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0) fail(`head dim ${headDim} must be an even integer (set headDim or make hidden divisible by heads)`);
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
+    fail(`head dim ${headDim} must be an even integer (set headDim or make hidden divisible by heads)`);
+  }
   if (spec.heads % spec.kvHeads !== 0) fail(`heads (${spec.heads}) must be a multiple of kvHeads (${spec.kvHeads})`);
   const ropeArch = { llama3: 'llama', linear: 'gemma3_text', longrope: 'phi3' } as const;
-  if (spec.ropeScaling && spec.arch !== ropeArch[spec.ropeScaling]) fail(`ropeScaling ${spec.ropeScaling} is only for arch ${ropeArch[spec.ropeScaling]}`);
+  if (spec.ropeScaling && spec.arch !== ropeArch[spec.ropeScaling]) {
+    fail(`ropeScaling ${spec.ropeScaling} is only for arch ${ropeArch[spec.ropeScaling]}`);
+  }
   if (spec.slidingWindow !== undefined && ['llama', 'qwen2'].includes(spec.arch)) fail(`slidingWindow is not for arch ${spec.arch}`);
 }
 

@@ -1,5 +1,6 @@
-// The benchmark model: random BF16 weights with the shapes of Qwen2.5-0.5B, written once into the
-// git-ignored bench-models/ folder and reused while its config and generator version match.
+// The benchmark models: random BF16 weights with the shapes of Qwen2.5-0.5B (the default), Qwen3-0.6B
+// or Gemma-3-1B, written once into the git-ignored bench-models/ folder and reused while its config
+// and generator version match.
 // Tensors are streamed to the file in chunks of random bf16 bits, so ~1 GB of weights never needs
 // more than a few MiB of memory.
 
@@ -31,6 +32,64 @@ export const QWEN25_05B_CONFIG = {
   max_window_layers: 21,
 } as const;
 
+/** config.json of Qwen3-0.6B (the fields our loader reads). */
+export const QWEN3_06B_CONFIG = {
+  architectures: ['Qwen3ForCausalLM'],
+  model_type: 'qwen3',
+  hidden_size: 1024,
+  intermediate_size: 3072,
+  num_hidden_layers: 28,
+  num_attention_heads: 16,
+  num_key_value_heads: 8,
+  head_dim: 128,
+  vocab_size: 151936,
+  max_position_embeddings: 40960,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  hidden_act: 'silu',
+  attention_bias: false,
+  use_sliding_window: false,
+  sliding_window: null,
+  max_window_layers: 28,
+} as const;
+
+/** config.json of Gemma-3-1B (gemma3_text: 5 sliding layers of 512 tokens per global one). */
+export const GEMMA3_1B_CONFIG = {
+  architectures: ['Gemma3ForCausalLM'],
+  model_type: 'gemma3_text',
+  hidden_size: 1152,
+  intermediate_size: 6912,
+  num_hidden_layers: 26,
+  num_attention_heads: 4,
+  num_key_value_heads: 1,
+  head_dim: 256,
+  vocab_size: 262144,
+  max_position_embeddings: 32768,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  rope_local_base_freq: 10000,
+  rope_scaling: null,
+  sliding_window: 512,
+  sliding_window_pattern: 6,
+  attn_logit_softcapping: null,
+  final_logit_softcapping: null,
+  hidden_activation: 'gelu_pytorch_tanh',
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+} as const;
+
+/** The shapes `npm run bench -- --model NAME` can time. */
+export const BENCH_CONFIGS = {
+  'qwen2.5-0.5b': QWEN25_05B_CONFIG,
+  'qwen3-0.6b': QWEN3_06B_CONFIG,
+  'gemma3-1b': GEMMA3_1B_CONFIG,
+} as const;
+
+export type BenchModelName = keyof typeof BENCH_CONFIGS;
+
 /** Bump when the bytes written for the same config change. */
 const GENERATOR_VERSION = 1;
 const MARKER_FILE = '.bench-model-complete.json';
@@ -46,17 +105,18 @@ export interface BenchModel {
 }
 
 /** The model directory, written if missing or stale. */
-export function ensureBenchModel(root: string, seed = 1): BenchModel {
-  const dir = path.join(root, 'qwen2.5-0.5b-random-bf16');
-  const config = parseConfig(QWEN25_05B_CONFIG, 'bench config');
-  const marker = JSON.stringify({ version: GENERATOR_VERSION, seed, config: QWEN25_05B_CONFIG });
+export function ensureBenchModel(root: string, seed = 1, name: BenchModelName = 'qwen2.5-0.5b'): BenchModel {
+  const json = BENCH_CONFIGS[name];
+  const dir = path.join(root, `${name}-random-bf16`);
+  const config = parseConfig(json, 'bench config');
+  const marker = JSON.stringify({ version: GENERATOR_VERSION, seed, config: json });
   if (readOr(path.join(dir, MARKER_FILE)) === marker && fs.existsSync(path.join(dir, WEIGHTS_FILE))) {
     return { dir, config, written: false, writeSeconds: 0 };
   }
   const start = performance.now();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(QWEN25_05B_CONFIG, null, 2));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(json, null, 2));
   writeTokenizerFiles(dir);
   writeRandomSafetensors(path.join(dir, WEIGHTS_FILE), expectedWeights(config), seed);
   fs.writeFileSync(path.join(dir, MARKER_FILE), marker);

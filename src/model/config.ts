@@ -261,7 +261,10 @@ function ropeParameters(c: ConfigReader): Record<string, unknown> | undefined {
  * The rope parameters of one layer kind. Gemma 3 configs of transformers v5 hold one entry per layer
  * type (`rope_parameters.full_attention`, `.sliding_attention`); other configs one flat object.
  */
-function ropeParametersOf(c: ConfigReader, kind: 'full_attention' | 'sliding_attention'): { key: string; params?: Record<string, unknown> } {
+function ropeParametersOf(
+  c: ConfigReader,
+  kind: 'full_attention' | 'sliding_attention',
+): { key: string; params?: Record<string, unknown> } {
   const p = ropeParameters(c);
   const nested = p?.[kind];
   if (nested !== undefined && nested !== null) {
@@ -344,7 +347,13 @@ function readLongRope(c: ConfigReader, key: string, s: Record<string, unknown>, 
   const factor = c.optionalPositiveNumber(`${key}.factor`, s['factor']) ?? maxPositions / original;
   const given = c.optionalPositiveNumber(`${key}.attention_factor`, s['attention_factor']);
   const attentionFactor = given ?? (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original)));
-  return { type: 'longrope', shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositionEmbeddings: original, attentionFactor };
+  return {
+    type: 'longrope',
+    shortFactor: factors('short_factor'),
+    longFactor: factors('long_factor'),
+    originalMaxPositionEmbeddings: original,
+    attentionFactor,
+  };
 }
 
 /**
@@ -387,12 +396,6 @@ function readLayerTypes(c: ConfigReader, numLayers: number): boolean[] | null {
     c.fail(`"layer_types" must list "sliding_attention" or "full_attention" for each of the ${numLayers} layers`);
   }
   return types.map((t) => t === 'sliding_attention');
-}
-
-/** The RoPE of one layer: frequencies, and the factor cos and sin are multiplied by (longrope). */
-export interface LayerRope {
-  invFreq: Float64Array;
-  attentionFactor: number;
 }
 
 /**

@@ -202,8 +202,10 @@ class LlamaGraphBuilder {
     const s = this.cfg.ropeScaling;
     const table = (long: boolean) => g.constant(ropeInvFreq(this.cfg, { sliding: local, long }), [half], this.ft, 'inv_freq');
     if (local || s?.type !== 'longrope') return table(false);
-    const maxPos = g.node('ReduceMax', [positionIds, g.ints([1])], { dtype: 'int64', shape: ['B', 1] }, { keepdims: { kind: 'int', value: 1 } });
-    const isLong = g.node('Greater', [maxPos, g.constant([s.originalMaxPositionEmbeddings - 1], [], 'int64')], { dtype: 'bool', shape: ['B', 1] });
+    const keepdims = { keepdims: { kind: 'int' as const, value: 1 } };
+    const maxPos = g.node('ReduceMax', [positionIds, g.ints([1])], { dtype: 'int64', shape: ['B', 1] }, keepdims);
+    const lastShort = g.constant([s.originalMaxPositionEmbeddings - 1], [], 'int64');
+    const isLong = g.node('Greater', [maxPos, lastShort], { dtype: 'bool', shape: ['B', 1] });
     return g.where(g.unsqueeze(isLong, [2]), table(true), table(false)); // [B,1,D/2]
   }
 
@@ -247,7 +249,8 @@ class LlamaGraphBuilder {
   qkvProjections(x: Tensor, p: string): { q: Tensor; k: Tensor; v: Tensor } {
     const { numHeads: H, numKvHeads: KV, headDim: D, attentionBias: hasBias } = this.cfg;
     if (!this.cfg.fusedProjections) {
-      return { q: this.linear(x, `${p}.q_proj`, hasBias), k: this.linear(x, `${p}.k_proj`, hasBias), v: this.linear(x, `${p}.v_proj`, hasBias) };
+      const linear = (name: string) => this.linear(x, `${p}.${name}`, hasBias);
+      return { q: linear('q_proj'), k: linear('k_proj'), v: linear('v_proj') };
     }
     const g = this.g;
     const qkv = this.linear(x, `${p}.qkv_proj`);

@@ -300,7 +300,7 @@ function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
-/** Rows [from, from + count) of a row-major [len, width] matrix, as a [len, count] matrix. */
+/** Columns [from, from + count) of a row-major [len, width] matrix, as a [len, count] matrix. */
 function columns(x: Float64Array, len: number, width: number, from: number, count: number): Float64Array {
   const y = new Float64Array(len * count);
   for (let t = 0; t < len; t++) y.set(x.subarray(t * width + from, t * width + from + count), t * count);

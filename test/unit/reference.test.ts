@@ -475,3 +475,79 @@ test('test-size model (hidden 64, 3 layers, vocab 600, 40 tokens) runs quickly',
   assert.equal(out.logitsLast.length, 600);
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Qwen3, Gemma and Phi-3 pieces, each against a property that holds whatever the weights.
+
+test('q_norm/k_norm: scaling the q and k projections changes nothing (qwen3)', () => {
+  // eps tiny so that RMSNorm is exactly scale-invariant.
+  const cfg = config({ arch: 'qwen3', qkNorm: true, headDim: 6, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-14 });
+  const w = randomWeights(cfg, 30);
+  for (let l = 0; l < cfg.numLayers; l++) {
+    for (const n of ['q_norm', 'k_norm']) w.set(`model.layers.${l}.self_attn.${n}.weight`, uniform(cfg.headDim, rng(31 + l), 0.3, 1));
+  }
+  const ids = randomIds(7, cfg.vocabSize, 32);
+  const base = referenceForward(cfg, getter(w), ids, 7);
+  const scaled = new Map(w);
+  for (const [k, v] of w) if (/(q|k)_proj\.weight$/.test(k)) scaled.set(k, v.map((x) => 7 * x));
+  const out = referenceForward(cfg, getter(scaled), ids, 7);
+  assertArraysClose(out.logitsLast, base.logitsLast, 1e-9, 'logits');
+  assertArraysClose(out.attn, base.attn, 1e-9, 'attention');
+  // Without the norms the same scaling does change the attention.
+  const plain = { ...cfg, qkNorm: false };
+  const before = referenceForward(plain, getter(w), ids, 7).attn;
+  const after = referenceForward(plain, getter(scaled), ids, 7).attn;
+  assert.ok(after.some((a, i) => Math.abs(a - before[i]) > 1e-3));
+});
+
+test('soft-capping bounds the attention logits: every allowed key keeps weight ≥ e^(-2·cap)/len', () => {
+  const cap = 2;
+  const cfg = config({ arch: 'gemma2', attnLogitSoftcap: cap });
+  const w = randomWeights(cfg, 33);
+  for (const [k, v] of w) if (/(q|k)_proj\.weight$/.test(k)) w.set(k, v.map((x) => 300 * x));
+  const len = 9;
+  const out = referenceForward(cfg, getter(w), randomIds(len, cfg.vocabSize, 34), len);
+  let smallest = 1;
+  for (let h = 0; h < cfg.numHeads; h++) {
+    for (let i = 0; i < len; i++) for (let j = 0; j <= i; j++) smallest = Math.min(smallest, referenceAttn(out, 0, h, i, j));
+  }
+  assert.ok(smallest >= Math.exp(-2 * cap) / len, `smallest allowed weight ${smallest}`);
+  const uncapped = referenceForward({ ...cfg, attnLogitSoftcap: null }, getter(w), randomIds(len, cfg.vocabSize, 34), len);
+  assert.ok(uncapped.attn.some((a, i) => a > 0 && a < 1e-6 && out.attn[i] > 0), 'without the cap some weights vanish');
+});
+
+test('phi3 fused qkv_proj and gate_up_proj equal the separate projections they concatenate', () => {
+  const llama = config({ numHeads: 4, numKvHeads: 2, headDim: 4 });
+  const w = randomWeights(llama, 35);
+  const fused = new Map<string, Float64Array>();
+  const concat = (...parts: Float64Array[]) => {
+    const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) (out.set(p, at), (at += p.length));
+    return out;
+  };
+  for (const [k, v] of w) {
+    const m = /^(model\.layers\.\d+\.)(self_attn|mlp)\.(q_proj|k_proj|v_proj|gate_proj|up_proj)\.weight$/.exec(k);
+    if (!m) fused.set(k, v);
+    else if (m[3] === 'q_proj') {
+      const p = `${m[1]}self_attn.`;
+      fused.set(`${p}qkv_proj.weight`, concat(v, w.get(`${p}k_proj.weight`)!, w.get(`${p}v_proj.weight`)!));
+    } else if (m[3] === 'gate_proj') {
+      fused.set(`${m[1]}mlp.gate_up_proj.weight`, concat(v, w.get(`${m[1]}mlp.up_proj.weight`)!));
+    }
+  }
+  const ids = randomIds(8, llama.vocabSize, 36);
+  const a = referenceForward(llama, getter(w), ids, 8);
+  const b = referenceForward({ ...llama, arch: 'phi3', fusedProjections: true }, getter(fused), ids, 8);
+  assertArraysClose(b.logitsLast, a.logitsLast, 1e-12, 'logits');
+  assertArraysClose(b.attn, a.attn, 1e-12, 'attention');
+});
+
+test('partial rotary: RoPE turns the first dims of a head and passes the rest through', () => {
+  const x = Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  const y = referenceRope(x, 3, Float64Array.from([0.5, 0.1]), 1.5);
+  assert.deepEqual(Array.from(y.subarray(4)), [5, 6, 7, 8]);
+  // Pair (0, 2) by angle 1.5 and pair (1, 3) by angle 0.3, scaled by the attention factor 1.5.
+  assertClose(y[0], 1.5 * (1 * Math.cos(1.5) - 3 * Math.sin(1.5)), 1e-15, 'y0');
+  assertClose(y[3], 1.5 * (4 * Math.cos(0.3) + 2 * Math.sin(0.3)), 1e-15, 'y3');
+});
