@@ -1,5 +1,5 @@
 // npm run bench [-- --model qwen2.5-0.5b|qwen3-0.6b|gemma3-1b --tokens 64,256,1024 --batch 1,8 --runs N --rows R
-//                   --threads N --json]
+//                   --threads N --no-nasa --json]
 //
 // Forward-pass speed of a random model with the shapes of Qwen2.5-0.5B (BF16, tied embeddings,
 // q/k/v biases; or Qwen3-0.6B, Gemma-3-1B with --model) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
@@ -33,6 +33,8 @@ interface Options {
   rows: number;
   threads: number | undefined;
   json: boolean;
+  /** Skip the NASA step (it needs several times the memory of a forward row). */
+  noNasa: boolean;
   child: boolean;
   dir: string | undefined;
 }
@@ -60,6 +62,7 @@ function parseOptions(argv: string[]): Options {
       rows: { type: 'string', default: '1' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'no-nasa': { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
       dir: { type: 'string' },
     },
@@ -75,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     rows: optionalInt(values.rows, '--rows') ?? 1,
     threads: optionalInt(values.threads, '--threads'),
     json: values.json!,
+    noNasa: values['no-nasa']!,
     child: values.child!,
     dir: values.dir,
   };
@@ -186,16 +190,20 @@ async function parentMain(opts: Options): Promise<void> {
   const done = results.filter((r): r is ChildResult => !isFailed(r));
   const failed = results.filter(isFailed);
   const rows = done.map((r) => toRow(model.config, r));
-  log('timing one NASA step ...');
-  const nasa = await measureNasaStep(model.dir, 4, 128, nasaHeads(model.config), 3, opts.threads);
-  const nasaRate = bestRate(await measureFloorRates(opts.threads)).gflops;
+  const nasa = opts.noNasa ? null : await timeNasaStep(model.dir, model.config, opts);
   const out = [machineLine(), `model: ${opts.model} shapes, random BF16 weights (${model.dir})`, formatFloor(rates), sessionLine(done)];
   out.push(loadedLine(done), '', formatTable(rows), ...failed.map(failureLine));
-  out.push('', nasaLine(nasa, nasaRate));
+  if (nasa) out.push('', nasaLine(nasa, nasa.floorGflops));
   out.push('', ...LEGEND.map((l) => l.replace('{rows}', String(opts.rows))), ...contentionWarning(rows));
   out.push(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(out.join('\n'));
-  if (opts.json) writeJson(opts, model.dir, rates, rows, failed, { ...nasa, floorGflops: nasaRate });
+  if (opts.json) writeJson(opts, model.dir, rates, rows, failed, nasa);
+}
+
+async function timeNasaStep(dir: string, cfg: ModelConfig, opts: Options): Promise<TimedNasaStep> {
+  log('timing one NASA step ...');
+  const nasa = await measureNasaStep(dir, 4, 128, nasaHeads(cfg), 3, opts.threads);
+  return { ...nasa, floorGflops: bestRate(await measureFloorRates(opts.threads)).gflops };
 }
 
 /** Four heads in the middle layers, as a NASA run would pick them (L11H3, L12H5, L12H9, L13H2 on Qwen2.5-0.5B). */
@@ -240,7 +248,9 @@ function contentionWarning(rows: BenchRow[]): string[] {
   return [`WARNING: other load above 10% during ${which}: those timings are disturbed; rerun on a quiet machine.`];
 }
 
-function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaStep: NasaStepResult & { floorGflops: number }): void {
+type TimedNasaStep = NasaStepResult & { floorGflops: number };
+
+function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaStep: TimedNasaStep | null): void {
   const file = path.resolve('bench-results.json');
   const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflopsAtStart: bestRate(rates).gflops, matmulRatesAtStart: rates, results: rows, failed, nasaStep };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
