@@ -134,7 +134,7 @@ function number(v: Values, name: string, fallback: number): number {
   return n;
 }
 
-function scanOptions(v: Values): ScanOptions {
+function scanOptions(v: Values, log: (m: string) => void): ScanOptions {
   const query = (str(v, 'query') ?? 'last') as QueryMode;
   if (query !== 'last' && query !== 'after') throw new UsageError(`--query must be last or after, got "${query}"`);
   const positive = str(v, 'positive');
@@ -146,18 +146,18 @@ function scanOptions(v: Values): ScanOptions {
     pairs,
     query,
     chatTemplate: !v['no-chat-template'],
-    thinking: thinkingMode(v),
+    thinking: thinkingMode(v, log),
     maxTokens: positiveInt(v, 'max-tokens', DEFAULT_SCAN_OPTIONS.maxTokens),
     batchSize: positiveInt(v, 'batch', DEFAULT_SCAN_OPTIONS.batchSize),
   };
 }
 
 /** --thinking, with the warning it deserves: a reasoning model thinks before it answers. */
-function thinkingMode(v: Values): boolean {
+function thinkingMode(v: Values, log: (m: string) => void): boolean {
   if (v['thinking'] !== true) return false;
-  process.stderr.write(
+  log(
     'warning: --thinking renders the chat template in thinking mode; a reasoning model starts with its reasoning, ' +
-      'so P(Yes)/P(No) at the first generated token do not measure its answer\n',
+      'so P(Yes)/P(No) at the first generated token do not measure its answer',
   );
   return true;
 }
@@ -220,7 +220,7 @@ async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> 
   const prompt = str(v, 'prompt');
   const file = str(v, 'file');
   if (Boolean(prompt) === Boolean(file)) throw new UsageError('give exactly one of --prompt TEXT or --file FILE');
-  const opts = scanOptions(v);
+  const opts = scanOptions(v, io.log);
   let inputs: (PromptInput & { lines?: { start: number; end: number } })[];
   if (prompt) {
     inputs = [{ text: prompt, positive: str(v, 'positive'), negative: str(v, 'negative') }];
@@ -273,7 +273,7 @@ async function datasetScores(v: Values, io: Io, requireLabels: boolean, signal: 
   const file = required(v, 'data');
   const items = await readDataset(file, { requireLabels });
   if (items.length === 0) throw new UsageError(`${file} has no items`);
-  const opts = scanOptions(v);
+  const opts = scanOptions(v, io.log);
   const runner = await openRunner(v, io.log, signal);
   try {
     const scores = await scorePrepared(
@@ -420,7 +420,7 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   const train = await readDataset(required(v, 'data'));
   const valFile = str(v, 'val');
   const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
-  const scan = scanOptions(v);
+  const scan = scanOptions(v, io.log);
   const trainer = await NasaTrainer.create(await modelDir(v, io.log, signal), settings, {
     provider: provider(v),
     signal,

@@ -64,6 +64,19 @@ test('scan --file reports every prompt of a Markdown file with its line range', 
   assert.equal(doc.prompts[1].positive.word, 'True');
 });
 
+test('--thinking renders the template in thinking mode and warns on stderr', async () => {
+  const chat = path.join(root, 'chat');
+  writeTestModel(chat, STANDARD_TEST_MODELS['llama3-rope-chat-f32']);
+  const prompt = 'Is 3 greater than 2 ? Answer Yes or No .';
+  const plain = await run('scan', '--model', chat, '--prompt', prompt, '--json');
+  const thinking = await run('scan', '--model', chat, '--prompt', prompt, '--json', '--thinking');
+  assert.equal(thinking.code, 0, thinking.err);
+  assert.match(thinking.err, /warning: --thinking renders the chat template in thinking mode/);
+  assert.doesNotMatch(plain.err, /--thinking/);
+  // This template has no thinking switch: both modes render the same text.
+  assert.equal(JSON.parse(thinking.out).prompts[0].pYes, JSON.parse(plain.out).prompts[0].pYes);
+});
+
 test('human output is a table', async () => {
   const r = await run('scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .');
   assert.equal(r.code, 0, r.err);
