@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { atomicWriteFile } from '../src/fs/atomic.ts';
+import { READ_LIMITS, readBoundedText } from '../src/fs/bounded-read.ts';
 import { dtypeSize, writeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import { parseConfig } from '../src/model/config.ts';
 import type { Architecture, ModelConfig } from '../src/model/types.ts';
@@ -574,7 +575,7 @@ export function writeTestModel(dir: string, spec: TestModelSpec): void {
 /** Copies a real tokenizer's two files into `dir`; returns the vocabulary size it needs (largest id + 1). */
 function copyTokenizer(from: string, dir: string): number {
   for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(from, file), path.join(dir, file));
-  const json = JSON.parse(fs.readFileSync(path.join(from, 'tokenizer.json'), 'utf8')) as {
+  const json = JSON.parse(readBoundedText(path.join(from, 'tokenizer.json'), READ_LIMITS.tokenizer)) as {
     model: { vocab: Record<string, number> | Array<[string, number]> };
     added_tokens?: Array<{ id: number }>;
   };
