@@ -21,10 +21,19 @@ export const CONFIG_LIMITS = {
   parameters: 2e12,
 } as const;
 
+function limitError(source: string, what: string, value: number, limit: number): ModelLoadError {
+  return new ModelLoadError(`${source}: ${what} is ${value}, above the limit of ${limit}; the config is corrupt or not a model NASA Lens can run`);
+}
+
+/** num_hidden_layers alone, checked as soon as it is read: per-layer settings are sized from it. */
+export function checkLayerCount(numLayers: number, source: string): void {
+  if (numLayers > CONFIG_LIMITS.numLayers) throw limitError(source, 'num_hidden_layers', numLayers, CONFIG_LIMITS.numLayers);
+}
+
 /** Throws a ModelLoadError naming the first size (or product of sizes) beyond the bounds. */
 export function checkConfigLimits(cfg: ModelConfig, source: string): void {
   const fail = (what: string, value: number, limit: number): never => {
-    throw new ModelLoadError(`${source}: ${what} is ${value}, above the limit of ${limit}; the config is corrupt or not a model NASA Lens can run`);
+    throw limitError(source, what, value, limit);
   };
   const fields: [string, number, number][] = [
     ['num_hidden_layers', cfg.numLayers, CONFIG_LIMITS.numLayers],

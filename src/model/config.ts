@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
-import { checkConfigLimits } from './config-limits.ts';
+import { checkConfigLimits, checkLayerCount } from './config-limits.ts';
 import { ModelLoadError, errorMessage } from './errors.ts';
 import type { Architecture, Llama3RopeScaling, LongRopeScaling, ModelConfig, RopeScaling } from './types.ts';
 
@@ -66,6 +66,7 @@ export function parseConfig(json: unknown, source: string): ModelConfig {
 
   const hiddenSize = c.positiveInt('hidden_size');
   const numLayers = c.positiveInt('num_hidden_layers');
+  checkLayerCount(numLayers, source);
   const numHeads = c.positiveInt('num_attention_heads');
   const numKvHeads = c.optionalPositiveInt('num_key_value_heads') ?? numHeads;
   if (numHeads % numKvHeads !== 0) {
