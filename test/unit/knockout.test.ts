@@ -39,7 +39,8 @@ function weights(model: LoadedModel) {
 
 /** P(Yes) by the reference, with the knockout (if any) applied. */
 function referencePYes(model: LoadedModel, p: PreparedPrompt, knockout?: ReferenceOptions['knockout']): number {
-  const z = referenceForward(model.config, weights(model), p.ids, 1, { knockout }).logitsLast;
+  const embedDtype = model.checkpoint.tensors.get('model.embed_tokens.weight')!.dtype as 'F32' | 'F16' | 'BF16';
+  const z = referenceForward(model.config, weights(model), p.ids, 1, { knockout, embedDtype }).logitsLast;
   return 1 / (1 + Math.exp(z[p.noId]! - z[p.yesId]!));
 }
 
@@ -56,7 +57,8 @@ async function withRunner(name: keyof typeof STANDARD_TEST_MODELS, body: (runner
 
 const opts = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
 
-for (const name of ['llama-gqa-f32', 'qwen2-bias-f32', 'mistral-swa-f32'] as const) {
+// gemma3: the knockout joins sliding/global masks after soft-capping; phi3: fused q/k/v and longrope.
+for (const name of ['llama-gqa-f32', 'qwen2-bias-f32', 'mistral-swa-f32', 'gemma3-types-f16', 'phi3-longrope-f32'] as const) {
   test(`knockout P(Yes) matches the float64 reference, given heads, batch 1 and padded batch: ${name}`, async () => {
     await withRunner(name, async (runner) => {
       const model = runner.model;
