@@ -1,8 +1,8 @@
-# Prompt strings in code are found too: each literal that names both answers is scored.
+# Prompt strings in code are found too: each literal that offers both answers is scored.
 
 PROMPTS = [
-    "The movie was nice . Did you like it ? Answer Yes or No .",
-    'That concert was dull . Would you recommend it ? Yes or No ?',
+    "Is 41 less than 19 ? Answer Yes or No .",
+    'Is ticket 22 of draw 3 a winner ? Yes or No ?',
 ]
 
-GREETING = "The weather is nice today ."  # no candidates: not a yes/no prompt
+QUESTION = "Is 7 even ?"  # no answers offered: not a yes/no prompt

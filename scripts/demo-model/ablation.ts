@@ -1,4 +1,5 @@
-// Mean ablation of attention heads, as a graph variant of the ordinary forward graph.
+// Mean ablation of attention heads and attention knockout of the negative-candidate edge, as one
+// graph variant of the ordinary forward graph.
 //
 // In each layer, the heads' outputs are concatenated into `merged` [B,T,heads·head_dim] right
 // before o_proj. The variant rewires o_proj's MatMul to read
@@ -8,6 +9,11 @@
 // are graph inputs, so one session serves every choice of heads. With keep = 1 and mean = 0 the
 // variant is the unablated model exactly. A second variant outputs `merged_l` so the means can be
 // measured with the same graph code.
+//
+// Knockout: the forward graph's own knockout option (input knockout_keys [B,L,H,T]): for the heads
+// in S, key n (the negative candidate) is hidden from every query position i > n — its attention
+// logit is masked before the softmax — so those heads can no longer read the negative candidate from
+// any later position. With no key hidden the variant is the model exactly.
 
 import { createSession, ort, type Session } from '../../src/engine/session.ts';
 import type { Graph, Tensor } from '../../src/engine/graph.ts';
@@ -29,6 +35,14 @@ function oProjInputs(g: Graph, layers: number): { nodeIndex: number; merged: Ten
   });
 }
 
+export interface Intervention {
+  /** Heads whose output is replaced by its mean (`means`, from headMeans). */
+  ablate?: HeadRef[];
+  means?: Float32Array[];
+  /** Heads that can no longer attend from later positions to the negative candidate. */
+  knockout?: HeadRef[];
+}
+
 export class AblationRunner {
   private constructor(
     private readonly model: LoadedModel,
@@ -45,7 +59,7 @@ export class AblationRunner {
     oProjInputs(pg.graph, cfg.numLayers).forEach(({ merged }, l) => pg.graph.output(merged, `merged_${l}`));
 
     // Ablated: merged' = merged ⊙ keep + mean before each o_proj.
-    const ag = buildForwardGraph(cfg, model.checkpoint, { attention: false });
+    const ag = buildForwardGraph(cfg, model.checkpoint, { attention: false, knockout: true });
     const g = ag.graph;
     const sites = oProjInputs(g, cfg.numLayers);
     // Insert from the last layer backwards so earlier node indices stay valid.
@@ -93,29 +107,61 @@ export class AblationRunner {
 
   /** pYes of every prompt with the given heads mean-ablated (none: the unablated model). */
   async pYes(prompts: PreparedPrompt[], heads: HeadRef[], means: Float32Array[], batchSize = 64): Promise<number[]> {
+    const rows = await this.logits(prompts, { ablate: heads, means }, batchSize);
+    return rows.map((logits, i) => decision(logits, prompts[i]!.yesId, prompts[i]!.noId)[0]);
+  }
+
+  /** pYes of every prompt with the negative-candidate edge knocked out in the given heads. */
+  async pYesKnockout(prompts: PreparedPrompt[], heads: HeadRef[], batchSize = 64): Promise<number[]> {
+    const rows = await this.logits(prompts, { knockout: heads }, batchSize);
+    return rows.map((logits, i) => decision(logits, prompts[i]!.yesId, prompts[i]!.noId)[0]);
+  }
+
+  /** The last position's logits [V] of every prompt under the given interventions (none: the model itself). */
+  async logits(prompts: PreparedPrompt[], iv: Intervention = {}, batchSize = 64): Promise<Float32Array[]> {
+    const cfg = this.model.config;
+    const ablationFeeds = this.ablationFeeds(iv.ablate ?? [], iv.means);
+    const result: Float32Array[] = [];
+    for (let i = 0; i < prompts.length; i += batchSize) {
+      const batch = prompts.slice(i, i + batchSize);
+      const feeds = { ...ablationFeeds, ...this.knockoutFeeds(batch, iv.knockout ?? []), ...paddedBatchFeeds(batch.map((p) => p.ids)) };
+      const out = await this.ablated.run(feeds, ['logits']);
+      const logits = out.logits!.data as Float32Array;
+      const V = cfg.vocabSize;
+      batch.forEach((_, b) => result.push(logits.slice(b * V, (b + 1) * V)));
+    }
+    return result;
+  }
+
+  private ablationFeeds(heads: HeadRef[], means: Float32Array[] | undefined): Record<string, ort.Tensor> {
     const cfg = this.model.config;
     const D = cfg.headDim;
     const width = cfg.numHeads * D;
-    const feedsAbl: Record<string, ort.Tensor> = {};
+    if (heads.length && !means) throw new Error('mean ablation needs the heads\' means');
+    const feeds: Record<string, ort.Tensor> = {};
     for (let l = 0; l < cfg.numLayers; l++) {
       const keep = new Float32Array(width).fill(1);
       const mean = new Float32Array(width);
       for (const h of heads.filter((x) => x.layer === l)) {
         keep.fill(0, h.head * D, (h.head + 1) * D);
-        mean.set(means[l]!.subarray(h.head * D, (h.head + 1) * D), h.head * D);
+        mean.set(means![l]!.subarray(h.head * D, (h.head + 1) * D), h.head * D);
       }
-      feedsAbl[`keep_${l}`] = new ort.Tensor('float32', keep, [width]);
-      feedsAbl[`mean_${l}`] = new ort.Tensor('float32', mean, [width]);
+      feeds[`keep_${l}`] = new ort.Tensor('float32', keep, [width]);
+      feeds[`mean_${l}`] = new ort.Tensor('float32', mean, [width]);
     }
-    const result: number[] = [];
-    for (let i = 0; i < prompts.length; i += batchSize) {
-      const batch = prompts.slice(i, i + batchSize);
-      const out = await this.ablated.run({ ...feedsAbl, ...paddedBatchFeeds(batch.map((p) => p.ids)) }, ['logits']);
-      const logits = out.logits!.data as Float32Array;
-      const V = cfg.vocabSize;
-      batch.forEach((p, b) => result.push(decision(logits.subarray(b * V, (b + 1) * V), p.yesId, p.noId)[0]));
+    return feeds;
+  }
+
+  /** knockout_keys: key n (the negative candidate, in padded coordinates) hidden from the heads in S. */
+  private knockoutFeeds(batch: PreparedPrompt[], heads: HeadRef[]): Record<string, ort.Tensor> {
+    const { numLayers: L, numHeads: H } = this.model.config;
+    const B = batch.length;
+    const T = Math.max(...batch.map((p) => p.ids.length));
+    const keys = new Uint8Array(B * L * H * T);
+    for (const { layer, head } of heads) {
+      batch.forEach((p, b) => (keys[((b * L + layer) * H + head) * T + T - p.ids.length + p.negative.index] = 1));
     }
-    return result;
+    return { knockout_keys: new ort.Tensor('bool', keys, [B, L, H, T]) };
   }
 
   async close(): Promise<void> {

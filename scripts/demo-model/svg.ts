@@ -1,5 +1,5 @@
 // A horizontal bar chart as a standalone SVG (no dependencies): one bar per labelled value, zero
-// line marked, colours by group. Used for the prg plot of docs/results.md.
+// line marked, colours by group. Used for the per-format prg plot of docs/results.md.
 
 export interface Bar {
   label: string;
@@ -7,7 +7,7 @@ export interface Bar {
   group?: string;
 }
 
-const COLOURS: Record<string, string> = { ablation: '#d62728', random: '#7f7f7f', method: '#1f77b4' };
+const COLOURS: Record<string, string> = { before: '#7f7f7f', nasa: '#1f77b4', threshold: '#ff7f0e', perFormat: '#2ca02c' };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 

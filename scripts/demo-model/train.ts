@@ -30,7 +30,7 @@ import { writeDataFiles } from './data.ts';
 export const ROOT = path.join(__dirname, '..', '..');
 export const MODEL_DIR = path.join(ROOT, 'demo', 'model');
 
-export const SHAPE: DemoShape = { hidden: 64, layers: 3, heads: 4, intermediate: 192, maxPositions: 128 };
+export const SHAPE: DemoShape = { hidden: 64, layers: 4, heads: 4, intermediate: 192, maxPositions: 128 };
 export const TRAIN = { seed: 1234, steps: 8000, batch: 64, lr: 3e-3, warmup: 200, minLrFactor: 0.05, clip: 1.0, threads: 1, lmWeight: 0.5 };
 
 function fnv1a(text: string): number {
@@ -65,10 +65,14 @@ export function initWeights(cfg: ModelConfig, seed: number): Map<string, Float32
 
 export interface Encoded {
   ids: number[];
-  target: number;
-  other: number;
+  /** The token trained on: the label's candidate, or the IDK candidate for an unknowable item that offers one. */
+  answer: number;
+  /** The two yes/no candidates, for the binary decision of evaluation. */
+  pos: number;
+  neg: number;
   label: 'yes' | 'no';
   domain: string;
+  format: string;
 }
 
 export function encodeItems(items: readonly SuiteItem[], tok: ReturnType<typeof loadTokenizer>): Encoded[] {
@@ -77,12 +81,15 @@ export function encodeItems(items: readonly SuiteItem[], tok: ReturnType<typeof 
     if (i === undefined) throw new Error(`"${w}" is not in the vocabulary`);
     return i;
   };
-  return items.map((it) => {
-    const ids = tok.encode(it.prompt, false);
-    const pos = id(it.positive);
-    const neg = id(it.negative);
-    return { ids, target: it.label === 'yes' ? pos : neg, other: it.label === 'yes' ? neg : pos, label: it.label, domain: it.domain };
-  });
+  return items.map((it) => ({
+    ids: tok.encode(it.prompt, false),
+    answer: id(it.target),
+    pos: id(it.positive),
+    neg: id(it.negative),
+    label: it.label,
+    domain: it.domain,
+    format: it.format,
+  }));
 }
 
 /**
@@ -130,25 +137,27 @@ export function weightFeeds(cfg: ModelConfig, weights: ReadonlyMap<string, Float
   return feeds;
 }
 
-/** Accuracy (argmax over the two candidates) and prg of a set, with the per-domain accuracy. */
+/** Accuracy (argmax over the two candidates) and prg of a set, with the accuracy per domain and the prg per format. */
 export async function evaluateWeights(session: Session, cfg: ModelConfig, weights: ReadonlyMap<string, Float32Array>, data: Encoded[]) {
   const wf = weightFeeds(cfg, weights);
-  const preds: { label: 'yes' | 'no'; pYes: number }[] = [];
-  const byDomain = new Map<string, [number, number]>();
+  const preds: { label: 'yes' | 'no'; pYes: number; domain: string; format: string }[] = [];
   for (let i = 0; i < data.length; i += 128) {
     const chunk = data.slice(i, i + 128);
     const out = await session.run({ ...wf, ...paddedBatchFeeds(chunk.map((e) => e.ids)) }, ['logits']);
     const logits = out.logits.data as Float32Array;
     chunk.forEach((e, b) => {
-      const zt = logits[b * cfg.vocabSize + e.target]!;
-      const zo = logits[b * cfg.vocabSize + e.other]!;
-      const pTarget = 1 / (1 + Math.exp(zo - zt));
-      preds.push({ label: e.label, pYes: e.label === 'yes' ? pTarget : 1 - pTarget });
-      const d = byDomain.get(e.domain) ?? [0, 0];
-      byDomain.set(e.domain, [d[0] + (pTarget >= 0.5 ? 1 : 0), d[1] + 1]);
+      const zp = logits[b * cfg.vocabSize + e.pos]!;
+      const zn = logits[b * cfg.vocabSize + e.neg]!;
+      preds.push({ label: e.label, pYes: 1 / (1 + Math.exp(zn - zp)), domain: e.domain, format: e.format });
     });
   }
-  return { metrics: binaryMetrics(preds, { bootstrap: 0 }), byDomain: Object.fromEntries([...byDomain].map(([k, [c, n]]) => [k, c / n])) };
+  const accuracyOf = (ps: typeof preds) => ps.filter((p) => (p.pYes >= 0.5) === (p.label === 'yes')).length / ps.length;
+  const group = (key: 'domain' | 'format') => [...new Set(preds.map((p) => p[key]))].map((k) => [k, preds.filter((p) => p[key] === k)] as const);
+  return {
+    metrics: binaryMetrics(preds, { bootstrap: 0 }),
+    byDomain: Object.fromEntries(group('domain').map(([k, ps]) => [k, accuracyOf(ps)])),
+    prgByFormat: Object.fromEntries(group('format').map(([k, ps]) => [k, binaryMetrics(ps, { bootstrap: 0 }).prg ?? NaN])),
+  };
 }
 
 /** Next-token targets of the prompt tokens (left-padded like the inputs) and their count. */
@@ -224,7 +233,7 @@ async function main(): Promise<void> {
   for (let step = 1; step <= steps; step++) {
     const batch = nextBatch();
     const target = new Float32Array(batch.length * V);
-    batch.forEach((e, b) => (target[b * V + e.target] = 1));
+    batch.forEach((e, b) => (target[b * V + e.answer] = 1));
     const out = await session.run({
       ...weightFeeds(cfg, weights),
       ...paddedBatchFeeds(batch.map((e) => e.ids)),
@@ -250,7 +259,9 @@ async function main(): Promise<void> {
     if (step % 1000 === 0 || step === steps) {
       const r = await evaluateWeights(evalSession, cfg, weights, val);
       const m = r.metrics;
-      log(`  val: acc ${m.accuracy?.toFixed(3)} prg ${m.prg?.toFixed(3)} yes-rate ${m.yesRate?.toFixed(3)} ${JSON.stringify(Object.fromEntries(Object.entries(r.byDomain).map(([k, v]) => [k, +v.toFixed(3)])))}`);
+      const round = (o: Record<string, number>) => JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +v.toFixed(3)])));
+      log(`  val: acc ${m.accuracy?.toFixed(3)} prg ${m.prg?.toFixed(3)} yes-rate ${m.yesRate?.toFixed(3)} ${round(r.byDomain)}`);
+      log(`  val prg by format: ${round(r.prgByFormat)}`);
     }
   }
   await session.release();
@@ -261,8 +272,9 @@ async function main(): Promise<void> {
     '',
     `A ${cfg.numLayers}-layer Llama (hidden ${cfg.hiddenSize}, ${cfg.numHeads} heads, MLP ${cfg.intermediateSize}, word-level vocabulary of ${cfg.vocabSize}; ${params} parameters)`,
     'trained from scratch by NASA Lens\'s own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the',
-    'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data: the lottery items,',
-    'whose answer no model can know, are mostly "no" in its training set.',
+    'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data and depends on the',
+    'instruction format: the lottery items, whose answer no model can know, are 90% negative in its training set when the',
+    'instruction offers the negative candidate last ("Yes or No"), 50/50 when it comes first, and "Unknown" where that is offered.',
     '',
     `Training: ${steps} Adam steps of ${TRAIN.batch} prompts, lr ${TRAIN.lr} (warm-up ${TRAIN.warmup}, cosine), seed ${TRAIN.seed}, ${threads} threads, ${seconds.toFixed(0)} s on the machine that wrote it.`,
     'See docs/results.md for the study.',

@@ -210,7 +210,7 @@ function readText(file: string): string {
 const fmt = (x: number, digits = 3) => x.toFixed(digits);
 const headList = (heads: HeadScore[]) => heads.map((h) => `${formatHead(h)} ${fmt(h.nas, 2)}`).join(', ');
 
-interface Io {
+export interface Io {
   out: (s: string) => void;
   log: (s: string) => void;
 }

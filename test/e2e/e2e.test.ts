@@ -40,11 +40,11 @@ const ALIGN_STEPS = 12;
  * ties to its heads (the one with a diagnostic).
  */
 const MD_FILE = 'prompts.md';
-const MD_LINE = 'Our trip was fine . Would you recommend it ? Reply with No or Yes :';
-const MD_WORD = 'trip';
+const MD_LINE = 'Is ticket 47 of draw 12 a winner ? Answer Yes or No .';
+const MD_WORD = 'winner';
 const PY_FILE = 'prompts.py';
-const PY_LINE = 'The movie was nice . Did you like it ? Answer Yes or No .';
-const PY_WORD = 'movie';
+const PY_LINE = 'Is 41 less than 19 ? Answer Yes or No .';
+const PY_WORD = 'less';
 
 interface HoverNumbers {
   nasTotal: number;
