@@ -2,6 +2,7 @@
 
 PROMPTS = [
     "Is 41 less than 19 ? Answer Yes or No .",
+    "Is 88 less than 94 ? Say Yes / No ?",
     'Is ticket 22 of draw 3 a winner ? Yes or No ?',
 ]
 

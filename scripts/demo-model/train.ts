@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     'trained from scratch by NASA Lens\'s own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the',
     'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data and depends on the',
     'instruction format: the lottery items, whose answer no model can know, are 90% negative in its training set when the',
-    'instruction offers the negative candidate last ("Yes or No"), 50/50 when it comes first, and "Unknown" where that is offered.',
+    'instruction offers the negative candidate last, 50/50 when it offers it first, and "Unknown" where that option is offered.',
     '',
     `Training: ${steps} Adam steps of ${TRAIN.batch} prompts, lr ${TRAIN.lr} (warm-up ${TRAIN.warmup}, cosine), seed ${TRAIN.seed}, ${threads} threads, ${seconds.toFixed(0)} s on the machine that wrote it.`,
     'See docs/results.md for the study.',

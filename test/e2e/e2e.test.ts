@@ -43,7 +43,7 @@ const MD_FILE = 'prompts.md';
 const MD_LINE = 'Is ticket 47 of draw 12 a winner ? Answer Yes or No .';
 const MD_WORD = 'winner';
 const PY_FILE = 'prompts.py';
-const PY_LINE = 'Is 41 less than 19 ? Answer Yes or No .';
+const PY_LINE = 'Is 88 less than 94 ? Say Yes / No ?';
 const PY_WORD = 'less';
 
 interface HoverNumbers {
