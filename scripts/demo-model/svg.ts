@@ -13,7 +13,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 export function barChartSvg(title: string, bars: Bar[]): string {
   const rowH = 24;
-  const labelW = 230;
+  const labelW = 260;
   const plotW = 380;
   const top = 40;
   const height = top + bars.length * rowH + 40;
