@@ -19,6 +19,11 @@ NODE_MAJOR="24"
 APT_PACKAGES=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev chromium fonts-liberation)
 
 say() { printf '== setup-e2e: %s\n' "$*"; }
+
+# Run from `npm run test:e2e`, the outer npm (on the system's Node) exports its settings as npm_*
+# variables, and the inner npm installs below would take them as their own: code-server's postinstall
+# then reads the outer `npm_config_user_agent` ("node/v20") and refuses to install. Start clean.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -i '^npm_' || true)
 start=$SECONDS
 
 # --- Debian packages ------------------------------------------------------------------------------
