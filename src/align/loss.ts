@@ -14,6 +14,7 @@ import type { Graph, Tensor } from '../engine/graph.ts';
 import { buildForwardGraph } from '../model/llama.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import type { ModelConfig } from '../model/types.ts';
+import type { WeightMode } from '../model/weights-graph.ts';
 import type { HeadRef } from '../bias/nas.ts';
 import { NAS_EPSILON } from '../bias/nas.ts';
 import type { DeltaSlot } from './adapter.ts';
@@ -29,6 +30,8 @@ export interface TrainingGraph {
   graph: Graph;
   weightsDir: string;
   slots: DeltaSlot[];
+  /** The session must not fold constants (weights kept in their stored precision). */
+  keepsWeightsStored: boolean;
 }
 
 /** Attention of head (l, h) from the last position, [B,T]. */
@@ -65,9 +68,10 @@ export function buildTrainingGraph(
   slots: DeltaSlot[],
   weights: LossWeights,
   floatType: 'float32' | 'float64' = 'float32',
+  weightMode: WeightMode = 'auto',
 ): TrainingGraph {
   const deltas = slots.map((s) => ({ weight: s.weight, rowStart: s.rowStart, rows: s.rows, input: s.name }));
-  const fg = buildForwardGraph(cfg, ckpt, { floatType, attention: false, deltas });
+  const fg = buildForwardGraph(cfg, ckpt, { floatType, attention: false, deltas, weights: weightMode });
   const g = fg.graph;
   const V = cfg.vocabSize;
   const posMask = g.input('pos_mask', floatType, ['B', 'T']);
@@ -102,5 +106,5 @@ export function buildTrainingGraph(
   g.output(headNas, 'head_nas');
   const wrt = slots.map((s) => fg.deltaInputs.get(s.name)!);
   gradients(g, loss, wrt).forEach((grad, i) => g.output(grad, `grad:${slots[i].name}`));
-  return { graph: g, weightsDir: fg.weightsDir, slots };
+  return { graph: g, weightsDir: fg.weightsDir, slots, keepsWeightsStored: fg.keepsWeightsStored };
 }

@@ -15,6 +15,7 @@ import { Adam } from './adam.ts';
 import { firstNonFinite } from '../model/finite.ts';
 import { deltaSlots, type Adapter, type DeltaSlot } from './adapter.ts';
 import { buildTrainingGraph, type LossWeights } from './loss.ts';
+import type { WeightMode } from '../model/weights-graph.ts';
 
 export interface AlignSettings {
   heads: HeadRef[];
@@ -54,6 +55,8 @@ export interface AlignRun {
   provider?: Provider;
   /** onnxruntime intra-op threads (default: one per core). */
   threads?: number;
+  /** Precision of the frozen weight matrices (default auto: the checkpoint's own). */
+  weights?: WeightMode;
   signal?: AbortSignal;
   onEvent?: (e: AlignEvent) => void;
   scan: Omit<ScanOptions, 'query'>;
@@ -211,10 +214,16 @@ export class NasaTrainer {
     const model = loadModel(modelDir);
     const slots = deltaSlots(model.config, settings.heads, settings.trainK);
     const deltas = slots.map((s) => ({ weight: s.weight, rowStart: s.rowStart, rows: s.rows, input: s.name }));
-    const probe = await ModelRunner.open(modelDir, { provider: run.provider, threads: run.threads, deltas });
+    const probe = await ModelRunner.open(modelDir, { provider: run.provider, threads: run.threads, deltas, weights: run.weights });
     try {
-      const tg = buildTrainingGraph(model.config, model.checkpoint, settings.heads, slots, settings.weights);
-      const session = await createSession(tg.graph.encode(), { provider: run.provider ?? 'auto', threads: run.threads, externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION });
+      const tg = buildTrainingGraph(model.config, model.checkpoint, settings.heads, slots, settings.weights, 'float32', run.weights);
+      const session = await createSession(tg.graph.encode(), {
+        provider: run.provider ?? 'auto',
+        threads: run.threads,
+        externalDataDir: tg.weightsDir,
+        optimization: TRAINING_OPTIMIZATION,
+        keepWeightsStored: tg.keepsWeightsStored,
+      });
       return new NasaTrainer(model, probe, session, slots, settings, run);
     } catch (err) {
       await probe.close();

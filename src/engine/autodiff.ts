@@ -443,11 +443,17 @@ export const DIFFERENTIABLE_OPS: readonly string[] = Object.keys(RULES);
 // ---------------------------------------------------------------------------------------------
 // The driver.
 
+/** The tensors a node's output depends on: its inputs, or those its custom gradient names (If branches). */
+function dataInputs(g: Graph, n: NodeProto): string[] {
+  const custom = g.customGradients.get(n.outputs[0]);
+  return custom ? custom.inputs.map((t) => t.name) : n.inputs;
+}
+
 /** Tensors on some path wrt → loss: forward-reachable from wrt (float only) ∩ backward-reachable from loss. */
 function activeTensors(g: Graph, nodes: NodeProto[], loss: Tensor, wrt: Tensor[]): Set<string> {
   const forward = new Set(wrt.map((t) => t.name));
   for (const n of nodes) {
-    if (!n.inputs.some((i) => forward.has(i))) continue;
+    if (!dataInputs(g, n).some((i) => forward.has(i))) continue;
     for (const o of n.outputs) {
       const t = g.tensors.get(o);
       if (t && isFloatType(t.dtype)) forward.add(o);
@@ -456,7 +462,7 @@ function activeTensors(g: Graph, nodes: NodeProto[], loss: Tensor, wrt: Tensor[]
   const backward = new Set([loss.name]);
   for (let k = nodes.length - 1; k >= 0; k--) {
     const n = nodes[k];
-    if (n.outputs.some((o) => backward.has(o))) for (const i of n.inputs) if (i) backward.add(i);
+    if (n.outputs.some((o) => backward.has(o))) for (const i of dataInputs(g, n)) if (i) backward.add(i);
   }
   return new Set([...forward].filter((name) => backward.has(name)));
 }
@@ -514,6 +520,15 @@ class GradientStore {
 
 function backwardNode(g: Graph, node: NodeProto, store: GradientStore, active: Set<string>, values: Ctx['values']): void {
   if (!node.outputs.some((o) => active.has(o))) return;
+  const custom = g.customGradients.get(node.outputs[0]);
+  if (custom) {
+    const gy = store.get(node.outputs[0]);
+    if (!gy) return;
+    custom.backward(gy).forEach((grad, i) => {
+      if (grad && active.has(custom.inputs[i].name)) store.add(custom.inputs[i].name, grad);
+    });
+    return;
+  }
   const rule = RULES[node.op];
   if (!rule) {
     throw new AutodiffError(`no gradient rule for op ${node.op} (node ${node.name}) on the path from the trained tensors to the loss; differentiable ops: ${DIFFERENTIABLE_OPS.join(', ')}`);

@@ -24,6 +24,17 @@ export interface Tensor {
 
 export type FloatType = 'float32' | 'float64';
 
+/** The backward of a node autodiff has no rule for (an `If` that hides its data inputs in its branches). */
+export interface CustomGradient {
+  /** The tensors the output depends on through the node (If branches read them from the outer scope). */
+  inputs: Tensor[];
+  /** One gradient per input (null where none is needed), given the output's gradient. */
+  backward(gy: Tensor): (Tensor | null)[];
+}
+
+/** Operator-set version of the com.microsoft domain (contrib ops: MatMulNBits, FusedMatMul). */
+export const MS_DOMAIN = 'com.microsoft';
+
 const INT64_MAX = 9223372036854775807n;
 
 export class GraphError extends Error {}
@@ -69,11 +80,17 @@ export class Graph {
   readonly tensors = new Map<string, Tensor>();
   /** Tensors whose values are known at build time (constants), kept for folding in autodiff. */
   readonly constants = new Map<string, { values: number[]; shape: number[] }>();
+  /** Gradients of outputs whose producing node autodiff cannot see through, by output name. */
+  readonly customGradients = new Map<string, CustomGradient>();
+  /** Operator domains besides the default one that some node (or subgraph node) uses. */
+  readonly domains = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string, readonly floatType: FloatType = 'float32') {}
+  /** `parent`: the graph a subgraph (an If branch) belongs to; names stay unique across both. */
+  constructor(readonly name: string, readonly floatType: FloatType = 'float32', private readonly parent: Graph | null = null) {}
 
   private fresh(hint: string): string {
+    if (this.parent) return this.parent.fresh(hint);
     return `${hint}_${this.counter++}`;
   }
 
@@ -123,10 +140,31 @@ export class Graph {
     inputs: (Tensor | null)[],
     out: { dtype: ElemType; shape: readonly Dim[]; name?: string },
     attrs?: Record<string, AttrValue>,
+    domain?: string,
   ): Tensor {
     const outName = out.name ?? this.fresh(op.toLowerCase());
-    this.nodes.push({ op, inputs: inputs.map((t) => t?.name ?? ''), outputs: [outName], name: `${op}_${this.counter++}`, attrs });
+    this.nodes.push({ op, inputs: inputs.map((t) => t?.name ?? ''), outputs: [outName], name: this.fresh(op), attrs, domain });
+    if (domain) this.root.domains.add(domain);
     return this.register(outName, out.dtype, out.shape);
+  }
+
+  private get root(): Graph {
+    return this.parent ? this.parent.root : this;
+  }
+
+  /**
+   * `If(cond)` whose two branches are built by `branch` (called once per branch, on a subgraph that
+   * reads outer tensors by name). Used to delay work until `cond`'s inputs exist: onnxruntime runs a
+   * node as soon as its inputs are ready, and an If's branch values are freed when it returns.
+   */
+  ifNode(cond: Tensor, out: { dtype: ElemType; shape: readonly Dim[] }, branch: (sub: Graph) => Tensor): Tensor {
+    const build = (label: string): GraphProto => {
+      const sub = new Graph(`${this.name}_${label}`, this.floatType, this);
+      const result = branch(sub);
+      return { name: sub.name, nodes: sub.nodes, initializers: sub.initializers, inputs: [], outputs: [{ name: result.name, dtype: result.dtype, shape: [...result.shape] }] };
+    };
+    const attrs: Record<string, AttrValue> = { then_branch: { kind: 'graph', value: build('then') }, else_branch: { kind: 'graph', value: build('else') } };
+    return this.node('If', [cond], out, attrs);
   }
 
   // ---- element-wise ----
@@ -266,7 +304,7 @@ export class Graph {
   /** Serialized ONNX model. */
   encode(): Uint8Array {
     const g: GraphProto = { name: this.name, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs };
-    return encodeModel(g);
+    return encodeModel(g, Object.fromEntries([...this.domains].map((d) => [d, 1])));
   }
 }
 

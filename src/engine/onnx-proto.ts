@@ -6,6 +6,7 @@
 export const ONNX_DTYPE = {
   float32: 1,
   uint8: 2,
+  uint16: 4,
   int8: 3,
   int32: 6,
   int64: 7,
@@ -24,7 +25,8 @@ export type AttrValue =
   | { kind: 'ints'; value: number[] }
   | { kind: 'floats'; value: number[] }
   | { kind: 'string'; value: string }
-  | { kind: 'tensor'; value: TensorProto };
+  | { kind: 'tensor'; value: TensorProto }
+  | { kind: 'graph'; value: GraphProto };
 
 export interface TensorProto {
   name: string;
@@ -155,7 +157,7 @@ function writeTensor(w: Writer, t: TensorProto): void {
   }
 }
 
-const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6, ints: 7 } as const;
 
 function writeAttr(w: Writer, name: string, a: AttrValue): void {
   w.string(1, name);
@@ -164,6 +166,7 @@ function writeAttr(w: Writer, name: string, a: AttrValue): void {
     case 'int': w.int(3, a.value); break;
     case 'string': w.string(4, a.value); break;
     case 'tensor': w.message(5, (t) => writeTensor(t, a.value)); break;
+    case 'graph': w.message(6, (sub) => writeGraph(sub, a.value)); break;
     case 'floats': w.packedFloats(7, a.value); break;
     case 'ints': w.packedInts(8, a.value); break;
   }
@@ -193,6 +196,14 @@ function writeValueInfo(w: Writer, v: ValueInfo): void {
   );
 }
 
+function writeGraph(w: Writer, g: GraphProto): void {
+  for (const n of g.nodes) w.message(1, (x) => writeNode(x, n));
+  w.string(2, g.name);
+  for (const t of g.initializers) w.message(5, (x) => writeTensor(x, t));
+  for (const v of g.inputs) w.message(11, (x) => writeValueInfo(x, v));
+  for (const v of g.outputs) w.message(12, (x) => writeValueInfo(x, v));
+}
+
 export const OPSET = 18;
 
 /** Serializes a graph as an ONNX ModelProto (IR version 8, default-domain opset 18). */
@@ -200,13 +211,7 @@ export function encodeModel(g: GraphProto, extraOpsets: Record<string, number> =
   const w = new Writer();
   w.int(1, 8); // ir_version
   w.string(2, 'nasa-lens');
-  w.message(7, (graph) => {
-    for (const n of g.nodes) graph.message(1, (x) => writeNode(x, n));
-    graph.string(2, g.name);
-    for (const t of g.initializers) graph.message(5, (x) => writeTensor(x, t));
-    for (const v of g.inputs) graph.message(11, (x) => writeValueInfo(x, v));
-    for (const v of g.outputs) graph.message(12, (x) => writeValueInfo(x, v));
-  });
+  w.message(7, (graph) => writeGraph(graph, g));
   const opsets: [string, number][] = [['', OPSET], ...Object.entries(extraOpsets)];
   for (const [domain, version] of opsets) {
     w.message(8, (o) => {

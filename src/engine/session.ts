@@ -19,6 +19,11 @@ export interface SessionOptions {
    * 'all' fuses x·sigmoid(x) into com.microsoft.QuickGelu, which has only a float32 CPU kernel.
    */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * The graph widens or dequantizes its weights where they are used: constant folding must not do
+   * it once for all at creation, and the CPU arena must not keep every transient copy.
+   */
+  keepWeightsStored?: boolean;
 }
 
 export class EngineError extends Error {}
@@ -65,13 +70,14 @@ export function autoProviders(
 function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const extra: Record<string, unknown> = {};
   if (opts.externalDataDir) extra.session = { model_external_initializers_file_folder_path: opts.externalDataDir };
+  if (opts.keepWeightsStored) extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
   return {
     executionProviders: [provider],
     graphOptimizationLevel: opts.optimization ?? 'all',
     intraOpNumThreads: opts.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: !opts.keepWeightsStored,
     enableMemPattern: true,
     extra,
   };

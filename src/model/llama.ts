@@ -13,20 +13,19 @@
 //   the rest of the row renormalizes; the key still attends to itself).
 // Outputs: logits [B,V]; attn_{l} [B,heads,R,T] for each layer l.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Graph, type FloatType, type Tensor } from '../engine/graph.ts';
-import type { ElemType } from '../engine/onnx-proto.ts';
 import { ropeInvFreq } from './config.ts';
 import { ModelLoadError } from './errors.ts';
 import { expectedWeights } from './weights.ts';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './safetensors.ts';
+import { WeightGraph, type WeightMode, type WeightPrecision } from './weights-graph.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import type { DType, ModelConfig, TensorInfo } from './types.ts';
+import type { ModelConfig } from './types.ts';
 
-const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
-
-/** A weight replaced or shifted by values known in TypeScript (an adapter's delta, or a trainable input). */
+/**
+ * A shift of some rows of a Linear weight (an adapter's delta, or a trainable input). It is applied to
+ * the projection's output, y[..., rows] += x · Δᵀ, so the frozen weight stays in its stored form.
+ */
 export interface WeightDelta {
   /** HF weight name, e.g. model.layers.3.self_attn.q_proj.weight */
   weight: string;
@@ -50,6 +49,8 @@ export interface ForwardGraphOptions {
   deltas?: WeightDelta[];
   /** Add the knockout_keys input (attention knockout of chosen heads' edges to chosen keys). */
   knockout?: boolean;
+  /** Precision of the matrices (default auto: the checkpoint's own). */
+  weights?: WeightMode;
 }
 
 export interface ForwardGraph {
@@ -64,26 +65,17 @@ export interface ForwardGraph {
   probs: Tensor[];
   /** Graph inputs created for trainable deltas (or, with weightsAsInputs, for every weight), by input name. */
   deltaInputs: Map<string, Tensor>;
-}
-
-/** The directory shared by all weight files after resolving symlinks (Hugging Face caches link into blobs/). */
-function weightsDirectory(ckpt: Checkpoint): { dir: string; realFile: Map<string, string> } {
-  const realFile = new Map<string, string>();
-  for (const file of ckpt.files) realFile.set(file, fs.realpathSync(file));
-  const dirs = new Set([...realFile.values()].map((f) => path.dirname(f)));
-  if (dirs.size !== 1) {
-    throw new ModelLoadError(`the weight files of ${ckpt.dir} resolve to ${dirs.size} different directories; onnxruntime needs them in one`);
-  }
-  return { dir: [...dirs][0], realFile };
+  /** The precision the matrices run in. */
+  precision: WeightPrecision;
+  /** The session must not fold constants (the weights stay stored; see weights-graph.ts). */
+  keepsWeightsStored: boolean;
 }
 
 class LlamaGraphBuilder {
   readonly g: Graph;
   private readonly ft: FloatType;
-  private readonly weightsDir: string;
-  private readonly realFile: Map<string, string>;
+  private readonly weights: WeightGraph;
   private readonly deltas = new Map<string, WeightDelta[]>();
-  private readonly shapes: Map<string, number[]>;
   readonly deltaInputs = new Map<string, Tensor>();
   private readonly ropeCache = new Map<'local' | 'global', { cos: Tensor; sin: Tensor }>();
   private readonly maskCache = new Map<'full' | 'sliding', Tensor>();
@@ -91,51 +83,38 @@ class LlamaGraphBuilder {
   constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint | null, private readonly opts: ForwardGraphOptions) {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
-    this.shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
-    ({ dir: this.weightsDir, realFile: this.realFile } = ckpt ? weightsDirectory(ckpt) : { dir: '', realFile: new Map() });
+    const shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
+    this.weights = new WeightGraph(this.g, ckpt, { floatType: this.ft, mode: opts.weights ?? 'auto', shapes });
     for (const d of opts.deltas ?? []) this.deltas.set(d.weight, [...(this.deltas.get(d.weight) ?? []), d]);
   }
 
-  get dir(): string {
-    return this.weightsDir;
-  }
-
-  /** The raw weight as stored (external data), in its file dtype; or the graph input of that name. */
-  private stored(name: string): Tensor {
-    const existing = this.g.tensors.get(name);
-    if (existing) return existing;
-    if (!this.ckpt) {
-      const t = this.g.input(name, this.ft, this.shapes.get(name) ?? []);
-      this.deltaInputs.set(name, t);
-      return t;
-    }
-    const info: TensorInfo | undefined = this.ckpt.tensors.get(name);
-    if (!info) throw new ModelLoadError(`weight ${name} is missing from ${this.ckpt.dir}`);
-    const elem = ELEM_OF_DTYPE[info.dtype];
-    if (!elem) throw new ModelLoadError(`weight ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
-    const location = path.basename(this.realFile.get(info.file) ?? info.file);
-    return this.g.external(name, elem, info.shape, location, info.offset, info.byteLength);
-  }
-
-  /** The weight in compute precision, with any deltas added. */
+  /** A small weight (norm scale, bias) in compute precision. */
   weight(name: string): Tensor {
-    let w = this.g.cast(this.stored(name), this.ft);
-    for (const d of this.deltas.get(name) ?? []) w = this.g.add(w, this.paddedDelta(d, w.shape as number[]));
-    return w;
+    return this.weights.vector(name);
   }
 
-  /** A [rows, in] delta placed at rows [rowStart, rowStart+rows) of a zero [out, in] matrix. */
-  private paddedDelta(d: WeightDelta, shape: number[]): Tensor {
-    const [out, inDim] = shape;
-    const block = d.values
-      ? this.g.constant(d.values, [d.rows, inDim], this.ft, 'delta')
-      : this.deltaInput(d, inDim);
-    const parts: Tensor[] = [];
-    if (d.rowStart > 0) parts.push(this.g.constant(new Float32Array(d.rowStart * inDim), [d.rowStart, inDim], this.ft, 'zeros'));
-    parts.push(block);
-    const after = out - d.rowStart - d.rows;
-    if (after > 0) parts.push(this.g.constant(new Float32Array(after * inDim), [after, inDim], this.ft, 'zeros'));
-    return parts.length === 1 ? block : this.g.concat(parts, 0);
+  /** x · Wᵀ (+ b): PyTorch Linear, with any deltas of W added to the rows of the output they shift. */
+  linear(x: Tensor, prefix: string, bias = false): Tensor {
+    const name = `${prefix}.weight`;
+    let y = this.weights.linear(x, name);
+    if (bias) y = this.g.add(y, this.weight(`${prefix}.bias`));
+    for (const d of this.deltas.get(name) ?? []) y = this.addRowDelta(y, x, d);
+    return y;
+  }
+
+  /** y[..., rowStart:rowStart+rows] += x · Δᵀ. */
+  private addRowDelta(y: Tensor, x: Tensor, d: WeightDelta): Tensor {
+    const g = this.g;
+    const inDim = x.shape[x.shape.length - 1] as number;
+    const delta = d.values ? g.constant(d.values, [d.rows, inDim], this.ft, 'delta') : this.deltaInput(d, inDim);
+    const shifted = g.add(g.slice(y, -1, d.rowStart, d.rowStart + d.rows), g.matmul(x, g.transpose(delta, [1, 0])));
+    const out = y.shape[y.shape.length - 1] as number;
+    const parts = [
+      ...(d.rowStart > 0 ? [g.slice(y, -1, 0, d.rowStart)] : []),
+      shifted,
+      ...(d.rowStart + d.rows < out ? [g.slice(y, -1, d.rowStart + d.rows, null)] : []),
+    ];
+    return parts.length === 1 ? shifted : g.concat(parts, -1);
   }
 
   private deltaInput(d: WeightDelta, inDim: number): Tensor {
@@ -143,13 +122,6 @@ class LlamaGraphBuilder {
     const t = this.g.input(name, this.ft, [d.rows, inDim]);
     this.deltaInputs.set(name, t);
     return t;
-  }
-
-  /** x · Wᵀ (+ b): PyTorch Linear. The transposed frozen weight is constant-folded by onnxruntime. */
-  linear(x: Tensor, prefix: string, bias = false): Tensor {
-    const wt = this.g.transpose(this.weight(`${prefix}.weight`), [1, 0]);
-    const y = this.g.matmul(x, wt);
-    return bias ? this.g.add(y, this.weight(`${prefix}.bias`)) : y;
   }
 
   /** RMSNorm written in the pattern onnxruntime fuses into SimplifiedLayerNormalization; Gemma scales by (1 + w). */
@@ -387,8 +359,7 @@ class LlamaGraphBuilder {
     const queryRows = withAttention ? g.input('query_rows', 'int64', [1]) : null;
     const knockoutKeys = this.opts.knockout ? g.input('knockout_keys', 'bool', ['B', cfg.numLayers, cfg.numHeads, 'T']) : null;
 
-    // Gather rows of the stored embedding, then cast only those rows.
-    let x = g.cast(g.gather(this.embeddingTable(), inputIds, 0), this.ft); // [B,T,H]
+    let x = this.weights.embedding('model.embed_tokens.weight', inputIds); // [B,T,H]
     if (cfg.scaleEmbeddings) x = g.mul(x, g.scalar(this.embeddingScale()));
     const below = knockoutKeys ? this.strictlyBelow(attentionMask) : null;
     const attention: Tensor[] = [];
@@ -405,7 +376,9 @@ class LlamaGraphBuilder {
     const lmHead = cfg.tieWordEmbeddings ? 'model.embed_tokens' : 'lm_head';
     const capped = this.softcap(this.linear(hidden, lmHead), cfg.finalLogitSoftcap);
     const logits = g.output(g.reshape(capped, ['B', cfg.vocabSize]), 'logits');
-    return { graph: g, weightsDir: this.weightsDir, logits, attention, probs: allProbs, deltaInputs: this.deltaInputs };
+    const w = this.weights;
+    const deltaInputs = new Map([...w.inputs, ...this.deltaInputs]);
+    return { graph: g, weightsDir: w.weightsDir, logits, attention, probs: allProbs, deltaInputs, precision: w.precision, keepsWeightsStored: w.keepsWeightsStored };
   }
 
   /**
@@ -418,11 +391,6 @@ class LlamaGraphBuilder {
     if (dtype === 'BF16') return bf16BitsToF32(f32ToBf16Bits(scale));
     if (dtype === 'F16') return f16BitsToF32(f32ToF16Bits(scale));
     return dtype === 'F64' ? scale : Math.fround(scale);
-  }
-
-  private embeddingTable(): Tensor {
-    // Deltas never touch the embedding; gather from the stored table so bf16 rows are cast after the gather.
-    return this.stored('model.embed_tokens.weight');
   }
 }
 

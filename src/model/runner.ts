@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
 import { buildForwardGraph, type WeightDelta } from './llama.ts';
+import type { WeightMode } from './weights-graph.ts';
 import { loadModel, type LoadedModel } from './load.ts';
 import { ModelLoadError } from './errors.ts';
 import type { ModelConfig } from './types.ts';
@@ -23,6 +24,8 @@ export interface RunnerOptions {
   /** Build the graph variant with the knockout_keys input, so that forward can knock out attention edges. */
   knockout?: boolean;
   log?: (message: string) => void;
+  /** Precision of the weight matrices (default auto: the checkpoint's own). */
+  weights?: WeightMode;
   /** Largest batch × tokens the memory estimate is checked against. */
   maxBatch?: number;
   maxTokens?: number;
@@ -103,12 +106,13 @@ export class ModelRunner {
   static async create(model: LoadedModel, opts: RunnerOptions = {}): Promise<ModelRunner> {
     const knockout = opts.knockout ?? false;
     checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024, undefined, knockout);
-    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas, knockout });
+    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas, knockout, weights: opts.weights });
     const session = await createSession(fg.graph.encode(), {
       provider: opts.provider ?? 'auto',
       externalDataDir: fg.weightsDir,
       threads: opts.threads,
       log: opts.log,
+      keepWeightsStored: fg.keepsWeightsStored,
     });
     const inputs = [...fg.deltaInputs.values()].map((t) => ({ name: t.name, shape: t.shape as [number, number] }));
     return new ModelRunner(model, session, inputs, knockout, opts.deltaDefaults);

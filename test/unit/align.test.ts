@@ -45,7 +45,12 @@ function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<stri
 async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64', deltas: Map<string, Float64Array>) {
   const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 2 }];
   const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, floatType);
-  const session = await createSession(tg.graph.encode(), { provider: 'cpu', externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION });
+  const session = await createSession(tg.graph.encode(), {
+    provider: 'cpu',
+    externalDataDir: tg.weightsDir,
+    optimization: TRAINING_OPTIMIZATION,
+    keepWeightsStored: tg.keepsWeightsStored,
+  });
   const examples = prepare(model, ITEMS, scan);
   const rand = mulberry32(7);
   const refs = examples.map(() => softmaxWithNegEntropy(Float32Array.from({ length: model.config.vocabSize }, () => rand() * 4)));
@@ -105,6 +110,8 @@ test('NASA loss gradient = finite differences, float64, llama with GQA', () => c
 test('NASA loss gradient = finite differences, float64, qwen2 with biases', () => checkGradient('qwen2-bias-f32', 'float64', 1e-5));
 test('NASA loss gradient = finite differences, float32, llama with GQA', () => checkGradient('llama-gqa-f32', 'float32', 1e-3));
 test('NASA loss gradient = finite differences, float32, qwen2 with biases', () => checkGradient('qwen2-bias-f32', 'float32', 1e-3));
+// BF16 weights stay BF16 in the float32 graph (widened inside If nodes, re-widened for the backward).
+test('NASA loss gradient = finite differences, float32 through stored BF16 weights', () => checkGradient('qwen2-bf16', 'float32', 1e-3));
 
 // The newer architectures: q_norm/k_norm after the delta (qwen3, gemma3), Gemma's norms, GELU and
 // soft-capping (gemma2), sliding/global layers with two RoPE bases (gemma3), fused qkv_proj with

@@ -1,0 +1,176 @@
+// How a checkpoint tensor becomes something the graph's MatMul and Gather consume. Every weight stays
+// in its .safetensors file (external initializers, zero copy). The precision mode decides the rest:
+//
+// - float32: every weight is widened once, when the session is created (onnxruntime folds the casts
+//   and the transposes): fastest per run, but a BF16/F16 model takes twice its checkpoint in memory.
+// - stored (BF16/F16 checkpoints): the matrices stay in their own precision in memory and are widened
+//   to float32 only where one is used, inside an `If` whose condition is computed from the layer's
+//   input. onnxruntime runs a node as soon as its inputs exist, so a plain Cast of an initializer
+//   would run at the start and every layer's float32 copy would be alive at once; inside the If the
+//   copy exists only while its MatMul runs. Exact: bf16/f16 → float32 loses nothing.
+// - int8 / int4: block-wise quantized matrices (see quantize.ts), multiplied by com.microsoft
+//   MatMulNBits with float32 activations and accumulation.
+//
+// Small tensors (norm weights, biases) are cast to the compute type in every mode.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MS_DOMAIN, type FloatType, type Graph, type Tensor } from '../engine/graph.ts';
+import type { ElemType } from '../engine/onnx-proto.ts';
+import { ModelLoadError } from './errors.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import type { DType, TensorInfo } from './types.ts';
+
+/** What the user asks for: `auto` keeps a BF16/F16 checkpoint in its precision and reads F32 as float32. */
+export type WeightMode = 'auto' | 'float32' | 'int8' | 'int4';
+export const WEIGHT_MODES: readonly WeightMode[] = ['auto', 'float32', 'int8', 'int4'];
+
+/** The precision the matrices are held in while the model runs (reported with every number). */
+export type WeightPrecision = 'float32' | 'bf16' | 'f16' | 'int8' | 'int4';
+
+const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
+
+/**
+ * Largest matrix (elements) widened in one piece: bigger ones (a 128k-token LM head) are widened in
+ * row blocks, so the transient float32 copy stays at about 256 MB.
+ */
+export const MAX_WIDENED_ELEMENTS = 64 * 1024 * 1024;
+
+/** The precision the matrices of a checkpoint run in under `mode`. */
+export function weightPrecision(ckpt: Checkpoint, mode: WeightMode): WeightPrecision {
+  if (mode === 'int8' || mode === 'int4') return mode;
+  if (mode === 'float32') return 'float32';
+  const dtypes = new Set([...ckpt.tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.dtype));
+  if (dtypes.size === 1 && dtypes.has('BF16')) return 'bf16';
+  if (dtypes.size === 1 && dtypes.has('F16')) return 'f16';
+  return 'float32';
+}
+
+/** The directory shared by all weight files after resolving symlinks (Hugging Face caches link into blobs/). */
+export function weightsDirectory(ckpt: Checkpoint): { dir: string; realFile: Map<string, string> } {
+  const realFile = new Map<string, string>();
+  for (const file of ckpt.files) realFile.set(file, fs.realpathSync(file));
+  const dirs = new Set([...realFile.values()].map((f) => path.dirname(f)));
+  if (dirs.size !== 1) {
+    throw new ModelLoadError(`the weight files of ${ckpt.dir} resolve to ${dirs.size} different directories; onnxruntime needs them in one`);
+  }
+  return { dir: [...dirs][0], realFile };
+}
+
+export interface WeightGraphOptions {
+  floatType: FloatType;
+  mode: WeightMode;
+  /** HF shapes of every weight: used for graph inputs when there is no checkpoint. */
+  shapes: Map<string, number[]>;
+}
+
+/** Emits the nodes that read weights, for one graph, in one precision mode. */
+export class WeightGraph {
+  readonly weightsDir: string;
+  readonly precision: WeightPrecision;
+  /** Graph inputs created for weights when there is no checkpoint (training from scratch). */
+  readonly inputs = new Map<string, Tensor>();
+  private readonly realFile: Map<string, string>;
+
+  constructor(private readonly g: Graph, private readonly ckpt: Checkpoint | null, private readonly opts: WeightGraphOptions) {
+    ({ dir: this.weightsDir, realFile: this.realFile } = ckpt ? weightsDirectory(ckpt) : { dir: '', realFile: new Map() });
+    const precision = ckpt ? weightPrecision(ckpt, opts.mode) : 'float32';
+    if ((precision === 'int8' || precision === 'int4') && opts.floatType !== 'float32') {
+      throw new ModelLoadError(`${precision} weights run in float32 graphs only`);
+    }
+    this.precision = precision;
+  }
+
+  /**
+   * Whether the session must keep initializers as they are stored: constant folding would widen them
+   * all at creation (and the CPU arena would keep every transient copy), undoing the point of the mode.
+   */
+  get keepsWeightsStored(): boolean {
+    return this.precision !== 'float32';
+  }
+
+  /** The raw weight as stored (external data), in its file dtype; or the graph input of that name. */
+  stored(name: string): Tensor {
+    const existing = this.g.tensors.get(name);
+    if (existing) return existing;
+    if (!this.ckpt) {
+      const t = this.g.input(name, this.opts.floatType, this.opts.shapes.get(name) ?? []);
+      this.inputs.set(name, t);
+      return t;
+    }
+    const info: TensorInfo | undefined = this.ckpt.tensors.get(name);
+    if (!info) throw new ModelLoadError(`weight ${name} is missing from ${this.ckpt.dir}`);
+    const elem = ELEM_OF_DTYPE[info.dtype];
+    if (!elem) throw new ModelLoadError(`weight ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
+    const location = path.basename(this.realFile.get(info.file) ?? info.file);
+    return this.g.external(name, elem, info.shape, location, info.offset, info.byteLength);
+  }
+
+  /** A small weight (norm scale, bias) in compute precision. */
+  vector(name: string): Tensor {
+    return this.g.cast(this.stored(name), this.opts.floatType);
+  }
+
+  /** Rows `ids` of an embedding table, gathered in the stored precision and then widened. */
+  embedding(name: string, ids: Tensor): Tensor {
+    return this.g.cast(this.g.gather(this.stored(name), ids, 0), this.opts.floatType);
+  }
+
+  /** x · Wᵀ for a [out, in] weight (PyTorch Linear without bias). */
+  linear(x: Tensor, name: string): Tensor {
+    const w = this.stored(name);
+    if (!this.widensLazily(w)) {
+      // Folded by onnxruntime at session creation (cast and transpose of a constant).
+      return this.g.matmul(x, this.g.transpose(this.g.cast(w, this.opts.floatType), [1, 0]));
+    }
+    return this.lazyLinear(x, w);
+  }
+
+  private widensLazily(w: Tensor): boolean {
+    return this.keepsWeightsStored && w.dtype !== this.opts.floatType && this.opts.floatType === 'float32';
+  }
+
+  /** Row blocks [start, end) of an [out, in] weight, each at most MAX_WIDENED_ELEMENTS. */
+  private rowBlocks(w: Tensor): [number, number][] {
+    const [out, inDim] = w.shape as number[];
+    const rows = Math.max(1, Math.floor(MAX_WIDENED_ELEMENTS / inDim));
+    const blocks: [number, number][] = [];
+    for (let start = 0; start < out; start += rows) blocks.push([start, Math.min(out, start + rows)]);
+    return blocks;
+  }
+
+  /** x · Wᵀ with W widened inside an If that waits for x; its gradient re-widens W the same way. */
+  private lazyLinear(x: Tensor, w: Tensor): Tensor {
+    const blocks = this.rowBlocks(w);
+    const parts = blocks.map(([start, end]) => this.widenedProduct(x, w, start, end, true));
+    const y = parts.length === 1 ? parts[0] : this.g.concat(parts, -1);
+    this.g.customGradients.set(y.name, {
+      inputs: [x],
+      backward: (gy) => {
+        // gx = gy · W, block by block: Σ gy[..., block] · W[block, :].
+        const terms = blocks.map(([start, end]) => {
+          const gyBlock = blocks.length === 1 ? gy : this.g.slice(gy, -1, start, end);
+          return this.widenedProduct(gyBlock, w, start, end, false);
+        });
+        return [terms.reduce((a, b) => this.g.add(a, b))];
+      },
+    });
+    return y;
+  }
+
+  /** a · W[start:end]ᵀ (transB) or a · W[start:end], the block widened only when `a` exists. */
+  private widenedProduct(a: Tensor, w: Tensor, start: number, end: number, transB: boolean): Tensor {
+    const g = this.g;
+    const [out, inDim] = w.shape as number[];
+    const n = transB ? end - start : inDim;
+    const whole = start === 0 && end === out;
+    const never = g.node('Less', [g.node('Size', [a], { dtype: 'int64', shape: [] }), g.constant([0], [], 'int64')], { dtype: 'bool', shape: [] });
+    const shape = [...a.shape.slice(0, -1), n];
+    return g.ifNode(never, { dtype: 'float32', shape }, (sub) => {
+      const block = whole ? w : sub.slice(w, 0, start, end);
+      const wide = sub.cast(block, 'float32');
+      const attrs = { transB: { kind: 'int', value: transB ? 1 : 0 } } as const;
+      return sub.node('FusedMatMul', [a, wide], { dtype: 'float32', shape }, attrs, MS_DOMAIN);
+    });
+  }
+}
