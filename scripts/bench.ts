@@ -1,22 +1,24 @@
-// npm run bench [-- --model qwen2.5-0.5b|qwen3-0.6b|gemma3-1b --tokens 64,256,1024 --batch 1,8 --runs N --rows R
-//                   --threads N --no-nasa --json]
+// npm run bench [-- --model qwen2.5-0.5b|qwen3-0.6b|gemma3-1b|llama3.2-1b|llama3.1-8b --weights auto,float32,int8,int4
+//                   --tokens 64,256,1024 --batch 1,8 --runs N --rows R --threads N --no-nasa --json]
 //
-// Forward-pass speed of a random model with the shapes of Qwen2.5-0.5B (BF16, tied embeddings,
-// q/k/v biases; or Qwen3-0.6B, Gemma-3-1B with --model) against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
+// Forward-pass speed and peak memory of a random BF16 model (default: the shapes of Qwen2.5-0.5B, tied
+// embeddings, q/k/v biases; the others with --model), in each weight precision asked for, against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
 // on this machine, measured in the same run. Each (tokens, batch) runs in a child process (this
 // script re-invoked with --child) so that its peak RSS is its own. Then one NASA training step
-// (batch 4, 128 tokens, 4 heads in middle layers) against the FLOPs of its forward and of the
-// backward that is really needed.
+// (batch 4, 128 tokens, 4 heads in the upper half), also in its own process, against the FLOPs of
+// its forward and of the backward that is really needed.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../src/model/config.ts';
 import { parseArgs } from 'node:util';
 import { RESULT_PREFIX, runChild, type ChildRequest, type ChildResult } from './bench/child.ts';
 import { measureFloorRates, type MatMulRate } from './bench/floor.ts';
 import { BENCH_CONFIGS, ensureBenchModel, type BenchModelName } from './bench/model.ts';
+import { WEIGHT_MODES, type WeightMode } from '../src/model/weights-graph.ts';
 import type { ModelConfig } from '../src/model/types.ts';
 import { availableMemoryMiB, watchPeak, type PeakWatch } from './bench/peak.ts';
 import { bestRate, formatFloor, formatTable, toRow, type BenchRow } from './bench/report.ts';
@@ -36,7 +38,9 @@ interface Options {
   /** Skip the NASA step (it needs several times the memory of a forward row). */
   noNasa: boolean;
   child: boolean;
+  childNasa: boolean;
   dir: string | undefined;
+  weights: WeightMode[];
 }
 
 function intList(text: string, flag: string): number[] {
@@ -64,12 +68,16 @@ function parseOptions(argv: string[]): Options {
       json: { type: 'boolean', default: false },
       'no-nasa': { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
+      'child-nasa': { type: 'boolean', default: false },
       dir: { type: 'string' },
+      weights: { type: 'string', default: 'auto' },
     },
   });
   if (!Object.hasOwn(BENCH_CONFIGS, values.model!)) {
     throw new Error(`--model must be one of ${Object.keys(BENCH_CONFIGS).join(', ')}, got "${values.model}"`);
   }
+  const weights = values.weights!.split(',').map((w) => w.trim()) as WeightMode[];
+  if (!weights.every((w) => WEIGHT_MODES.includes(w))) throw new Error(`--weights must list modes of ${WEIGHT_MODES.join(', ')}`);
   return {
     model: values.model as BenchModelName,
     tokens: intList(values.tokens!, '--tokens'),
@@ -80,7 +88,9 @@ function parseOptions(argv: string[]): Options {
     json: values.json!,
     noNasa: values['no-nasa']!,
     child: values.child!,
+    childNasa: values['child-nasa']!,
     dir: values.dir,
+    weights,
   };
 }
 
@@ -91,9 +101,9 @@ function runsFor(opts: Options, tokens: number, batch: number): number {
   return n <= 512 ? 5 : n <= 2048 ? 3 : 2;
 }
 
-function childArgs(req: ChildRequest): string[] {
-  const args = [SCRIPT, '--child', '--dir', req.dir, '--tokens', String(req.tokens), '--batch', String(req.batch)];
-  args.push('--runs', String(req.runs), '--rows', String(req.rows));
+function childArgs(req: ChildRequest, nasa: boolean): string[] {
+  const args = [SCRIPT, nasa ? '--child-nasa' : '--child', '--dir', req.dir, '--tokens', String(req.tokens), '--batch', String(req.batch)];
+  args.push('--runs', String(req.runs), '--rows', String(req.rows), '--weights', req.weights);
   if (req.threads !== undefined) args.push('--threads', String(req.threads));
   return args;
 }
@@ -102,6 +112,7 @@ function childArgs(req: ChildRequest): string[] {
 interface FailedRun {
   tokens: number;
   batch: number;
+  weights: WeightMode;
   reason: string;
   /** Highest RSS seen from outside before it died (Linux), in MiB. */
   peakSeenMiB: number | null;
@@ -117,9 +128,9 @@ function failureReason(code: number | null, signal: NodeJS.Signals | null, stdou
 }
 
 /** Runs one configuration in a fresh node process and returns what it printed after RESULT_PREFIX. */
-function spawnChild(req: ChildRequest): Promise<ChildResult | FailedRun> {
+function spawnChild<R>(req: ChildRequest, nasa = false): Promise<R | FailedRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, ...childArgs(req)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, ...childArgs(req, nasa)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const available = availableMemoryMiB();
     const watch = child.pid === undefined ? null : watchPeak(child.pid, available === null ? null : available - MEMORY_RESERVE_MIB);
     let stdout = '';
@@ -128,21 +139,28 @@ function spawnChild(req: ChildRequest): Promise<ChildResult | FailedRun> {
     child.on('close', (code, signal) => {
       const peakSeenMiB = watch?.stop() ?? null;
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as ChildResult);
-      else resolve({ tokens: req.tokens, batch: req.batch, reason: failureReason(code, signal, stdout, watch), peakSeenMiB });
+      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as R);
+      else resolve({ tokens: req.tokens, batch: req.batch, weights: req.weights, reason: failureReason(code, signal, stdout, watch), peakSeenMiB });
     });
   });
 }
 
-function isFailed(r: ChildResult | FailedRun): r is FailedRun {
+function isFailed<R extends object>(r: R | FailedRun): r is FailedRun {
   return 'reason' in r;
 }
 
 async function childMain(opts: Options): Promise<void> {
   if (!opts.dir) throw new Error('--child needs --dir');
-  const req = { dir: opts.dir, tokens: opts.tokens[0]!, batch: opts.batch[0]!, runs: opts.runs ?? 2, rows: opts.rows, threads: opts.threads };
-  const result = await runChild(req);
+  const weights = opts.weights[0]!;
+  const req = { dir: opts.dir, tokens: opts.tokens[0]!, batch: opts.batch[0]!, runs: opts.runs ?? 2, rows: opts.rows, threads: opts.threads, weights };
+  const result = opts.childNasa
+    ? await measureNasaStep(req.dir, req.batch, req.tokens, nasaHeads(parseConfigOf(req.dir)), req.runs, req.threads, weights)
+    : await runChild(req);
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+}
+
+function parseConfigOf(dir: string): ModelConfig {
+  return parseConfig(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')), 'config.json');
 }
 
 function log(message: string): void {
@@ -156,21 +174,39 @@ function machineLine(): string {
 
 async function runConfigurations(opts: Options, dir: string): Promise<(ChildResult | FailedRun)[]> {
   const results: (ChildResult | FailedRun)[] = [];
-  for (const tokens of opts.tokens) {
-    for (const batch of opts.batch) {
-      const runs = runsFor(opts, tokens, batch);
-      log(`running ${tokens} tokens × batch ${batch} (1 warm-up + ${runs} timed) ...`);
-      const result = await spawnChild({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads });
-      if (isFailed(result)) log(`  failed: ${result.reason}`);
-      results.push(result);
+  for (const weights of opts.weights) {
+    for (const tokens of opts.tokens) {
+      for (const batch of opts.batch) {
+        const runs = runsFor(opts, tokens, batch);
+        log(`running weights ${weights}, ${tokens} tokens × batch ${batch} (1 warm-up + ${runs} timed) ...`);
+        const result = await spawnChild<ChildResult>({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads, weights });
+        if (isFailed(result)) log(`  failed: ${result.reason}`);
+        results.push(result);
+      }
     }
+  }
+  return results;
+}
+
+async function runNasaSteps(opts: Options, dir: string): Promise<(NasaStepResult | FailedRun)[]> {
+  const results: (NasaStepResult | FailedRun)[] = [];
+  for (const weights of opts.weights) {
+    log(`timing one NASA step, weights ${weights} ...`);
+    const result = await spawnChild<NasaStepResult>({ dir, tokens: 128, batch: 4, runs: 2, rows: 1, threads: opts.threads, weights }, true);
+    if (isFailed(result)) log(`  failed: ${result.reason}`);
+    results.push(result);
   }
   return results;
 }
 
 function failureLine(f: FailedRun): string {
   const peak = f.peakSeenMiB === null ? '' : `; peak RSS seen ${Math.round(f.peakSeenMiB).toLocaleString('en-US')} MiB`;
-  return `${f.tokens} tokens × batch ${f.batch}: FAILED, ${f.reason}${peak}`;
+  return `weights ${f.weights}, ${f.tokens} tokens × batch ${f.batch}: FAILED, ${f.reason}${peak}`;
+}
+
+/** Total bytes of the model's .safetensors files. */
+function checkpointBytes(dir: string): number {
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
 }
 
 function sessionLine(results: ChildResult[]): string {
@@ -184,26 +220,26 @@ async function parentMain(opts: Options): Promise<void> {
   log(machineLine());
   const model = ensureBenchModel(path.join(REPO_ROOT, 'bench-models'), 1, opts.model);
   log(model.written ? `wrote ${model.dir} in ${model.writeSeconds.toFixed(1)} s` : `reusing ${model.dir}`);
+  const ckptMiB = checkpointBytes(model.dir) / 2 ** 20;
   log('measuring the MatMul floor ...');
   const rates = await measureFloorRates(opts.threads);
   const results = await runConfigurations(opts, model.dir);
   const done = results.filter((r): r is ChildResult => !isFailed(r));
   const failed = results.filter(isFailed);
-  const rows = done.map((r) => toRow(model.config, r));
-  const nasa = opts.noNasa ? null : await timeNasaStep(model.dir, model.config, opts);
-  const out = [machineLine(), `model: ${opts.model} shapes, random BF16 weights (${model.dir})`, formatFloor(rates), sessionLine(done)];
-  out.push(loadedLine(done), '', formatTable(rows), ...failed.map(failureLine));
-  if (nasa) out.push('', nasaLine(nasa, nasa.floorGflops));
+  const rows = done.map((r) => toRow(model.config, r, ckptMiB));
+  const nasa = !opts.noNasa ? await runNasaSteps(opts, model.dir) : [];
+  const nasaRate = bestRate(await measureFloorRates(opts.threads)).gflops;
+  const out = [machineLine(), `model ${opts.model} (random BF16), checkpoint ${fmtMiB(ckptMiB)} MiB`, formatFloor(rates)];
+  out.push(sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine));
+  for (const r of nasa) out.push('', isFailed(r) ? `NASA step: ${failureLine(r)}` : nasaLine(r, nasaRate, ckptMiB));
   out.push('', ...LEGEND.map((l) => l.replace('{rows}', String(opts.rows))), ...contentionWarning(rows));
   out.push(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(out.join('\n'));
-  if (opts.json) writeJson(opts, model.dir, rates, rows, failed, nasa);
+  if (opts.json) writeJson(opts, model.dir, rates, rows, failed, nasa, nasaRate);
 }
 
-async function timeNasaStep(dir: string, cfg: ModelConfig, opts: Options): Promise<TimedNasaStep> {
-  log('timing one NASA step ...');
-  const nasa = await measureNasaStep(dir, 4, 128, nasaHeads(cfg), 3, opts.threads);
-  return { ...nasa, floorGflops: bestRate(await measureFloorRates(opts.threads)).gflops };
+function fmtMiB(mib: number): string {
+  return Math.round(mib).toLocaleString('en-US');
 }
 
 /** Four heads in the middle layers, as a NASA run would pick them (L11H3, L12H5, L12H9, L13H2 on Qwen2.5-0.5B). */
@@ -217,13 +253,14 @@ function nasaHeads(cfg: ModelConfig): { layer: number; head: number }[] {
   ];
 }
 
-function nasaLine(r: NasaStepResult, gflops: number): string {
+function nasaLine(r: NasaStepResult, gflops: number, ckptMiB: number): string {
   const flops = r.forwardFlops + r.backwardFlops;
   const floorMs = flops / gflops / 1e6;
   const heads = r.heads.map((h) => `L${h.layer}H${h.head}`).join(', ');
   return [
-    `NASA step (batch ${r.batch} × ${r.tokens} tokens, heads ${heads}): best ${r.bestMs.toFixed(0)} ms, median ${r.medianMs.toFixed(0)} ms; graph build + session ${(r.buildMs / 1000).toFixed(1)} s`,
+    `NASA step, ${r.precision} weights (batch ${r.batch} × ${r.tokens} tokens, heads ${heads}): best ${r.bestMs.toFixed(0)} ms, median ${r.medianMs.toFixed(0)} ms; graph build + session ${(r.buildMs / 1000).toFixed(1)} s`,
     `  FLOPs ${(r.forwardFlops / 1e9).toFixed(1)} G forward + ${(r.backwardFlops / 1e9).toFixed(1)} G backward (only what the delta gradients need); floor ${floorMs.toFixed(0)} ms at ${gflops.toFixed(1)} GFLOP/s; ratio ${(r.bestMs / floorMs).toFixed(2)}×`,
+    `  peak RSS ${fmtMiB(r.peakRssMiB)} MiB = ${(r.peakRssMiB / ckptMiB).toFixed(2)}× the checkpoint (estimate ${fmtMiB(r.estimateMiB)} MiB)`,
   ].join('\n');
 }
 
@@ -248,18 +285,27 @@ function contentionWarning(rows: BenchRow[]): string[] {
   return [`WARNING: other load above 10% during ${which}: those timings are disturbed; rerun on a quiet machine.`];
 }
 
-type TimedNasaStep = NasaStepResult & { floorGflops: number };
-
-function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaStep: TimedNasaStep | null): void {
+function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaSteps: (NasaStepResult | FailedRun)[], nasaFloorGflops: number): void {
   const file = path.resolve('bench-results.json');
-  const json = { date: new Date().toISOString(), machine: machineLine(), model: dir, attentionRows: opts.rows, floorGflopsAtStart: bestRate(rates).gflops, matmulRatesAtStart: rates, results: rows, failed, nasaStep };
+  const json = {
+    date: new Date().toISOString(),
+    machine: machineLine(),
+    model: dir,
+    attentionRows: opts.rows,
+    floorGflopsAtStart: bestRate(rates).gflops,
+    matmulRatesAtStart: rates,
+    results: rows,
+    failed,
+    nasaSteps,
+    nasaFloorGflops,
+  };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${file}`);
 }
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  if (opts.child) await childMain(opts);
+  if (opts.child || opts.childNasa) await childMain(opts);
   else await parentMain(opts);
 }
 

@@ -8,6 +8,7 @@ import type { KnockoutSummary } from './bias/scan.ts';
 import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
 import type { CandidatePair } from './bias/candidates.ts';
 import type { Provider } from './engine/session.ts';
+import type { WeightMode } from './model/weights-graph.ts';
 
 export type { AlignEvent, EvalSummary, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
 
@@ -33,6 +34,8 @@ export interface LensSettings {
   fileGlobs: string[];
   /** Adapter applied to every score; empty = none. */
   adapterPath: string;
+  /** Precision of the weight matrices: auto (the checkpoint's own), float32, int8 or int4. */
+  weights: WeightMode;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -46,6 +49,8 @@ export interface ModelInfo {
   heads: number;
   kvHeads: number;
   provider: string;
+  /** The precision the weight matrices run in (bf16, f16, float32, int8, int4). */
+  precision: string;
 }
 
 /** server → client notification: what the status bar shows. */

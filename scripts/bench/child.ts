@@ -3,6 +3,8 @@
 
 import * as fs from 'node:fs';
 import { ModelRunner } from '../../src/model/runner.ts';
+import type { WeightMode } from '../../src/model/weights-graph.ts';
+import { estimateMemoryBytes } from '../../src/model/memory.ts';
 import { measureFloorRates, type MatMulRate } from './floor.ts';
 
 export interface ChildRequest {
@@ -12,11 +14,16 @@ export interface ChildRequest {
   runs: number;
   rows: number;
   threads?: number;
+  weights: WeightMode;
 }
 
 export interface ChildResult {
   tokens: number;
   batch: number;
+  /** Precision the weight matrices ran in. */
+  precision: string;
+  /** What src/model/memory.ts predicted for this configuration, to compare with peakRssMiB. */
+  estimateMiB: number;
   sessionMs: number;
   /** Resident memory right after the session was created (weights, before any activations). */
   loadedRssMiB: number;
@@ -75,7 +82,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 export async function runChild(req: ChildRequest): Promise<ChildResult> {
   const start = performance.now();
-  const runner = await ModelRunner.open(req.dir, { provider: 'cpu', threads: req.threads, maxBatch: req.batch, maxTokens: req.tokens });
+  const runner = await ModelRunner.open(req.dir, { provider: 'cpu', threads: req.threads, maxBatch: req.batch, maxTokens: req.tokens, weights: req.weights });
   const sessionMs = performance.now() - start;
   const loadedRssMiB = process.memoryUsage().rss / 2 ** 20;
   let measured: Omit<ChildResult, 'floor'>;
@@ -87,7 +94,8 @@ export async function runChild(req: ChildRequest): Promise<ChildResult> {
     for (let i = 0; i < req.runs; i++) runMs.push(await timed(() => runner.forward(prompts, req.rows)));
     const contention = contentionBetween(before, cpuSample());
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-    measured = { tokens: req.tokens, batch: req.batch, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB, contention };
+    const estimateMiB = estimateMemoryBytes(runner.config, { precision: runner.precision, batch: req.batch, tokens: req.tokens }) / 2 ** 20;
+    measured = { tokens: req.tokens, batch: req.batch, precision: runner.precision, estimateMiB, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB, contention };
   } finally {
     await runner.close();
   }

@@ -1,5 +1,5 @@
-// The benchmark models: random BF16 weights with the shapes of Qwen2.5-0.5B (the default), Qwen3-0.6B
-// or Gemma-3-1B, written once into the git-ignored bench-models/ folder and reused while its config
+// The benchmark models: random BF16 weights with the shapes of Qwen2.5-0.5B (the default), Qwen3-0.6B,
+// Gemma-3-1B, Llama-3.2-1B or Llama-3.1-8B, written once into the git-ignored bench-models/ folder and reused while its config
 // and generator version match.
 // Tensors are streamed to the file in chunks of random bf16 bits, so ~1 GB of weights never needs
 // more than a few MiB of memory.
@@ -81,11 +81,45 @@ export const GEMMA3_1B_CONFIG = {
   torch_dtype: 'bfloat16',
 } as const;
 
+/** config.json of Llama-3.2-1B (1.24 B parameters, 2.5 GB in BF16). */
+export const LLAMA32_1B_CONFIG = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  head_dim: 64,
+  vocab_size: 128256,
+  max_position_embeddings: 131072,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  hidden_act: 'silu',
+} as const;
+
+/** config.json of Llama-3.1-8B (8.03 B parameters, 16 GB in BF16). */
+export const LLAMA31_8B_CONFIG = {
+  ...LLAMA32_1B_CONFIG,
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_hidden_layers: 32,
+  head_dim: 128,
+  rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+  tie_word_embeddings: false,
+} as const;
+
+
 /** The shapes `npm run bench -- --model NAME` can time. */
 export const BENCH_CONFIGS = {
   'qwen2.5-0.5b': QWEN25_05B_CONFIG,
   'qwen3-0.6b': QWEN3_06B_CONFIG,
   'gemma3-1b': GEMMA3_1B_CONFIG,
+  'llama3.2-1b': LLAMA32_1B_CONFIG,
+  'llama3.1-8b': LLAMA31_8B_CONFIG,
 } as const;
 
 export type BenchModelName = keyof typeof BENCH_CONFIGS;

@@ -10,6 +10,8 @@ import type { HeadRef } from '../../src/bias/nas.ts';
 import { mulberry32 } from '../../src/bias/random.ts';
 import type { ModelConfig } from '../../src/model/types.ts';
 import { forwardFlops, linearParamsPerLayer } from './flops.ts';
+import { estimateMemoryBytes } from '../../src/model/memory.ts';
+import { weightPrecision, type WeightMode } from '../../src/model/weights-graph.ts';
 
 export interface NasaStepResult {
   batch: number;
@@ -20,6 +22,10 @@ export interface NasaStepResult {
   forwardFlops: number;
   backwardFlops: number;
   buildMs: number;
+  precision: string;
+  /** maxRSS of the process that ran the step (run it in its own process for this to mean anything). */
+  peakRssMiB: number;
+  estimateMiB: number;
 }
 
 /**
@@ -64,13 +70,30 @@ function syntheticExamples(cfg: ModelConfig, batch: number, tokens: number): { e
   return { examples, refs };
 }
 
-export async function measureNasaStep(modelDir: string, batch: number, tokens: number, heads: HeadRef[], runs = 3, threads?: number): Promise<NasaStepResult> {
+export async function measureNasaStep(
+  modelDir: string,
+  batch: number,
+  tokens: number,
+  heads: HeadRef[],
+  runs = 3,
+  threads?: number,
+  weights: WeightMode = 'auto',
+): Promise<NasaStepResult> {
   const model = loadModel(modelDir);
   const cfg = model.config;
   const slots = deltaSlots(cfg, heads, false);
   const start = performance.now();
-  const tg = buildTrainingGraph(cfg, model.checkpoint, heads, slots, DEFAULT_LOSS_WEIGHTS);
-  const session = await createSession(tg.graph.encode(), { provider: 'cpu', externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION, threads });
+  const tg = buildTrainingGraph(cfg, model.checkpoint, heads, slots, DEFAULT_LOSS_WEIGHTS, 'float32', weights);
+  const session = await createSession(tg.graph.encode(), {
+    provider: 'cpu',
+    externalDataDir: tg.weightsDir,
+    optimization: TRAINING_OPTIMIZATION,
+    threads,
+    keepWeightsStored: tg.keepsWeightsStored,
+  });
+  const precision = weightPrecision(model.checkpoint, weights);
+  const trainFromLayer = Math.min(...heads.map((h) => h.layer));
+  const estimateMiB = estimateMemoryBytes(cfg, { precision, batch, tokens, trainFromLayer }) / 2 ** 20;
   const buildMs = performance.now() - start;
   try {
     const { examples, refs } = syntheticExamples(cfg, batch, tokens);
@@ -92,6 +115,9 @@ export async function measureNasaStep(modelDir: string, batch: number, tokens: n
       forwardFlops: forwardFlops(cfg, batch, tokens).total,
       backwardFlops: nasaBackwardFlops(cfg, batch, tokens, heads),
       buildMs,
+      precision,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      estimateMiB,
     };
   } finally {
     await session.release();

@@ -6,8 +6,12 @@ import type { MatMulRate } from './floor.ts';
 import { forwardFlops } from './flops.ts';
 
 export interface BenchRow {
+  precision: string;
   tokens: number;
   batch: number;
+  /** Peak RSS ÷ the checkpoint's size on disk. */
+  peakOverCheckpoint: number;
+  estimateMiB: number;
   /** Median batch time ÷ batch; `ratio` and `achievedGflops` use the best run, like the floor's best-of rate. */
   msPerPrompt: number;
   bestMsPerPrompt: number;
@@ -37,15 +41,18 @@ export function bestRate(rates: MatMulRate[]): MatMulRate {
 }
 
 /** A row against the floor measured in the child's own process (`floorGflops`), right after its runs. */
-export function toRow(cfg: ModelConfig, r: ChildResult): BenchRow {
+export function toRow(cfg: ModelConfig, r: ChildResult, checkpointMiB: number): BenchRow {
   const floorGflops = bestRate(r.floor).gflops;
   const flops = forwardFlops(cfg, r.batch, r.tokens).total / r.batch;
   const msPerPrompt = median(r.runMs) / r.batch;
   const bestMsPerPrompt = Math.min(...r.runMs) / r.batch;
   const floorMsPerPrompt = flops / (floorGflops * 1e6);
   return {
+    precision: r.precision,
     tokens: r.tokens,
     batch: r.batch,
+    peakOverCheckpoint: r.peakRssMiB / checkpointMiB,
+    estimateMiB: r.estimateMiB,
     msPerPrompt,
     bestMsPerPrompt,
     tokensPerSecond: (r.tokens * 1000) / msPerPrompt,
@@ -68,12 +75,15 @@ function fmt(x: number, digits = 0): string {
 }
 
 const COLUMNS: [string, (r: BenchRow) => string][] = [
+  ['weights', (r) => r.precision],
   ['tokens', (r) => String(r.tokens)],
   ['batch', (r) => String(r.batch)],
   ['ms/prompt', (r) => fmt(r.msPerPrompt, 1)],
   ['best ms', (r) => fmt(r.bestMsPerPrompt, 1)],
   ['tokens/s', (r) => fmt(r.tokensPerSecond, 0)],
   ['peak MiB', (r) => fmt(r.peakRssMiB, 0)],
+  ['peak/ckpt', (r) => `${r.peakOverCheckpoint.toFixed(2)}×`],
+  ['est. MiB', (r) => fmt(r.estimateMiB, 0)],
   ['GFLOP/prompt', (r) => fmt(r.gflopPerPrompt, 1)],
   ['GFLOP/s', (r) => fmt(r.achievedGflops, 1)],
   ['floor GFLOP/s', (r) => fmt(r.floorGflops, 1)],

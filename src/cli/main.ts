@@ -20,6 +20,7 @@ import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import { checkOutputPath, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
 import { removeAllTempFiles } from '../fs/temp-files.ts';
 import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
+import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
 import { parseHeads } from '../bias/nas.ts';
@@ -39,6 +40,7 @@ const COMMON = {
   'max-tokens': { type: 'string' },
   adapter: { type: 'string' },
   batch: { type: 'string' },
+  weights: { type: 'string', default: 'auto' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -58,7 +60,8 @@ replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --for
 
 Common: --json (one JSON document on stdout), --max-tokens N, --batch N, --thinking (render the chat
 template in thinking mode, e.g. Qwen3's enable_thinking; the default non-thinking mode puts the answer
-at the next token).
+at the next token),
+--weights auto|float32|int8|int4 (auto: the checkpoint's own precision, BF16/F16 kept as stored).
 --knockout: P(Yes) again with the heads' attention to the negative answer removed (attention
 knockout); auto (the default value) = each prompt's top heads (≤ 3) with NAS ≥ --threshold (0.5).
 ΣNAS = sum of NAS over all heads; NAS > 0: the head looks more at the negative answer.
@@ -191,12 +194,24 @@ function downloadPrinter(spec: string, log: (m: string) => void): (p: HubProgres
 
 async function openRunner(v: Values, log: (m: string) => void, signal: AbortSignal): Promise<ModelRunner> {
   const knockout = str(v, 'knockout') !== undefined;
-  return openScoringRunner(await modelDir(v, log, signal), str(v, 'adapter'), { provider: provider(v), log, knockout });
+  return openScoringRunner(await modelDir(v, log, signal), str(v, 'adapter'), {
+    provider: provider(v),
+    weights: weightMode(v),
+    maxBatch: positiveInt(v, 'batch', DEFAULT_SCAN_OPTIONS.batchSize),
+    log,
+    knockout,
+  });
+}
+
+function weightMode(v: Values): WeightMode {
+  const w = str(v, 'weights') as WeightMode;
+  if (!WEIGHT_MODES.includes(w)) throw new UsageError(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${w}"`);
+  return w;
 }
 
 function modelInfo(runner: ModelRunner) {
   const c = runner.config;
-  return { arch: c.arch, layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads };
+  return { arch: c.arch, layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, precision: runner.precision };
 }
 
 function readText(file: string): string {
@@ -423,6 +438,7 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   const scan = scanOptions(v, io.log);
   const trainer = await NasaTrainer.create(await modelDir(v, io.log, signal), settings, {
     provider: provider(v),
+    weights: weightMode(v),
     signal,
     scan,
     onEvent: v.json ? (e) => e.type === 'log' && io.log(e.message) : progressPrinter(settings.steps, io),

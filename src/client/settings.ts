@@ -20,6 +20,7 @@ const KEYS = Object.keys({
   knockoutMinShift: true,
   fileGlobs: true,
   adapterPath: true,
+  weights: true,
 } satisfies Record<keyof LensSettings, true>);
 
 export function readSettings(): LensSettings {

@@ -64,7 +64,7 @@ function tooltip(s: StatusParams, hint: string): vscode.MarkdownString {
     ? [
         `**${m.name}** (${m.arch}: ${m.layers} layers × ${m.heads} heads, ${m.kvHeads} KV heads)`,
         `Path: \`${m.path}\``,
-        `Provider: ${m.provider}`,
+        `Provider: ${m.provider} · weights ${m.precision}`,
         `Adapter: ${s.adapter ? `\`${path.basename(s.adapter)}\`` : 'none'}`,
       ]
     : [];

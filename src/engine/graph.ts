@@ -68,6 +68,7 @@ function littleEndianBytes(values: ArrayLike<number>, dtype: ElemType): Uint8Arr
     case 'int64': return new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
     case 'int32': return new Uint8Array(Int32Array.from(values).buffer);
     case 'bool': return Uint8Array.from(values, (v) => (v ? 1 : 0));
+    case 'uint8': return Uint8Array.from(values);
     default: throw new GraphError(`constants of type ${dtype} are not supported`);
   }
 }

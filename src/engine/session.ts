@@ -20,8 +20,9 @@ export interface SessionOptions {
    */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * The graph widens or dequantizes its weights where they are used: constant folding must not do
-   * it once for all at creation, and the CPU arena must not keep every transient copy.
+   * The graph widens or dequantizes its weights where they are used: constant folding must not do it
+   * once for all at creation. (The CPU arena stays on: the widened copies live inside If branches one
+   * at a time, so the arena reuses their blocks; measured peak RSS was no higher than without it.)
    */
   keepWeightsStored?: boolean;
 }
@@ -77,7 +78,7 @@ function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): 
     intraOpNumThreads: opts.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: !opts.keepWeightsStored,
+    enableCpuMemArena: true,
     enableMemPattern: true,
     extra,
   };

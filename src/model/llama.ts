@@ -51,6 +51,8 @@ export interface ForwardGraphOptions {
   knockout?: boolean;
   /** Precision of the matrices (default auto: the checkpoint's own). */
   weights?: WeightMode;
+  /** Progress of slow preparation (a first-time quantization). */
+  log?: (message: string) => void;
 }
 
 export interface ForwardGraph {
@@ -84,7 +86,7 @@ class LlamaGraphBuilder {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
     const shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
-    this.weights = new WeightGraph(this.g, ckpt, { floatType: this.ft, mode: opts.weights ?? 'auto', shapes });
+    this.weights = new WeightGraph(this.g, ckpt, { floatType: this.ft, mode: opts.weights ?? 'auto', shapes, log: opts.log });
     for (const d of opts.deltas ?? []) this.deltas.set(d.weight, [...(this.deltas.get(d.weight) ?? []), d]);
   }
 

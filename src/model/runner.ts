@@ -2,12 +2,11 @@
 // attention rows of the last R query positions out. Batches are left-padded so that every prompt's
 // last token sits at position T-1, which is where the decision and the `last` query set live.
 
-import * as os from 'node:os';
 import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
 import { buildForwardGraph, type WeightDelta } from './llama.ts';
-import type { WeightMode } from './weights-graph.ts';
+import { weightPrecision, type WeightMode, type WeightPrecision } from './weights-graph.ts';
 import { loadModel, type LoadedModel } from './load.ts';
-import { ModelLoadError } from './errors.ts';
+import { availableMemory, checkMemory, type MemoryNeed } from './memory.ts';
 import type { ModelConfig } from './types.ts';
 
 export interface RunnerOptions {
@@ -26,7 +25,10 @@ export interface RunnerOptions {
   log?: (message: string) => void;
   /** Precision of the weight matrices (default auto: the checkpoint's own). */
   weights?: WeightMode;
-  /** Largest batch × tokens the memory estimate is checked against. */
+  /**
+   * Batch × tokens the memory estimate is checked against when the runner opens (default 1 × 256);
+   * every forward checks its own batch again (and splits one that would not fit).
+   */
   maxBatch?: number;
   maxTokens?: number;
 }
@@ -54,35 +56,8 @@ export interface ForwardResult {
   attention: PromptAttention[];
 }
 
-const GiB = 1024 ** 3;
-
-/** Bytes needed to run the model: float32 weights (onnxruntime folds casts) plus activations of one batch. */
-export function estimateMemoryBytes(cfg: ModelConfig, batch: number, tokens: number, knockout = false): number {
-  const { hiddenSize: h, intermediateSize: i, numLayers: L, numHeads: H, numKvHeads: KV, headDim: D, vocabSize: V } = cfg;
-  const perLayer = 2 * h + h * H * D * 2 + 2 * h * KV * D + 3 * h * i;
-  const params = V * h * (cfg.tieWordEmbeddings ? 1 : 2) + L * perLayer + h;
-  // The knockout variant adds one more [B,H,T,T] mask per layer alive next to the attention logits.
-  const attentionMaps = (knockout ? 3 : 2) * batch * H * tokens * tokens;
-  const activations = batch * tokens * (6 * h + 3 * i) + attentionMaps + batch * V;
-  return 4 * (params + activations);
-}
-
-/** Free memory, bounded by a cgroup limit where one is set. */
-function availableMemory(): number {
-  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
-  return Math.min(os.freemem(), constrained > 0 ? constrained : Infinity);
-}
-
-/** Refuses, before anything is allocated, a model that cannot fit. */
-export function checkMemory(cfg: ModelConfig, batch: number, tokens: number, available = availableMemory(), knockout = false): void {
-  const need = estimateMemoryBytes(cfg, batch, tokens, knockout);
-  if (need > available) {
-    throw new ModelLoadError(
-      `not enough memory: the model needs about ${(need / GiB).toFixed(1)} GiB (float32 weights and a batch of ${batch}×${tokens} tokens) ` +
-        `but only ${(available / GiB).toFixed(1)} GiB is free; use a smaller model, fewer tokens or a smaller batch`,
-    );
-  }
-}
+/** Prompt length the memory check assumes when a runner opens without a stated batch. */
+const DEFAULT_CHECKED_TOKENS = 256;
 
 export class ModelRunner {
   private constructor(
@@ -92,6 +67,9 @@ export class ModelRunner {
     /** The graph has the knockout_keys input. */
     readonly knockout: boolean,
     private readonly deltaDefaults: ReadonlyMap<string, Float32Array> | undefined,
+    /** The precision the weight matrices run in (reported with every number). */
+    readonly precision: WeightPrecision,
+    private readonly storedPrecision: WeightPrecision,
   ) {}
 
   /** Whether the delta inputs have default values (an adapter that `forward(…, new Map())` switches off). */
@@ -105,8 +83,10 @@ export class ModelRunner {
 
   static async create(model: LoadedModel, opts: RunnerOptions = {}): Promise<ModelRunner> {
     const knockout = opts.knockout ?? false;
-    checkMemory(model.config, opts.maxBatch ?? 8, opts.maxTokens ?? 1024, undefined, knockout);
-    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas, knockout, weights: opts.weights });
+    const precision = weightPrecision(model.checkpoint, opts.weights ?? 'auto');
+    const stored = weightPrecision(model.checkpoint, 'auto');
+    checkMemory(model.config, { precision, batch: opts.maxBatch ?? 1, tokens: opts.maxTokens ?? DEFAULT_CHECKED_TOKENS, knockout }, stored);
+    const fg = buildForwardGraph(model.config, model.checkpoint, { deltas: opts.deltas, knockout, weights: opts.weights, log: opts.log });
     const session = await createSession(fg.graph.encode(), {
       provider: opts.provider ?? 'auto',
       externalDataDir: fg.weightsDir,
@@ -115,7 +95,7 @@ export class ModelRunner {
       keepWeightsStored: fg.keepsWeightsStored,
     });
     const inputs = [...fg.deltaInputs.values()].map((t) => ({ name: t.name, shape: t.shape as [number, number] }));
-    return new ModelRunner(model, session, inputs, knockout, opts.deltaDefaults);
+    return new ModelRunner(model, session, inputs, knockout, opts.deltaDefaults, fg.precision, stored);
   }
 
   get config(): ModelConfig {
@@ -132,6 +112,34 @@ export class ModelRunner {
    * attention edges of prompt b (a runner opened with `knockout` only); null or absent: none.
    */
   async forward(
+    batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>, knockout?: readonly (KnockoutKeys | null)[],
+  ): Promise<ForwardResult> {
+    const T = Math.max(...batch.map((ids) => ids.length));
+    if (batch.length > 1 && !this.fits(batch.length, T)) {
+      // Two halves one after the other need half the activations; a single prompt that cannot fit is refused.
+      const half = Math.ceil(batch.length / 2);
+      const a = await this.forward(batch.slice(0, half), rows, deltas, knockout?.slice(0, half));
+      const b = await this.forward(batch.slice(half), rows, deltas, knockout?.slice(half));
+      return { logits: [...a.logits, ...b.logits], attention: [...a.attention, ...b.attention] };
+    }
+    if (batch.length === 1) checkMemory(this.config, this.need(1, T), this.storedPrecision);
+    return this.forwardBatch(batch, rows, deltas, knockout);
+  }
+
+  private need(batch: number, tokens: number): MemoryNeed {
+    return { precision: this.precision, batch, tokens, knockout: this.knockout };
+  }
+
+  private fits(batch: number, tokens: number): boolean {
+    try {
+      checkMemory(this.config, this.need(batch, tokens), this.storedPrecision, availableMemory());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async forwardBatch(
     batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>, knockout?: readonly (KnockoutKeys | null)[],
   ): Promise<ForwardResult> {
     const B = batch.length;

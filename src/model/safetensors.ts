@@ -384,6 +384,17 @@ export function readTensorF32(info: TensorInfo): Float32Array {
   return out;
 }
 
+/** Rows [rowStart, rowStart+rows) of a 2-D float tensor as float32: a bounded read of a large matrix. */
+export function readTensorRowsF32(info: TensorInfo, rowStart: number, rows: number): Float32Array {
+  checkFloat(info);
+  const cols = info.shape[info.shape.length - 1] ?? 1;
+  if (rowStart < 0 || rows < 0 || rowStart + rows > (info.shape[0] ?? 1)) throw new RangeError(`rows ${rowStart}+${rows} outside ${info.name}`);
+  const size = dtypeSize(info.dtype);
+  const out = new Float32Array(rows * cols);
+  decodeInto(info, readFileRange(info.file, info.offset + rowStart * cols * size, rows * cols * size), out);
+  return out;
+}
+
 /** A float tensor's values as float64 (exact for every float dtype). Reads only that tensor's byte range. */
 export function readTensorF64(info: TensorInfo): Float64Array {
   checkFloat(info);

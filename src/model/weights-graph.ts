@@ -20,6 +20,15 @@ import type { ElemType } from '../engine/onnx-proto.ts';
 import { ModelLoadError } from './errors.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import type { DType, TensorInfo } from './types.ts';
+import { ensureQuantized, QUANT_BLOCK, type QuantizedCheckpoint, type QuantizedTensor } from './quantize.ts';
+
+export { quantizedBytes } from './quantize.ts';
+
+/**
+ * MatMulNBits accuracy level: 0 and 1 keep float32 activations. (4 quantizes activations to int8:
+ * faster, but known to flip near-tied top tokens, onnxruntime issue #29849, which a yes/no margin is.)
+ */
+const NBITS_ACCURACY_LEVEL = 1;
 
 /** What the user asks for: `auto` keeps a BF16/F16 checkpoint in its precision and reads F32 as float32. */
 export type WeightMode = 'auto' | 'float32' | 'int8' | 'int4';
@@ -60,14 +69,17 @@ export function weightsDirectory(ckpt: Checkpoint): { dir: string; realFile: Map
 export interface WeightGraphOptions {
   floatType: FloatType;
   mode: WeightMode;
-  /** HF shapes of every weight: used for graph inputs when there is no checkpoint. */
+  /** HF shapes of every weight: used for graph inputs when there is no checkpoint, and to find the matrices to quantize. */
   shapes: Map<string, number[]>;
+  /** Progress of a first-time quantization. */
+  log?: (message: string) => void;
 }
 
 /** Emits the nodes that read weights, for one graph, in one precision mode. */
 export class WeightGraph {
-  readonly weightsDir: string;
+  weightsDir: string;
   readonly precision: WeightPrecision;
+  private readonly quantized: QuantizedCheckpoint | null = null;
   /** Graph inputs created for weights when there is no checkpoint (training from scratch). */
   readonly inputs = new Map<string, Tensor>();
   private readonly realFile: Map<string, string>;
@@ -79,6 +91,18 @@ export class WeightGraph {
       throw new ModelLoadError(`${precision} weights run in float32 graphs only`);
     }
     this.precision = precision;
+    if (ckpt && (precision === 'int8' || precision === 'int4')) {
+      const matrices = this.matrixNames();
+      const copied = [...opts.shapes.keys()].filter((n) => !matrices.includes(n) && ckpt.tensors.has(n));
+      this.quantized = ensureQuantized(ckpt, matrices, copied, precision === 'int8' ? 8 : 4, opts.log);
+      this.weightsDir = this.quantized.dir;
+    }
+  }
+
+  /** The weights a linear() reads: every matrix but an untied input embedding (gathered, not multiplied). */
+  private matrixNames(): string[] {
+    const tied = !this.opts.shapes.has('lm_head.weight');
+    return [...this.opts.shapes].filter(([name, shape]) => shape.length === 2 && (tied || name !== 'model.embed_tokens.weight')).map(([name]) => name);
   }
 
   /**
@@ -102,6 +126,8 @@ export class WeightGraph {
     if (!info) throw new ModelLoadError(`weight ${name} is missing from ${this.ckpt.dir}`);
     const elem = ELEM_OF_DTYPE[info.dtype];
     if (!elem) throw new ModelLoadError(`weight ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
+    const copy = this.quantized?.copies.get(name);
+    if (copy) return this.g.external(name, elem, info.shape, this.quantized!.file, copy.offset, copy.length);
     const location = path.basename(this.realFile.get(info.file) ?? info.file);
     return this.g.external(name, elem, info.shape, location, info.offset, info.byteLength);
   }
@@ -118,6 +144,8 @@ export class WeightGraph {
 
   /** x · Wᵀ for a [out, in] weight (PyTorch Linear without bias). */
   linear(x: Tensor, name: string): Tensor {
+    const q = this.quantized?.tensors.get(name);
+    if (q) return this.quantizedLinear(x, name, q);
     const w = this.stored(name);
     if (!this.widensLazily(w)) {
       // Folded by onnxruntime at session creation (cast and transpose of a constant).
@@ -158,15 +186,68 @@ export class WeightGraph {
     return y;
   }
 
+  /** x · Wᵀ by MatMulNBits; its gradient multiplies by W dequantized inside an If (only while it runs). */
+  private quantizedLinear(x: Tensor, name: string, q: QuantizedTensor): Tensor {
+    const g = this.g;
+    const { codes, scales } = this.quantizedInitializers(name, q);
+    const bits = this.quantized!.bits;
+    const attrs = {
+      K: { kind: 'int', value: q.k },
+      N: { kind: 'int', value: q.n },
+      bits: { kind: 'int', value: bits },
+      block_size: { kind: 'int', value: QUANT_BLOCK },
+      accuracy_level: { kind: 'int', value: NBITS_ACCURACY_LEVEL },
+    } as const;
+    const y = g.node('MatMulNBits', [x, codes, scales], { dtype: 'float32', shape: [...x.shape.slice(0, -1), q.n] }, attrs, MS_DOMAIN);
+    g.customGradients.set(y.name, {
+      inputs: [x],
+      backward: (gy) => [
+        g.ifNode(this.never(gy), { dtype: 'float32', shape: [...gy.shape.slice(0, -1), q.k] }, (sub) => sub.matmul(gy, this.dequantized(sub, codes, scales, q, bits))),
+      ],
+    });
+    return y;
+  }
+
+  private quantizedInitializers(name: string, q: QuantizedTensor): { codes: Tensor; scales: Tensor } {
+    const file = this.quantized!.file;
+    const blocks = q.k / QUANT_BLOCK;
+    const blob = (QUANT_BLOCK * this.quantized!.bits) / 8;
+    return {
+      codes: this.g.external(`${name}.q${this.quantized!.bits}`, 'uint8', [q.n, blocks, blob], file, q.codes.offset, q.codes.length),
+      scales: this.g.external(`${name}.scales`, 'float32', [q.n * blocks], file, q.scales.offset, q.scales.length),
+    };
+  }
+
+  /** W ≈ (codes − 2^(bits−1)) · scale as a float32 [N, K] tensor, in plain ONNX ops. */
+  private dequantized(sub: Graph, codes: Tensor, scales: Tensor, q: QuantizedTensor, bits: 4 | 8): Tensor {
+    const blocks = q.k / QUANT_BLOCK;
+    let values = codes; // [N, blocks, blob]
+    if (bits === 4) {
+      const low = sub.node('BitwiseAnd', [codes, sub.constant([15], [], 'uint8')], { dtype: 'uint8', shape: codes.shape });
+      const high = sub.node('BitShift', [codes, sub.constant([4], [], 'uint8')], { dtype: 'uint8', shape: codes.shape }, { direction: { kind: 'string', value: 'RIGHT' } });
+      // Even positions are low nibbles: interleave [low, high] along a new last axis.
+      const pairs = sub.concat([sub.unsqueeze(low, [3]), sub.unsqueeze(high, [3])], 3); // [N, blocks, blob, 2]
+      values = sub.reshape(pairs, [q.n, blocks, QUANT_BLOCK]);
+    }
+    const centered = sub.sub(sub.cast(values, 'float32'), sub.scalar(1 << (bits - 1), 'float32'));
+    const scaled = sub.mul(centered, sub.reshape(scales, [q.n, blocks, 1]));
+    return sub.reshape(scaled, [q.n, q.k]);
+  }
+
+  /** A condition that is always false but computed from `a`: an If on it runs only once `a` exists. */
+  private never(a: Tensor): Tensor {
+    const g = this.g;
+    return g.node('Less', [g.node('Size', [a], { dtype: 'int64', shape: [] }), g.constant([0], [], 'int64')], { dtype: 'bool', shape: [] });
+  }
+
   /** a · W[start:end]ᵀ (transB) or a · W[start:end], the block widened only when `a` exists. */
   private widenedProduct(a: Tensor, w: Tensor, start: number, end: number, transB: boolean): Tensor {
     const g = this.g;
     const [out, inDim] = w.shape as number[];
     const n = transB ? end - start : inDim;
     const whole = start === 0 && end === out;
-    const never = g.node('Less', [g.node('Size', [a], { dtype: 'int64', shape: [] }), g.constant([0], [], 'int64')], { dtype: 'bool', shape: [] });
     const shape = [...a.shape.slice(0, -1), n];
-    return g.ifNode(never, { dtype: 'float32', shape }, (sub) => {
+    return g.ifNode(this.never(a), { dtype: 'float32', shape }, (sub) => {
       const block = whole ? w : sub.slice(w, 0, start, end);
       const wide = sub.cast(block, 'float32');
       const attrs = { transB: { kind: 'int', value: transB ? 1 : 0 } } as const;

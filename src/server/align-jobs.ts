@@ -11,6 +11,7 @@ import type { ScanOptions } from '../bias/scan.ts';
 import type { Provider } from '../engine/session.ts';
 import { errorMessage } from '../model/errors.ts';
 import { resolveModelDir } from '../model/hub.ts';
+import type { WeightMode } from '../model/weights-graph.ts';
 import type { ModelConfig } from '../model/types.ts';
 import type { AlignDoneParams, AlignProgressParams, AlignStartParams } from '../protocol.ts';
 
@@ -20,6 +21,7 @@ export interface AlignEnvironment {
   /** Absolute model directory, or null when none is configured. */
   modelPath: string | null;
   provider: Provider;
+  weights?: WeightMode;
   scan: Omit<ScanOptions, 'query'>;
   /** The loaded model's shape, to refuse heads it does not have before any work starts. */
   limits: { layers: number; heads: number } | null;
@@ -106,6 +108,7 @@ export class AlignJobs {
       const modelDir = await resolveModelDir(modelPath, { signal: controller.signal });
       trainer = await NasaTrainer.create(modelDir, settings, {
         provider: env.provider,
+        weights: env.weights,
         signal: controller.signal,
         scan: env.scan,
         onEvent: (event) => this.events.progress({ jobId, event }),

@@ -11,6 +11,7 @@ import { errorMessage } from '../model/errors.ts';
 import { isHubId, progressMessage, resolveModelDir } from '../model/hub.ts';
 import { READ_LIMITS, readBoundedJson } from '../fs/bounded-read.ts';
 import type { ModelRunner } from '../model/runner.ts';
+import type { WeightMode } from '../model/weights-graph.ts';
 import type { LensSettings, ModelInfo, StatusParams } from '../protocol.ts';
 import { SerialLock } from './serial.ts';
 import { modelSpecOf, resolvePath } from './settings.ts';
@@ -49,6 +50,7 @@ interface Target {
   modelPath: string;
   provider: Provider;
   adapterPath: string;
+  weights: WeightMode;
   /** Includes the adapter's mtime, so a re-saved adapter at the same path reloads. */
   key: string;
 }
@@ -150,7 +152,7 @@ export class ModelSession {
     try {
       dir = await this.resolve(target, adapter, generation);
       if (generation !== this.generation) return;
-      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, log: this.events.log, knockout: true, switchable: true });
+      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, weights: target.weights, log: this.events.log, knockout: true, switchable: true });
     } catch (err) {
       if (generation === this.generation) this.fail(target, err);
       return;
@@ -221,8 +223,8 @@ export class ModelSession {
 function targetOf(settings: LensSettings, roots: readonly string[]): Target {
   const modelPath = modelSpecOf(settings.modelPath, roots);
   const adapterPath = modelPath && settings.adapterPath ? resolvePath(settings.adapterPath, roots) : '';
-  const key = JSON.stringify([modelPath, settings.provider, adapterPath, adapterPath ? mtimeOf(adapterPath) : 0]);
-  return { modelPath, provider: settings.provider, adapterPath, key };
+  const key = JSON.stringify([modelPath, settings.provider, settings.weights, adapterPath, adapterPath ? mtimeOf(adapterPath) : 0]);
+  return { modelPath, provider: settings.provider, adapterPath, weights: settings.weights, key };
 }
 
 function mtimeOf(file: string): number {
@@ -243,6 +245,7 @@ function modelInfo(modelPath: string, dir: string, runner: ModelRunner): ModelIn
     heads: c.numHeads,
     kvHeads: c.numKvHeads,
     provider: runner.provider,
+    precision: runner.precision,
   };
 }
 

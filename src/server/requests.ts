@@ -154,6 +154,7 @@ function alignEnvironment(server: LensServer): AlignEnvironment {
   return {
     modelPath: s.modelPath ? modelSpecOf(s.modelPath, server.roots) : null,
     provider: s.provider,
+    weights: s.weights,
     scan,
     limits: info ? { layers: info.layers, heads: info.heads } : null,
     resolve: (p) => resolvePath(p, server.roots),

@@ -11,6 +11,8 @@ import {
 import type { HeadScore } from '../bias/nas.ts';
 
 export interface LensScore extends PromptScore {
+  /** The precision of the weights that produced these numbers (bf16, float32, int8, …). */
+  precision: string;
   /** Mean attention over the query set on the negative candidate, layers × heads. */
   negShare: number[][];
   /** The same on the positive candidate. */
@@ -61,7 +63,7 @@ export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptIn
   const off = runner.hasDeltaDefaults ? await scorePrepared(runner, prepared, opts, { signal, deltas: new Map() }) : null;
   scores.forEach((score, k) => {
     const s = shares.get(prepared[k]!.ids)!;
-    const lens: LensScore = { ...score, negShare: s.neg, posShare: s.pos };
+    const lens: LensScore = { ...score, precision: runner.precision, negShare: s.neg, posShare: s.pos };
     if (off) lens.adapterOff = { pYes: off[k]!.pYes, pNo: off[k]!.pNo, topHeads: off[k]!.topHeads, knockout: off[k]!.knockout };
     entries[slots[k]!] = { ok: true, score: lens };
   });

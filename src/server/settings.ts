@@ -10,6 +10,7 @@ import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { DEFAULT_SCAN_OPTIONS, type ScanOptions } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/session.ts';
 import { isHubId } from '../model/hub.ts';
+import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import type { LensSettings } from '../protocol.ts';
 
 /** Files a workspace scan reads when the client sends no globs. */
@@ -27,6 +28,7 @@ export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
   knockoutMinShift: 0.2,
   fileGlobs: DEFAULT_FILE_GLOBS,
   adapterPath: '',
+  weights: 'auto',
 };
 
 type Raw = Record<string, unknown>;
@@ -47,6 +49,7 @@ export function readSettings(raw: unknown): LensSettings {
     knockoutMinShift: isShift(r.knockoutMinShift) ? r.knockoutMinShift : d.knockoutMinShift,
     fileGlobs: readGlobs(r.fileGlobs),
     adapterPath: typeof r.adapterPath === 'string' ? r.adapterPath.trim() : d.adapterPath,
+    weights: WEIGHT_MODES.includes(r.weights as WeightMode) ? (r.weights as WeightMode) : d.weights,
   };
 }
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { STANDARD_TEST_MODELS, writeTestModel } from '../../scripts/make-test-model.ts';
 import { main } from '../../src/cli/main.ts';
-import { checkMemory } from '../../src/model/runner.ts';
+import { checkMemory } from '../../src/model/memory.ts';
 import { parseConfig } from '../../src/model/config.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-cli-'));
@@ -172,8 +172,9 @@ test('bad input: one line on stderr, exit 1', async () => {
 
 test('not enough memory is refused with the numbers', () => {
   const cfg = parseConfig(JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')), 'config.json');
-  assert.throws(() => checkMemory(cfg, 8, 1024, 1024 * 1024), /not enough memory: the model needs about .* GiB .* only 0\.0 GiB is free/);
-  checkMemory(cfg, 8, 1024, 64 * 1024 ** 3);
+  const need = { precision: 'float32', batch: 8, tokens: 1024 } as const;
+  assert.throws(() => checkMemory(cfg, need, 'float32', 1024 * 1024), /not enough memory: the model needs about .* GiB .* 8×1024 tokens.* only 0\.0 GiB is free/);
+  checkMemory(cfg, need, 'float32', 64 * 1024 ** 3);
 });
 
 test('the bundled CLI runs as a program', () => {

@@ -13,6 +13,7 @@ export const MODEL: ModelInfo = {
   heads: 8,
   kvHeads: 2,
   provider: 'cpu',
+  precision: 'bf16',
 };
 
 /** Hot heads (positive NAS) planted in small noise, a few slightly negative. */

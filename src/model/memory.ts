@@ -1,0 +1,110 @@
+// How much memory a model needs in each weight precision, for the batch it really runs, and the
+// refusal (before anything is allocated) that names a precision that would fit. The estimates are
+// checked against the peak RSS `npm run bench` measures (see README, Benchmark).
+
+import * as os from 'node:os';
+import { ModelLoadError } from './errors.ts';
+import type { ModelConfig } from './types.ts';
+import { MAX_WIDENED_ELEMENTS, type WeightPrecision } from './weights-graph.ts';
+import { quantizedBytes } from './quantize.ts';
+
+const GiB = 1024 ** 3;
+/** node + onnxruntime + the graph, measured at about 200 MB; rounded up. */
+const RUNTIME_BYTES = 384 * 1024 ** 2;
+
+export interface MemoryNeed {
+  precision: WeightPrecision;
+  batch: number;
+  tokens: number;
+  /** Training: the lowest trained layer (activations above it are kept for the backward). */
+  trainFromLayer?: number;
+  /** The knockout variant: one more [B,H,T,T] mask per layer alive next to the attention logits. */
+  knockout?: boolean;
+}
+
+function linearParams(cfg: ModelConfig): number {
+  const { hiddenSize: h, intermediateSize: i, numLayers: L, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
+  return L * (2 * h * H * D + 2 * h * KV * D + 3 * h * i);
+}
+
+function embeddingParams(cfg: ModelConfig): number {
+  return cfg.vocabSize * cfg.hiddenSize;
+}
+
+/** Bytes the weights hold while the model runs. */
+export function weightBytes(cfg: ModelConfig, precision: WeightPrecision): number {
+  const embed = embeddingParams(cfg);
+  const lmHead = cfg.tieWordEmbeddings ? 0 : embed;
+  const small = cfg.numLayers * 2 * cfg.hiddenSize + cfg.hiddenSize;
+  switch (precision) {
+    case 'float32':
+      return 4 * (linearParams(cfg) + embed + lmHead + small);
+    case 'bf16':
+    case 'f16': {
+      // The stored weights, plus the largest block widened to float32 at a time (and its stored slice).
+      const largest = Math.min(MAX_WIDENED_ELEMENTS, Math.max(embed, cfg.hiddenSize * cfg.intermediateSize));
+      return 2 * (linearParams(cfg) + embed + lmHead + small) + 6 * largest;
+    }
+    case 'int8':
+    case 'int4': {
+      // Quantized matrices and LM head; the embedding table stays stored (BF16) for the row gather.
+      const bits = precision === 'int8' ? 8 : 4;
+      return quantizedBytes(linearParams(cfg) + embed, bits) + 2 * embed + 2 * small;
+    }
+  }
+}
+
+/** float32 activations alive at once in one forward (or training step) of `batch` × `tokens`. */
+export function activationBytes(cfg: ModelConfig, need: MemoryNeed): number {
+  const { hiddenSize: h, intermediateSize: i, numHeads: H, vocabSize: V } = cfg;
+  const { batch: B, tokens: T } = need;
+  const perLayer = B * T * (6 * h + 3 * i) + (need.knockout ? 3 : 2) * B * H * T * T;
+  let floats = perLayer + B * V;
+  if (need.trainFromLayer !== undefined) {
+    // The backward keeps each trained layer's inputs, projections and attention probabilities.
+    const kept = cfg.numLayers - need.trainFromLayer;
+    floats += kept * (B * T * (8 * h + 3 * i) + B * H * T * T) + perLayer + 3 * B * V;
+  }
+  return 4 * floats;
+}
+
+export function estimateMemoryBytes(cfg: ModelConfig, need: MemoryNeed): number {
+  return RUNTIME_BYTES + weightBytes(cfg, need.precision) + activationBytes(cfg, need);
+}
+
+/** Memory this process can still use: what it holds plus what is free, bounded by a cgroup limit. */
+export function availableMemory(): number {
+  const held = process.memoryUsage().rss;
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  return Math.min(os.freemem() + held, constrained > 0 ? constrained : Infinity);
+}
+
+const MODE_OF: Record<WeightPrecision, string> = { float32: 'float32', bf16: 'auto', f16: 'auto', int8: 'int8', int4: 'int4' };
+
+/** The precisions worth naming when `precision` does not fit, smallest memory last. */
+function alternatives(precision: WeightPrecision, stored: WeightPrecision): WeightPrecision[] {
+  const order: WeightPrecision[] = stored === 'bf16' || stored === 'f16' ? [stored, 'int8', 'int4'] : ['int8', 'int4'];
+  return order.filter((p) => p !== precision && weightRank(p) < weightRank(precision));
+}
+
+function weightRank(p: WeightPrecision): number {
+  return { float32: 4, bf16: 2, f16: 2, int8: 1, int4: 0.5 }[p];
+}
+
+/**
+ * Refuses a model that cannot fit. `stored` is the checkpoint's own precision (so a float32 request
+ * on a BF16 checkpoint can be told that `auto` would fit).
+ */
+export function checkMemory(cfg: ModelConfig, need: MemoryNeed, stored: WeightPrecision, available = availableMemory()): void {
+  const bytes = estimateMemoryBytes(cfg, need);
+  if (bytes <= available) return;
+  const fits = alternatives(need.precision, stored).find((p) => estimateMemoryBytes(cfg, { ...need, precision: p }) <= available);
+  const what = need.trainFromLayer === undefined ? 'a batch' : 'a training batch';
+  const hint = fits
+    ? `weights ${MODE_OF[fits]} (${fits}) would fit: --weights ${MODE_OF[fits]} or the setting nasaLens.weights`
+    : 'use a smaller model, fewer tokens or a smaller batch';
+  throw new ModelLoadError(
+    `not enough memory: the model needs about ${(bytes / GiB).toFixed(1)} GiB (${need.precision} weights and ${what} of ` +
+      `${need.batch}×${need.tokens} tokens) but only ${(available / GiB).toFixed(1)} GiB is free; ${hint}`,
+  );
+}
