@@ -19,8 +19,13 @@ import { readFileRange, readTensorRowsF32 } from './safetensors.ts';
 
 export type QuantBits = 4 | 8;
 
-/** Weights per quantization block (one float32 scale each). */
+/** Weights per quantization block (one float32 scale each); 16 for matrices whose rows are not a multiple of 32. */
 export const QUANT_BLOCK = 32;
+const SMALL_BLOCK = 16;
+
+function blockFor(k: number): number | null {
+  return k % QUANT_BLOCK === 0 ? QUANT_BLOCK : k % SMALL_BLOCK === 0 ? SMALL_BLOCK : null;
+}
 
 /** Bytes of `params` weights quantized to `bits` in blocks of QUANT_BLOCK with a float32 scale each. */
 export function quantizedBytes(params: number, bits: QuantBits): number {
@@ -32,6 +37,8 @@ export interface QuantizedTensor {
   /** [N, K] of the original weight. */
   n: number;
   k: number;
+  /** Values per block. */
+  block: number;
   /** Codes [N, K/QUANT_BLOCK, QUANT_BLOCK·bits/8] (uint8) and scales [N·K/QUANT_BLOCK] (float32). */
   codes: { offset: number; length: number };
   scales: { offset: number; length: number };
@@ -49,27 +56,27 @@ export interface QuantizedCheckpoint {
 }
 
 const INDEX_FILE = 'index.json';
-const FORMAT = 'nasa-lens-quantized/1';
+const FORMAT = 'nasa-lens-quantized/2';
 /** Rows quantized per read, so a 128k-row LM head never needs more than ~64 MiB at a time. */
 const ROW_CHUNK_ELEMENTS = 16 * 1024 * 1024;
 const COPY_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** Quantizes `values` (rows × k) into `codes` and `scales` (see the file comment). */
-export function quantizeRows(values: Float32Array, rows: number, k: number, bits: QuantBits, codes: Uint8Array, scales: Float32Array): void {
+export function quantizeRows(values: Float32Array, rows: number, k: number, bits: QuantBits, block: number, codes: Uint8Array, scales: Float32Array): void {
   const zero = 1 << (bits - 1);
   const max = (1 << bits) - 1;
-  const blocks = k / QUANT_BLOCK;
-  const blobBytes = (QUANT_BLOCK * bits) / 8;
+  const blocks = k / block;
+  const blobBytes = (block * bits) / 8;
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
-      const start = r * k + b * QUANT_BLOCK;
+      const start = r * k + b * block;
       let extreme = 0;
-      for (let i = 0; i < QUANT_BLOCK; i++) if (Math.abs(values[start + i]!) > Math.abs(extreme)) extreme = values[start + i]!;
+      for (let i = 0; i < block; i++) if (Math.abs(values[start + i]!) > Math.abs(extreme)) extreme = values[start + i]!;
       const d = Math.fround(extreme / -zero);
       const inv = d === 0 ? 0 : 1 / d;
       scales[r * blocks + b] = d;
       const out = (r * blocks + b) * blobBytes;
-      for (let i = 0; i < QUANT_BLOCK; i++) {
+      for (let i = 0; i < block; i++) {
         const q = Math.min(max, Math.max(0, Math.round(values[start + i]! * inv) + zero));
         if (bits === 8) codes[out + i] = q;
         else if (i % 2 === 0) codes[out + (i >> 1)] = q; // even index: low nibble
@@ -80,18 +87,18 @@ export function quantizeRows(values: Float32Array, rows: number, k: number, bits
 }
 
 /** (q − z) · d for every value: what MatMulNBits multiplies by, for measuring the error. */
-export function dequantizeRows(codes: Uint8Array, scales: Float32Array, rows: number, k: number, bits: QuantBits): Float32Array {
+export function dequantizeRows(codes: Uint8Array, scales: Float32Array, rows: number, k: number, bits: QuantBits, block: number): Float32Array {
   const zero = 1 << (bits - 1);
-  const blocks = k / QUANT_BLOCK;
-  const blobBytes = (QUANT_BLOCK * bits) / 8;
+  const blocks = k / block;
+  const blobBytes = (block * bits) / 8;
   const out = new Float32Array(rows * k);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
       const d = scales[r * blocks + b]!;
       const at = (r * blocks + b) * blobBytes;
-      for (let i = 0; i < QUANT_BLOCK; i++) {
+      for (let i = 0; i < block; i++) {
         const q = bits === 8 ? codes[at + i]! : (codes[at + (i >> 1)]! >> (i % 2 ? 4 : 0)) & 15;
-        out[r * k + b * QUANT_BLOCK + i] = (q - zero) * d;
+        out[r * k + b * block + i] = (q - zero) * d;
       }
     }
   }
@@ -163,15 +170,16 @@ function writeQuantized(ckpt: Checkpoint, names: string[], copied: string[], bit
       const info = ckpt.tensors.get(name);
       if (!info || info.shape.length !== 2) throw new ModelLoadError(`cannot quantize ${name}: not a matrix of ${ckpt.dir}`);
       const [n, k] = info.shape as [number, number];
-      if (k % QUANT_BLOCK !== 0) throw new ModelLoadError(`cannot quantize ${name}: ${k} columns is not a multiple of ${QUANT_BLOCK}`);
+      const block = blockFor(k);
+      if (block === null) throw new ModelLoadError(`cannot quantize ${name}: ${k} columns is not a multiple of ${SMALL_BLOCK}`);
       const rowsPerChunk = Math.max(1, Math.floor(ROW_CHUNK_ELEMENTS / k));
       const scaleParts: Float32Array[] = [];
       let codesAt = -1;
       for (let r = 0; r < n; r += rowsPerChunk) {
         const rows = Math.min(rowsPerChunk, n - r);
         const codes = new Uint8Array((rows * k * bits) / 8);
-        const scales = new Float32Array((rows * k) / QUANT_BLOCK);
-        quantizeRows(readTensorRowsF32(info, r, rows), rows, k, bits, codes, scales);
+        const scales = new Float32Array((rows * k) / block);
+        quantizeRows(readTensorRowsF32(info, r, rows), rows, k, bits, block, codes, scales);
         const at = append(codes);
         if (codesAt < 0) codesAt = at;
         scaleParts.push(scales);
@@ -179,7 +187,7 @@ function writeQuantized(ckpt: Checkpoint, names: string[], copied: string[], bit
       const codesLength = offset - codesAt;
       const scalesAt = offset;
       for (const s of scaleParts) append(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
-      tensors.set(name, { n, k, codes: { offset: codesAt, length: codesLength }, scales: { offset: scalesAt, length: offset - scalesAt } });
+      tensors.set(name, { n, k, block, codes: { offset: codesAt, length: codesLength }, scales: { offset: scalesAt, length: offset - scalesAt } });
     }
     for (const name of copied) {
       const info = ckpt.tensors.get(name);

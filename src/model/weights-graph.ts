@@ -20,7 +20,7 @@ import type { ElemType } from '../engine/onnx-proto.ts';
 import { ModelLoadError } from './errors.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import type { DType, TensorInfo } from './types.ts';
-import { ensureQuantized, QUANT_BLOCK, type QuantizedCheckpoint, type QuantizedTensor } from './quantize.ts';
+import { ensureQuantized, type QuantizedCheckpoint, type QuantizedTensor } from './quantize.ts';
 
 export { quantizedBytes } from './quantize.ts';
 
@@ -36,6 +36,8 @@ export const WEIGHT_MODES: readonly WeightMode[] = ['auto', 'float32', 'int8', '
 
 /** The precision the matrices are held in while the model runs (reported with every number). */
 export type WeightPrecision = 'float32' | 'bf16' | 'f16' | 'int8' | 'int4';
+
+const EMBEDDING = 'model.embed_tokens.weight';
 
 const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
 
@@ -93,7 +95,8 @@ export class WeightGraph {
     this.precision = precision;
     if (ckpt && (precision === 'int8' || precision === 'int4')) {
       const matrices = this.matrixNames();
-      const copied = [...opts.shapes.keys()].filter((n) => !matrices.includes(n) && ckpt.tensors.has(n));
+      // The embedding table is gathered as stored even when a tied LM head also reads it quantized.
+      const copied = [...opts.shapes.keys()].filter((n) => (!matrices.includes(n) || n === EMBEDDING) && ckpt.tensors.has(n));
       this.quantized = ensureQuantized(ckpt, matrices, copied, precision === 'int8' ? 8 : 4, opts.log);
       this.weightsDir = this.quantized.dir;
     }
@@ -102,7 +105,7 @@ export class WeightGraph {
   /** The weights a linear() reads: every matrix but an untied input embedding (gathered, not multiplied). */
   private matrixNames(): string[] {
     const tied = !this.opts.shapes.has('lm_head.weight');
-    return [...this.opts.shapes].filter(([name, shape]) => shape.length === 2 && (tied || name !== 'model.embed_tokens.weight')).map(([name]) => name);
+    return [...this.opts.shapes].filter(([name, shape]) => shape.length === 2 && (tied || name !== EMBEDDING)).map(([name]) => name);
   }
 
   /**
@@ -195,7 +198,7 @@ export class WeightGraph {
       K: { kind: 'int', value: q.k },
       N: { kind: 'int', value: q.n },
       bits: { kind: 'int', value: bits },
-      block_size: { kind: 'int', value: QUANT_BLOCK },
+      block_size: { kind: 'int', value: q.block },
       accuracy_level: { kind: 'int', value: NBITS_ACCURACY_LEVEL },
     } as const;
     const y = g.node('MatMulNBits', [x, codes, scales], { dtype: 'float32', shape: [...x.shape.slice(0, -1), q.n] }, attrs, MS_DOMAIN);
@@ -210,8 +213,8 @@ export class WeightGraph {
 
   private quantizedInitializers(name: string, q: QuantizedTensor): { codes: Tensor; scales: Tensor } {
     const file = this.quantized!.file;
-    const blocks = q.k / QUANT_BLOCK;
-    const blob = (QUANT_BLOCK * this.quantized!.bits) / 8;
+    const blocks = q.k / q.block;
+    const blob = (q.block * this.quantized!.bits) / 8;
     return {
       codes: this.g.external(`${name}.q${this.quantized!.bits}`, 'uint8', [q.n, blocks, blob], file, q.codes.offset, q.codes.length),
       scales: this.g.external(`${name}.scales`, 'float32', [q.n * blocks], file, q.scales.offset, q.scales.length),
@@ -220,14 +223,14 @@ export class WeightGraph {
 
   /** W ≈ (codes − 2^(bits−1)) · scale as a float32 [N, K] tensor, in plain ONNX ops. */
   private dequantized(sub: Graph, codes: Tensor, scales: Tensor, q: QuantizedTensor, bits: 4 | 8): Tensor {
-    const blocks = q.k / QUANT_BLOCK;
+    const blocks = q.k / q.block;
     let values = codes; // [N, blocks, blob]
     if (bits === 4) {
       const low = sub.node('BitwiseAnd', [codes, sub.constant([15], [], 'uint8')], { dtype: 'uint8', shape: codes.shape });
       const high = sub.node('BitShift', [codes, sub.constant([4], [], 'uint8')], { dtype: 'uint8', shape: codes.shape }, { direction: { kind: 'string', value: 'RIGHT' } });
       // Even positions are low nibbles: interleave [low, high] along a new last axis.
       const pairs = sub.concat([sub.unsqueeze(low, [3]), sub.unsqueeze(high, [3])], 3); // [N, blocks, blob, 2]
-      values = sub.reshape(pairs, [q.n, blocks, QUANT_BLOCK]);
+      values = sub.reshape(pairs, [q.n, blocks, q.block]);
     }
     const centered = sub.sub(sub.cast(values, 'float32'), sub.scalar(1 << (bits - 1), 'float32'));
     const scaled = sub.mul(centered, sub.reshape(scales, [q.n, blocks, 1]));
