@@ -15,7 +15,8 @@ import { Adam } from './adam.ts';
 import { firstNonFinite } from '../model/finite.ts';
 import { deltaSlots, type Adapter, type DeltaSlot } from './adapter.ts';
 import { buildTrainingGraph, type LossWeights } from './loss.ts';
-import type { WeightMode } from '../model/weights-graph.ts';
+import { weightPrecision, type WeightMode } from '../model/weights-graph.ts';
+import { checkMemory } from '../model/memory.ts';
 
 export interface AlignSettings {
   heads: HeadRef[];
@@ -279,6 +280,15 @@ export class NasaTrainer {
     return { loss: scalar('loss'), align: scalar('align'), task: scalar('task'), keep: scalar('keep'), headNas, grads };
   }
 
+  /** Refuses, before the first step, a training batch of these examples that cannot fit. */
+  private checkTrainingMemory(examples: Example[]): void {
+    const tokens = Math.max(...examples.map((e) => e.prompt.ids.length));
+    const batch = Math.min(this.settings.batch, examples.length);
+    const trainFromLayer = Math.min(...this.settings.heads.map((h) => h.layer));
+    const stored = weightPrecision(this.model.checkpoint, 'auto');
+    checkMemory(this.model.config, { precision: this.probe.precision, batch, tokens, trainFromLayer }, stored);
+  }
+
   /** Gradient of the batch loss at the given deltas (zero by default), by adapter tensor name. */
   async gradientAt(items: DatasetItem[], deltas = zeroDeltas(this.slots)): Promise<Map<string, Float32Array>> {
     const examples = prepare(this.model, items, this.run.scan);
@@ -291,6 +301,7 @@ export class NasaTrainer {
     const emit = this.run.onEvent ?? (() => {});
     const train = prepare(this.model, trainItems, this.run.scan);
     const val = valItems ? prepare(this.model, valItems, this.run.scan) : null;
+    this.checkTrainingMemory(train);
     const refs = await this.references(train);
     let deltas = zeroDeltas(this.slots);
     let lastGood = deltas;
