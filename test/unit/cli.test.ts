@@ -40,7 +40,7 @@ test('scan --prompt --json follows the contract', async () => {
   const r = await run('scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--json');
   assert.equal(r.code, 0, r.err);
   const doc = JSON.parse(r.out);
-  assert.deepEqual(doc.model, { arch: 'llama', layers: 2, heads: 4, kvHeads: 2 });
+  assert.deepEqual(doc.model, { arch: 'llama', layers: 2, heads: 4, kvHeads: 2, precision: 'float32' });
   assert.equal(doc.provider, 'cpu');
   const p = doc.prompts[0];
   assert.equal(p.positive.word, 'Yes');
@@ -52,6 +52,14 @@ test('scan --prompt --json follows the contract', async () => {
   assert.ok(Math.abs(p.nasTotal - p.nas.flat().reduce((a: number, b: number) => a + b, 0)) < 1e-9);
   assert.equal(p.topHeads.length, 5);
   assert.ok(p.topHeads[0].nas >= p.topHeads[1].nas);
+});
+
+test('scan --weights int8 says so in its JSON; a mode that does not exist is refused', async () => {
+  process.env.NASA_LENS_CACHE ??= path.join(root, 'cache');
+  const r = await run('scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--json', '--weights', 'int8');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).model.precision, 'int8');
+  await assertFails(['scan', '--model', modelDir, '--prompt', 'Answer Yes or No', '--weights', 'fp8'], /--weights must be one of auto, float32, int8, int4/);
 });
 
 test('scan --file reports every prompt of a Markdown file with its line range', async () => {
