@@ -5,7 +5,7 @@
 // the limit) the float32 path must be refused, and a 256-token scan and one NASA step (batch 4 × 128,
 // 4 heads) with the weights kept in BF16 must complete. Prints the peaks the cgroup recorded.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,9 @@ async function main(): Promise<void> {
   try {
     fs.writeFileSync(path.join(cgroup, 'memory.limit_in_bytes'), String(limit));
     console.log(`${values.model}: checkpoint ${(ckpt / GiB).toFixed(2)} GiB; cgroup limit ${(limit / GiB).toFixed(2)} GiB (${values.factor} × checkpoint + ${values['extra-gib']} GiB)`);
+    // Pages of the checkpoint already cached were charged to whoever read them first: drop them (GNU dd,
+    // best effort) so the child's mapping is charged to its own cgroup and the limit covers it.
+    spawnSync('dd', [`if=${path.join(model.dir, 'model.safetensors')}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
     const { code, stdout } = await runInCgroup(cgroup, model.dir);
     const line = stdout.split('\n').find((l) => l.startsWith(RESULT));
     const maxUsage = readNumber(path.join(cgroup, 'memory.max_usage_in_bytes'));

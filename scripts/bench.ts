@@ -192,7 +192,7 @@ async function runNasaSteps(opts: Options, dir: string): Promise<(NasaStepResult
   const results: (NasaStepResult | FailedRun)[] = [];
   for (const weights of opts.weights) {
     log(`timing one NASA step, weights ${weights} ...`);
-    const result = await spawnChild<NasaStepResult>({ dir, tokens: 128, batch: 4, runs: 2, rows: 1, threads: opts.threads, weights }, true);
+    const result = await spawnChild<NasaStepResult>({ dir, tokens: 128, batch: 4, runs: opts.runs ?? 2, rows: 1, threads: opts.threads, weights }, true);
     if (isFailed(result)) log(`  failed: ${result.reason}`);
     results.push(result);
   }

@@ -21,8 +21,8 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
    * The graph widens or dequantizes its weights where they are used: constant folding must not do it
-   * once for all at creation. (The CPU arena stays on: the widened copies live inside If branches one
-   * at a time, so the arena reuses their blocks; measured peak RSS was no higher than without it.)
+   * once for all at creation, and the CPU arena must not keep the transient copies (it grows in
+   * doubling regions and never gives memory back: measured 1.5–2.3× the checkpoint with it on).
    */
   keepWeightsStored?: boolean;
 }
@@ -78,7 +78,7 @@ function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): 
     intraOpNumThreads: opts.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: !opts.keepWeightsStored,
     enableMemPattern: true,
     extra,
   };

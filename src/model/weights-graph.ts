@@ -42,10 +42,10 @@ const EMBEDDING = 'model.embed_tokens.weight';
 const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
 
 /**
- * Largest matrix (elements) widened in one piece: bigger ones (a 128k-token LM head) are widened in
- * row blocks, so the transient float32 copy stays at about 256 MB.
+ * Largest matrix (elements) widened in one piece: bigger ones (an LM head, an 8B model's MLP) are
+ * widened in row blocks, so the transient float32 copy stays at about 64 MB.
  */
-export const MAX_WIDENED_ELEMENTS = 64 * 1024 * 1024;
+export const MAX_WIDENED_ELEMENTS = 16 * 1024 * 1024;
 
 /** The precision the matrices of a checkpoint run in under `mode`. */
 export function weightPrecision(ckpt: Checkpoint, mode: WeightMode): WeightPrecision {
