@@ -51,6 +51,13 @@ function intList(text: string, flag: string): number[] {
   return values;
 }
 
+/** --runs 0 times a single run without a warm-up (for a model too slow to run twice). */
+function nonNegativeInt(text: string, flag: string): number {
+  const v = Number(text);
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${flag} must be an integer ≥ 0, got "${text}"`);
+  return v;
+}
+
 function optionalInt(text: string | undefined, flag: string): number | undefined {
   return text === undefined ? undefined : intList(text, flag)[0];
 }
@@ -82,7 +89,7 @@ function parseOptions(argv: string[]): Options {
     model: values.model as BenchModelName,
     tokens: intList(values.tokens!, '--tokens'),
     batch: intList(values.batch!, '--batch'),
-    runs: optionalInt(values.runs, '--runs') ?? null,
+    runs: values.runs === undefined ? null : nonNegativeInt(values.runs, '--runs'),
     rows: optionalInt(values.rows, '--rows') ?? 1,
     threads: optionalInt(values.threads, '--threads'),
     json: values.json!,
