@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BENCH_MODELS, ensureBenchModel, type BenchModelName } from './bench/model.ts';
+import { BENCH_CONFIGS, ensureBenchModel, type BenchModelName } from './bench/model.ts';
 import { measureNasaStep } from './bench/nasa-step.ts';
 import { ModelRunner } from '../src/model/runner.ts';
 
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.inside) return inside(values.inside);
-  if (!(values.model! in BENCH_MODELS)) throw new Error(`--model must be one of ${Object.keys(BENCH_MODELS).join(', ')}`);
+  if (!Object.hasOwn(BENCH_CONFIGS, values.model!)) throw new Error(`--model must be one of ${Object.keys(BENCH_CONFIGS).join(', ')}`);
   if (!fs.existsSync(CGROUP_ROOT)) {
     console.log(`no cgroup v1 memory controller at ${CGROUP_ROOT}: cannot set a memory limit here`);
     return;

@@ -234,7 +234,7 @@ async function parentMain(opts: Options): Promise<void> {
   const done = results.filter((r): r is ChildResult => !isFailed(r));
   const failed = results.filter(isFailed);
   const rows = done.map((r) => toRow(model.config, r, ckptMiB));
-  const nasa = !opts.noNasa ? await runNasaSteps(opts, model.dir) : [];
+  const nasa = opts.noNasa ? [] : await runNasaSteps(opts, model.dir);
   const nasaRate = bestRate(await measureFloorRates(opts.threads)).gflops;
   const out = [machineLine(), `model ${opts.model} (random BF16), checkpoint ${fmtMiB(ckptMiB)} MiB`, formatFloor(rates)];
   out.push(sessionLine(done), loadedLine(done), '', formatTable(rows), ...failed.map(failureLine));
