@@ -13,6 +13,7 @@ import { ModelRunner } from '../src/model/runner.ts';
 import { readTensorF64 } from '../src/model/safetensors.ts';
 import type { WeightMode } from '../src/model/weights-graph.ts';
 import type { LoadedModel } from '../src/model/load.ts';
+import { ModelLoadError } from '../src/model/errors.ts';
 import { referenceForward, referenceNas } from '../test/reference/llama64.ts';
 
 export const ERROR_PROMPTS = [
@@ -91,16 +92,24 @@ export async function precisionError(dir: string, name: string, mode: WeightMode
 async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-precision-'));
   process.env.NASA_LENS_CACHE ??= path.join(root, 'cache');
-  const rows: PrecisionError[] = [];
+  const rows: string[] = [];
+  const fmt = (x: number) => x.toExponential(1);
   for (const [name, spec] of Object.entries(STANDARD_TEST_MODELS)) {
     const dir = path.join(root, name);
     writeTestModel(dir, spec);
-    for (const mode of ['auto', 'int8', 'int4'] as const) rows.push(await precisionError(dir, name, mode));
+    for (const mode of ['auto', 'int8', 'int4'] as const) {
+      try {
+        const r = await precisionError(dir, name, mode);
+        rows.push(`| ${r.model} | ${r.precision} | ${fmt(r.pYesMax)} | ${fmt(r.nasMax)} | ${fmt(r.nasMean)} |`);
+      } catch (err) {
+        if (!(err instanceof ModelLoadError)) throw err;
+        rows.push(`| ${name} | ${mode} | not quantizable: ${err.message.replace(/\|/g, '/')} | | |`);
+      }
+    }
   }
-  const fmt = (x: number) => x.toExponential(1);
   console.log('| test model | weights | max \\|ΔP(Yes)\\| | worst-head \\|ΔNAS\\| | mean \\|ΔNAS\\| |');
   console.log('|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.model} | ${r.precision} | ${fmt(r.pYesMax)} | ${fmt(r.nasMax)} | ${fmt(r.nasMean)} |`);
+  for (const r of rows) console.log(r);
   fs.rmSync(root, { recursive: true, force: true });
 }
 
