@@ -3,7 +3,7 @@
 // with a deadline and stop this thread when a template loops or grows without end.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { Template } from '@huggingface/jinja';
+import { Environment, Template } from '@huggingface/jinja';
 import { CTRL, STATE, STATUS, type TemplateWorkerData } from './chat-template-protocol.ts';
 
 const data = workerData as TemplateWorkerData;
@@ -19,6 +19,29 @@ function reply(status: number, bytes: Uint8Array): void {
   Atomics.store(ctrl, CTRL.state, STATE.done);
   Atomics.notify(ctrl, CTRL.state);
 }
+
+/** No chat template needs more than this many items from one range(). */
+const MAX_RANGE = 100_000;
+
+/**
+ * Jinja's range(), bounded. The template engine's own builds the whole list first: range(100000000)
+ * is 800 MB that the worker's heap limit must stop, and a V8 out-of-memory inside a worker has
+ * taken the whole process down with it (seen in about one run in three). Refusing it here is cheap.
+ */
+function boundedRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error('range() step must not be zero');
+  const length = Math.max(0, Math.ceil((stop - start) / step));
+  if (!(length <= MAX_RANGE)) throw new Error(`range() of ${length} items: a chat template gets at most ${MAX_RANGE}`);
+  return Array.from({ length }, (_, i) => start + i * step);
+}
+
+// The engine declares its globals through Environment.set and refuses to declare one twice, so the
+// bounded range() replaces its own there. This thread renders templates and nothing else.
+const declareGlobal = Environment.prototype.set;
+Environment.prototype.set = function (name: string, value: unknown) {
+  return declareGlobal.call(this, name, name === 'range' ? boundedRange : value);
+};
 
 parentPort!.on('message', (message: string) => {
   let rendered: string;

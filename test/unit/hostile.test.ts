@@ -196,7 +196,12 @@ test('config, tokenizer and template files must be regular files of bounded size
 
 test('a chat template that loops or grows without end is stopped by its time and output budget, off the main thread', () => {
   const budget = { timeMs: 300, startupMs: 20_000, outputBytes: 64 * 1024, heapMb: 64 };
-  const looping = new ChatTemplateRenderer('{% for i in range(100000000) %}{% endfor %}x', {}, budget);
+  // range(100000000) would be a list of 1e8 numbers: refused at once, before it can fill the heap.
+  const huge = new ChatTemplateRenderer('{% for i in range(100000000) %}{% endfor %}x', {}, budget);
+  assert.throws(() => huge.render('hi'), /range\(\) of 100000000 items: a chat template gets at most 100000/);
+  huge.close();
+  // 1e10 iterations over small lists: only the time budget can stop it.
+  const looping = new ChatTemplateRenderer('{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x', {}, budget);
   const t0 = performance.now();
   assert.throws(() => looping.render('hi'), /exceeded its budget: rendering took longer than 300 ms/);
   // Once over budget, the template is refused at once instead of costing the budget per prompt.
