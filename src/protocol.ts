@@ -1,7 +1,7 @@
 // The messages between the extension (src/client), the language server (src/server) and the
 // webviews (webview-ui). Types only, plus the method names: each side imports this one file.
 
-import type { AlignEvent, EvalSummary, StepRecord, StopReason } from './align/trainer.ts';
+import type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason } from './align/trainer.ts';
 import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
 import type { KnockoutSummary } from './bias/scan.ts';
@@ -10,7 +10,7 @@ import type { CandidatePair } from './bias/candidates.ts';
 import type { Provider } from './engine/session.ts';
 import type { WeightMode } from './model/weights-graph.ts';
 
-export type { AlignEvent, EvalSummary, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
+export type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
 
 // ---------------------------------------------------------------------------------------------
 // Settings: the `nasaLens.*` configuration, as the client sends it in initializationOptions and
@@ -147,6 +147,10 @@ export interface AlignStartParams {
   batch: number;
   seed: number;
   trainK: boolean;
+  /** Validation accuracy may fall at most this far (fraction: 0.02 = 2 points) for a step to be kept. */
+  accuracyTolerance?: number;
+  evalEvery?: number;
+  patience?: number;
 }
 export interface AlignStartResult {
   jobId: string;
@@ -167,8 +171,31 @@ export const AlignDoneNotification = 'nasaLens/align/done';
 export interface AlignDoneParams {
   jobId: string;
   /** Null when the run failed or was cancelled (then `error` says why). */
-  result: { history: StepRecord[]; before: EvalSummary; after: EvalSummary; stopped: StopReason; nanReport?: string } | null;
+  result: AlignOutcome | null;
   error?: string;
+}
+
+export interface AlignOutcome {
+  history: StepRecord[];
+  before: EvalSummary;
+  after: EvalSummary;
+  stopped: StopReason;
+  nanReport?: string;
+  /** With validation data: the step the adapter keeps under the accuracy guard. */
+  kept?: KeptStep;
+  measured: AlignMeasurement;
+}
+
+/** What the before/after columns were measured on, and against which base. */
+export interface AlignMeasurement {
+  /** The validation data, or the training data when the run had none. */
+  data: string;
+  role: 'validation' | 'training';
+  items: number;
+  /** The model both columns start from (training starts from it, not from an applied adapter). */
+  model: string;
+  /** The adapter nasaLens.adapterPath applies to scores, left out of this comparison; null when none. */
+  appliedAdapter: string | null;
 }
 
 /** client → server: write the finished job's adapter (atomically) to `path`. */
@@ -186,7 +213,7 @@ export interface SaveAdapterResult {
 // Webviews ⇄ extension host (postMessage)
 
 /** The align panel's initial form values: everything a run needs but the heads and the data. */
-export type AlignDefaults = Omit<AlignStartParams, 'heads' | 'trainData' | 'valData'>;
+export type AlignDefaults = Omit<AlignStartParams, 'heads' | 'trainData' | 'valData' | 'evalEvery' | 'patience'>;
 
 export type ToAlignPanel =
   | {
@@ -201,14 +228,17 @@ export type ToAlignPanel =
       job?: { params: AlignStartParams; running: boolean };
     }
   | { type: 'dataPicked'; which: 'train' | 'val'; path: string }
+  /** Warnings about the chosen data (training data that is also validation or evaluation data). */
+  | { type: 'dataCheck'; train: string; val: string; warnings: string[] }
   | { type: 'progress'; event: AlignEvent }
-  | { type: 'done'; result: AlignDoneParams['result']; error?: string }
+  | { type: 'done'; result: AlignOutcome | null; error?: string }
   | { type: 'saved'; path: string; applied: boolean }
   | { type: 'error'; message: string };
 
 export type FromAlignPanel =
   | { type: 'ready' }
   | { type: 'pickData'; which: 'train' | 'val' }
+  | { type: 'checkData'; train: string; val: string }
   | { type: 'start'; params: AlignStartParams }
   | { type: 'stop' }
   | { type: 'save'; apply: boolean };

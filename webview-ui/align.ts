@@ -5,7 +5,9 @@
 // Everything the user sees is in `state` and is saved with setState, so the panel comes back as it
 // was when VS Code re-creates a hidden webview.
 
-import type { AlignDefaults, AlignDoneParams, AlignEvent, AlignStartParams, FromAlignPanel, HeadRef, ModelInfo, ToAlignPanel } from '../src/protocol.ts';
+import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
+import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
+import type { AlignDefaults, AlignEvent, AlignOutcome, AlignStartParams, FromAlignPanel, HeadRef, ModelInfo, ToAlignPanel } from '../src/protocol.ts';
 import { LiveChart, type Point } from './charts.ts';
 import { fill, h, toggleAttr } from './dom.ts';
 import { basename, formatHead, num, signed } from './format.ts';
@@ -14,8 +16,8 @@ import { HeadSelection, headKey } from './selection.ts';
 import { onThemeChange } from './theme.ts';
 import { onHostMessage, throttledSaver, vscodeApi } from './vscode-api.ts';
 
-type DoneResult = NonNullable<AlignDoneParams['result']>;
-type NumberField = 'align' | 'task' | 'keep' | 'steps' | 'lr' | 'batch' | 'seed';
+type DoneResult = AlignOutcome;
+type NumberField = 'align' | 'task' | 'keep' | 'steps' | 'lr' | 'batch' | 'seed' | 'tolerance';
 type FormValues = Record<NumberField, string> & { trainData: string; valData: string; trainK: boolean };
 
 interface StepPoint {
@@ -61,6 +63,10 @@ interface AlignState {
   stopping?: boolean;
   /** Saving the adapter, and its outcome: shown next to the Save buttons. */
   saveNote?: Status | null;
+  /** The host's warnings about the chosen data (training data that is also validation or evaluation data). */
+  dataWarnings?: string[];
+  /** The accuracy tolerance (a fraction) of the run the results belong to. */
+  runTolerance?: number;
 }
 
 interface FieldSpec {
@@ -81,9 +87,17 @@ const FIELDS: readonly FieldSpec[] = [
   { key: 'lr', label: 'Learning rate', title: 'Adam learning rate', integer: false, min: 0, exclusive: true },
   { key: 'batch', label: 'Batch', title: 'Examples per step', integer: true, min: 1 },
   { key: 'seed', label: 'Seed', title: 'Seed of the batch order', integer: true, min: 0 },
+  {
+    key: 'tolerance', label: 'Accuracy tolerance (points)', integer: false, min: 0,
+    title: 'A step is kept only if its validation accuracy is at most this many points below the unchanged model\'s',
+  },
 ];
 
-const FALLBACK_DEFAULTS: AlignDefaults = { weights: { align: 1, task: 1, keep: 0.1 }, steps: 100, lr: 0.001, batch: 8, seed: 0, trainK: false };
+/** Until the host's init arrives: the same defaults (one home, src/align/defaults.ts). */
+const FALLBACK_DEFAULTS: AlignDefaults = {
+  weights: DEFAULT_ALIGN.weights, steps: DEFAULT_ALIGN.steps, lr: DEFAULT_ALIGN.lr, batch: DEFAULT_ALIGN.batch,
+  seed: DEFAULT_ALIGN.seed, trainK: DEFAULT_ALIGN.trainK, accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
+};
 
 const api = vscodeApi<AlignState, FromAlignPanel>();
 let state: AlignState = restore(api.getState());
@@ -118,6 +132,7 @@ function buildPage() {
     kvNote: h('p', { class: 'note', hidden: true }),
     trainPath: h('span', { class: 'path' }),
     valPath: h('span', { class: 'path' }),
+    dataWarnings: h('div', { class: 'data-warnings', role: 'status', 'aria-live': 'polite' }),
     valClear: h('button', { type: 'button', class: 'secondary small', onclick: () => setData('val', '') }, 'Clear'),
     trainK: h('input', { type: 'checkbox', id: 'train-k', onchange: onTrainK }),
     start: h('button', { type: 'submit', class: 'primary' }, 'Start'),
@@ -165,7 +180,7 @@ function headsCard(refs: Pick<Refs, 'chips' | 'headCount' | 'heatHint'>): HTMLEl
     heatmap.element);
 }
 
-function dataCard(refs: Pick<Refs, 'trainPath' | 'valPath' | 'valClear'>): HTMLElement {
+function dataCard(refs: Pick<Refs, 'trainPath' | 'valPath' | 'valClear' | 'dataWarnings'>): HTMLElement {
   const row = (label: string, path: HTMLElement, which: 'train' | 'val', ...extra: HTMLElement[]) =>
     h('div', { class: 'data-row' },
       h('span', { class: 'data-label' }, label), path,
@@ -176,7 +191,9 @@ function dataCard(refs: Pick<Refs, 'trainPath' | 'valPath' | 'valClear'>): HTMLE
     h('div', { class: 'data-grid' },
       row('Training data', refs.trainPath, 'train', h('span')), // fills the Clear column
       row('Validation data', refs.valPath, 'val', refs.valClear)),
-    h('p', { class: 'hint' }, 'JSONL: {"prompt", "label": "yes" | "no" | null}. Validation enables early stopping on |prg|.'));
+    refs.dataWarnings,
+    h('p', { class: 'hint' }, 'JSONL: {"prompt", "label": "yes" | "no" | null}. Validation data guards the model: early stopping ',
+      'and the kept step use the lowest |prg| among steps whose accuracy stays within the tolerance.'));
 }
 
 function trainingCard(refs: Pick<Refs, 'trainK' | 'kvNote'>): HTMLElement {
@@ -261,6 +278,17 @@ function renderForm(): void {
   renderPath(ui.trainPath, state.form.trainData, 'none chosen');
   renderPath(ui.valPath, state.form.valData, 'none (optional)');
   ui.valClear.hidden = state.form.valData === '';
+  renderDataWarnings();
+}
+
+/** Overlap warnings from the host, and what running without validation data means. */
+function renderDataWarnings(): void {
+  const notes = (state.dataWarnings ?? []).map((w) => h('p', { class: 'note warning' }, w));
+  if (state.form.trainData !== '' && state.form.valData === '') {
+    notes.push(h('p', { class: 'note' }, 'Without validation data nothing guards accuracy: the adapter is the last step\'s, and before/after is measured on the training data.'));
+  }
+  fill(ui.dataWarnings, ...notes);
+  ui.dataWarnings.hidden = notes.length === 0;
 }
 
 function renderPath(el: HTMLElement, path: string, empty: string): void {
@@ -340,12 +368,30 @@ function renderResults(): void {
     ['Yes rate', (s) => s.metrics?.yesRate],
     ['Mean NAS (chosen heads)', (s) => s.meanNas],
   ];
+  const tolerance = state.runTolerance ?? DEFAULT_ALIGN.accuracyTolerance;
+  const drop = accuracyDropWarning(r.before, r.after, tolerance);
+  const kept = keptSentence(r.kept);
   const diff = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null ? null : b - a);
-  fill(ui.results, h('table', { class: 'metrics-table' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Before'), h('th', { scope: 'col' }, 'After'), h('th', { scope: 'col' }, 'Change'))),
-    h('tbody', {}, ...rows.map(([label, get]) => h('tr', {},
-      h('th', { scope: 'row' }, label),
-      h('td', {}, num(get(r.before))), h('td', {}, num(get(r.after))), h('td', {}, signed(diff(get(r.before), get(r.after)))))))));
+  fill(ui.results,
+    measuredLine(r),
+    h('table', { class: 'metrics-table' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Before'), h('th', { scope: 'col' }, 'After'), h('th', { scope: 'col' }, 'Change'))),
+      h('tbody', {}, ...rows.map(([label, get]) => h('tr', { class: label === 'Accuracy' && drop ? 'worse' : '' },
+        h('th', { scope: 'row' }, label),
+        h('td', {}, num(get(r.before))), h('td', {}, num(get(r.after))), h('td', {}, signed(diff(get(r.before), get(r.after)))))))),
+    ...(drop ? [h('p', { class: 'note warning accuracy-warning', role: 'alert' }, drop)] : []),
+    ...(kept ? [h('p', { class: 'hint kept-step' }, kept)] : []));
+}
+
+/** Which data the columns were measured on, and against which base. */
+function measuredLine(r: DoneResult): HTMLElement {
+  const m = r.measured;
+  if (!m) return h('p', { class: 'hint measured' });
+  const applied = m.appliedAdapter ? ` (the applied adapter ${basename(m.appliedAdapter)} is not part of this comparison)` : '';
+  const data = h('span', { title: m.data }, basename(m.data));
+  const model = h('span', { title: m.model }, basename(m.model));
+  return h('p', { class: 'hint measured' },
+    'Measured on ', data, ` (${m.role} data, ${m.items} items) · base: model `, model, `, no adapter${applied}.`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,9 +426,17 @@ function onTrainK(): void {
 
 function setData(which: 'train' | 'val', path: string): void {
   state.form[which === 'train' ? 'trainData' : 'valData'] = path;
+  state.dataWarnings = [];
+  checkData();
   renderForm();
   renderPrgEmpty();
   changed();
+}
+
+/** Asks the host whether the chosen data overlaps (answered by a dataCheck message). */
+function checkData(): void {
+  if (state.form.trainData === '') return;
+  post({ type: 'checkData', train: state.form.trainData, val: state.form.valData });
 }
 
 function setStatus(kind: Status['kind'], text: string): void {
@@ -397,6 +451,7 @@ function onStart(e: Event): void {
   state = {
     ...state, steps: [], validations: [], result: null, phase: 'running', totalSteps: params.steps,
     run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined }, stopping: false, saveNote: null,
+    runTolerance: params.accuracyTolerance,
   };
   setStatus('info', `Starting NASA on ${params.heads.map(formatHead).join(', ')}…`);
   renderSaveNote();
@@ -417,6 +472,7 @@ function readParams(): AlignStartParams | null {
   }
   if (selection.size === 0) return invalid(ui.chips.querySelector('button') ?? null, 'Choose at least one head (a chip or a heat-map cell).');
   if (state.form.trainData === '') return invalid(null, 'Choose the training data (a JSONL file).');
+  if (values.tolerance > 100) return invalid(inputs.tolerance, 'Accuracy tolerance (points): at most 100');
   return {
     heads: selection.list(),
     trainData: state.form.trainData,
@@ -424,6 +480,7 @@ function readParams(): AlignStartParams | null {
     weights: { align: values.align, task: values.task, keep: values.keep },
     steps: values.steps, lr: values.lr, batch: values.batch, seed: values.seed,
     trainK: state.form.trainK,
+    accuracyTolerance: values.tolerance / 100,
   };
 }
 
@@ -468,6 +525,12 @@ function onMessage(msg: ToAlignPanel): void {
   switch (msg.type) {
     case 'init': return onInit(msg);
     case 'dataPicked': return setData(msg.which, msg.path);
+    case 'dataCheck':
+      // An answer about data the form no longer holds is stale.
+      if (msg.train !== state.form.trainData || msg.val !== state.form.valData) return;
+      state.dataWarnings = msg.warnings;
+      renderDataWarnings();
+      return changed();
     case 'progress': return onEvent(msg.event);
     case 'done': return onDone(msg.result, msg.error);
     case 'saved':
@@ -493,6 +556,7 @@ function onInit(msg: InitMessage): void {
   if (msg.trainData !== undefined && (fresh || state.form.trainData === '')) state.form.trainData = msg.trainData;
   if (msg.valData !== undefined && (fresh || state.form.valData === '')) state.form.valData = msg.valData;
   if (msg.job && (fresh || state.phase === 'idle')) adoptJob(msg.job.params, msg.job.running);
+  checkData();
   renderAll();
   changed();
 }
@@ -511,7 +575,9 @@ function adoptJob(params: AlignStartParams, running: boolean): void {
       trainData: params.trainData, valData: params.valData ?? '', trainK: params.trainK,
       align: String(params.weights.align), task: String(params.weights.task), keep: String(params.weights.keep),
       steps: String(params.steps), lr: String(params.lr), batch: String(params.batch), seed: String(params.seed),
+      tolerance: toleranceField(params.accuracyTolerance),
     },
+    runTolerance: params.accuracyTolerance,
     steps: [], validations: [], result: null, totalSteps: params.steps,
     run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
     phase: running ? 'running' : 'idle',
@@ -574,9 +640,13 @@ function onDone(result: DoneResult | null, error?: string): void {
 
 function doneStatus(r: DoneResult): [Status['kind'], string] {
   const last = r.history.at(-1)?.step ?? 0;
-  if (r.stopped === 'nan') return ['warning', `Stopped at step ${last}: ${r.nanReport ?? 'the loss became NaN or infinite'}. The last good deltas are kept.`];
-  if (r.stopped === 'early-stop') return ['success', `Stopped early after step ${last}: validation |prg| stopped improving. The best deltas are kept.`];
-  return ['success', `Finished ${last} steps.`];
+  const kept = keptSentence(r.kept);
+  const drop = accuracyDropWarning(r.before, r.after, state.runTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+  const tail = `${kept ? ` ${kept}` : ''}${drop ? ` ${drop}` : ''}`;
+  if (r.stopped === 'nan') return ['warning', `Stopped at step ${last}: ${r.nanReport ?? 'the loss became NaN or infinite'}.${tail}`];
+  const kind = drop || r.kept?.step === 0 ? 'warning' : 'success';
+  if (r.stopped === 'early-stop') return [kind, `Stopped early after step ${last}: no lower validation |prg| within the accuracy tolerance for a while.${tail}`];
+  return [kind, `Finished ${last} steps.${tail}`];
 }
 
 function onError(message: string): void {
@@ -597,19 +667,28 @@ function formFrom(d: AlignDefaults): FormValues {
     trainData: '', valData: '',
     align: String(d.weights.align), task: String(d.weights.task), keep: String(d.weights.keep),
     steps: String(d.steps), lr: String(d.lr), batch: String(d.batch), seed: String(d.seed), trainK: d.trainK,
+    tolerance: toleranceField(d.accuracyTolerance),
   };
+}
+
+/** The tolerance field shows points (2), the parameters carry a fraction (0.02). */
+function toleranceField(fraction: number | undefined): string {
+  return String(Math.round((fraction ?? DEFAULT_ALIGN.accuracyTolerance) * 1000) / 10);
 }
 
 function emptyState(): AlignState {
   return {
     version: 1, initialized: false, model: null, suggested: [], heatmap: [], form: formFrom(FALLBACK_DEFAULTS), selected: [],
     steps: [], validations: [], phase: 'idle', totalSteps: FALLBACK_DEFAULTS.steps, result: null, status: null,
-    run: null, stopping: false, saveNote: null,
+    run: null, stopping: false, saveNote: null, dataWarnings: [],
   };
 }
 
 function restore(saved: AlignState | undefined): AlignState {
-  return saved?.version === 1 ? { ...emptyState(), ...saved } : emptyState();
+  if (saved?.version !== 1) return emptyState();
+  // A state saved before a field was added to the form gets that field's default.
+  const empty = emptyState();
+  return { ...empty, ...saved, form: { ...empty.form, ...saved.form } };
 }
 
 renderAll();

@@ -1,6 +1,7 @@
-// NASA training loop (docs/design.md §5.3): seeded batches, Adam on the head deltas, an event per step,
-// periodic validation with early stopping on |prg|, cancellation, and a NaN/Inf guard that keeps
-// the last good deltas. Two sessions: a probe runner (frozen model + current deltas as inputs) for
+// NASA training loop (docs/design.md §5.3): seeded batches, Adam on the head deltas, an event per
+// step, periodic validation with early stopping on a guarded criterion (the lowest |prg| among steps
+// whose validation accuracy stays within a tolerance of the unchanged model's), cancellation, and a
+// NaN/Inf guard that keeps the last good deltas. Two sessions: a probe runner (frozen model + current deltas as inputs) for
 // p0 and metrics, and the training graph.
 
 import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
@@ -14,6 +15,7 @@ import type { DatasetItem } from '../bias/dataset.ts';
 import { Adam } from './adam.ts';
 import { firstNonFinite } from '../model/finite.ts';
 import { deltaSlots, type Adapter, type DeltaSlot } from './adapter.ts';
+import { DEFAULT_ALIGN } from './defaults.ts';
 import { buildTrainingGraph, type LossWeights } from './loss.ts';
 import { weightPrecision, type WeightMode } from '../model/weights-graph.ts';
 import { checkMemory } from '../model/memory.ts';
@@ -28,8 +30,13 @@ export interface AlignSettings {
   seed: number;
   /** Validate every this many steps (default: steps/10, at least 1). */
   evalEvery?: number;
-  /** Validations without a better |prg| before stopping early (default 3). */
+  /** Validations without a better kept step before stopping early (default 3). */
   patience?: number;
+  /**
+   * How far (a fraction of 1) validation accuracy may fall below the unchanged model's for a step
+   * to be kept (default DEFAULT_ALIGN.accuracyTolerance, 2 points).
+   */
+  accuracyTolerance?: number;
 }
 
 export interface StepRecord {
@@ -73,6 +80,18 @@ export interface AlignResult {
   stopped: StopReason;
   /** Set when the NaN guard stopped training: which step and which loss part went bad. */
   nanReport?: string;
+  /** With validation data: the step whose deltas the adapter holds (0 = none: the unchanged model) and why. */
+  kept?: KeptStep;
+}
+
+/** Which validated step the adapter keeps, under the accuracy guard. */
+export interface KeptStep {
+  step: number;
+  /** Validation accuracy may fall at most this far below `baseAccuracy`. */
+  tolerance: number;
+  baseAccuracy: number | null;
+  /** Validated steps whose accuracy fell beyond the tolerance (never kept). */
+  rejected: number;
 }
 
 export class AlignError extends Error {}
@@ -314,7 +333,7 @@ export class NasaTrainer {
     const evalEvery = s.evalEvery ?? Math.max(1, Math.floor(s.steps / 10));
     const patience = s.patience ?? 3;
     const history: StepRecord[] = [];
-    let best = { prg: Math.abs(before.metrics?.prg ?? Infinity), deltas: copyDeltas(deltas) };
+    const guard = new KeptStepGuard(before, s.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance, deltas);
     let stale = 0;
     let stopped: StopReason = 'steps';
     let nanReport: string | undefined;
@@ -353,18 +372,16 @@ export class NasaTrainer {
       if (val && (step % evalEvery === 0 || step === s.steps)) {
         const summary = await this.evaluate(val, deltas);
         emit({ type: 'validation', step, summary });
-        const prg = Math.abs(summary.metrics?.prg ?? Infinity);
-        if (prg < best.prg) {
-          best = { prg, deltas: copyDeltas(deltas) };
-          stale = 0;
-        } else if (++stale >= patience) {
+        if (guard.offer(step, summary, deltas)) stale = 0;
+        else if (++stale >= patience) {
           stopped = 'early-stop';
-          emit({ type: 'log', message: `early stop at step ${step}: |prg| has not improved for ${patience} validations` });
+          emit({ type: 'log', message: `early stop at step ${step}: no validation for ${patience} rounds had a lower |prg| with accuracy within ${guard.tolerancePoints} points of the start` });
           break;
         }
       }
     }
-    if (val && Number.isFinite(best.prg)) deltas = best.deltas;
+    // Without any validated |prg| (e.g. a set the model never answers Yes on) the last deltas stay.
+    if (val && Number.isFinite(guard.best.prg)) deltas = guard.best.deltas;
     const after = await this.evaluate(val ?? train, deltas);
     const adapter: Adapter = {
       deltas,
@@ -379,7 +396,45 @@ export class NasaTrainer {
         metricsAfter: after,
       },
     };
-    return { adapter, history, before, after, stopped, nanReport };
+    return { adapter, history, before, after, stopped, nanReport, ...(val ? { kept: guard.kept() } : {}) };
+  }
+}
+
+/**
+ * The choice of the kept deltas: the lowest validation |prg| among the validated steps whose
+ * accuracy stays within `tolerance` of the unchanged model's. The unchanged model (step 0) is the
+ * first candidate, so a run that only buys its |prg| with accuracy keeps no change at all.
+ */
+export class KeptStepGuard {
+  best: { step: number; prg: number; deltas: Map<string, Float32Array> };
+  private rejected = 0;
+  private readonly baseAccuracy: number | null;
+
+  constructor(before: EvalSummary, private readonly tolerance: number, zero: Map<string, Float32Array>) {
+    this.baseAccuracy = before.metrics?.accuracy ?? null;
+    this.best = { step: 0, prg: Math.abs(before.metrics?.prg ?? Infinity), deltas: copyDeltas(zero) };
+  }
+
+  get tolerancePoints(): string {
+    return String(Math.round(this.tolerance * 1000) / 10);
+  }
+
+  /** Whether the step at `summary` becomes the kept one. */
+  offer(step: number, summary: EvalSummary, deltas: Map<string, Float32Array>): boolean {
+    const accuracy = summary.metrics?.accuracy ?? null;
+    // A small epsilon: accuracies are ratios of counts, and 0.02 below 0.85 is not exactly 0.83 in floats.
+    if (this.baseAccuracy !== null && accuracy !== null && this.baseAccuracy - accuracy > this.tolerance + 1e-9) {
+      this.rejected++;
+      return false;
+    }
+    const prg = Math.abs(summary.metrics?.prg ?? Infinity);
+    if (!(prg < this.best.prg)) return false;
+    this.best = { step, prg, deltas: copyDeltas(deltas) };
+    return true;
+  }
+
+  kept(): KeptStep {
+    return { step: this.best.step, tolerance: this.tolerance, baseAccuracy: this.baseAccuracy, rejected: this.rejected };
   }
 }
 

@@ -23,6 +23,8 @@ import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, 
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
+import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
+import { accuracyDropWarning, keptSentence } from '../align/report.ts';
 import { parseHeads } from '../bias/nas.ts';
 import { renderTable } from './table.ts';
 
@@ -53,7 +55,8 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
   nasa-lens eval  --model DIR --data FILE [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
   nasa-lens align --model DIR --data FILE --heads L:H,L:H [--val FILE] [--train-k]
                   [--lambda-align X --lambda-task X --lambda-keep X]
-                  [--steps N --lr X --batch B --seed S] --out ADAPTER [--dump-grad FILE] [--force]
+                  [--steps N --lr X --batch B --seed S] [--accuracy-tolerance X]
+                  [--eval-every N --patience N] --out ADAPTER [--dump-grad FILE] [--force]
 
 An output never replaces a model file, an input or anything but a regular file; an existing file is
 replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --force.
@@ -366,6 +369,9 @@ const ALIGN_OPTIONS = {
   steps: { type: 'string' },
   lr: { type: 'string' },
   seed: { type: 'string' },
+  'accuracy-tolerance': { type: 'string' },
+  'eval-every': { type: 'string' },
+  patience: { type: 'string' },
   out: { type: 'string' },
   'dump-grad': { type: 'string' },
   force: { type: 'boolean', default: false },
@@ -374,6 +380,8 @@ const ALIGN_OPTIONS = {
 function alignSettings(v: Values): AlignSettings {
   const lr = nonNegative(v, 'lr', DEFAULT_ALIGN.lr);
   if (lr === 0) throw new UsageError('--lr must be greater than 0');
+  const tolerance = nonNegative(v, 'accuracy-tolerance', DEFAULT_ALIGN.accuracyTolerance);
+  if (tolerance > 1) throw new UsageError(`--accuracy-tolerance is a fraction (0.02 = 2 points), got "${str(v, 'accuracy-tolerance')}"`);
   return {
     heads: parseHeads(required(v, 'heads')),
     trainK: Boolean(v['train-k']),
@@ -386,6 +394,9 @@ function alignSettings(v: Values): AlignSettings {
     lr,
     batch: positiveInt(v, 'batch', DEFAULT_ALIGN.batch),
     seed: integer(v, 'seed', DEFAULT_ALIGN.seed, 0),
+    accuracyTolerance: tolerance,
+    evalEvery: positiveInt(v, 'eval-every', DEFAULT_ALIGN.evalEvery),
+    patience: positiveInt(v, 'patience', DEFAULT_ALIGN.patience),
   };
 }
 
@@ -435,6 +446,13 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   const train = await readDataset(required(v, 'data'));
   const valFile = str(v, 'val');
   const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
+  const trainFile = required(v, 'data');
+  if (valFile && val) {
+    const warning = overlapWarning(path.resolve(trainFile), path.resolve(valFile), 'validation', dataOverlap(train, val));
+    if (warning) io.log(`warning: ${warning}`);
+  } else if (!dumpGrad) {
+    io.log('warning: no --val: nothing guards accuracy; the before/after metrics are on the training data and the adapter is the last step\'s');
+  }
   const scan = scanOptions(v, io.log);
   const trainer = await NasaTrainer.create(await modelDir(v, io.log, signal), settings, {
     provider: provider(v),
@@ -457,10 +475,19 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     const result = await trainer.train(train, val);
     const written = saveAdapter(out!, result.adapter, trainer.config, outPolicy);
     if (v.json) {
-      io.out(JSON.stringify({ adapter: written, provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, history: result.history, before: result.before, after: result.after }));
+      const measured = { data: path.resolve(valFile ?? trainFile), role: valFile ? 'validation' : 'training', items: (val ?? train).length, model: str(v, 'model') };
+      io.out(JSON.stringify({
+        adapter: written, provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, kept: result.kept,
+        measured, history: result.history, before: result.before, after: result.after,
+      }));
       return;
     }
+    io.out(`measured on ${valFile ?? trainFile} (${valFile ? 'validation' : 'training'} data, ${(val ?? train).length} items); base: ${str(v, 'model')} without adapter`);
     io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
+    const kept = keptSentence(result.kept);
+    if (kept) io.out(kept);
+    const drop = accuracyDropWarning(result.before, result.after, settings.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+    if (drop) io.log(`warning: ${drop}`);
     io.out(`adapter written to ${out} (${result.history.length} steps, stopped: ${result.stopped})`);
   } catch (err) {
     if (signal.aborted) throw new Error('cancelled; no adapter written');

@@ -1,8 +1,8 @@
 // Host of the Align Negative Heads panel (webview-ui/align.ts). The webview picks heads, data and
 // hyperparameters; this host opens the file dialogs, runs the job on the server (AlignStartRequest,
-// progress and done notifications), shows a cancellable notification while it runs and one that
-// offers to save the adapter when it ends (closed once the adapter is saved, from either, or the
-// panel is closed), and saves the adapter. Its webview is not retained: hidden, it restores its
+// progress and done notifications), shows a cancellable notification while it runs and one whose
+// primary button saves and applies the adapter when it ends, warns when the training data overlaps
+// the validation or evaluation data, and saves the adapter. Its webview is not retained: hidden, it restores its
 // own state (setState) and misses the messages posted meanwhile, closed, it starts empty; so the
 // host counts what the current webview has seen and sends the rest when it says `ready` again
 // (after an init that names the job, so that a new webview shows it running).
@@ -10,6 +10,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
+import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
+import { accuracyDropWarning } from '../align/report.ts';
+import { readDataset } from '../bias/dataset.ts';
 import { formatHead } from '../bias/nas.ts';
 import {
   AlignDoneNotification,
@@ -20,6 +23,7 @@ import {
   type AlignDefaults,
   type AlignDoneParams,
   type AlignEvent,
+  type AlignOutcome,
   type AlignProgressParams,
   type AlignStartParams,
   type AlignStartResult,
@@ -40,7 +44,10 @@ import { webviewOptions, webviewPage } from './webview-host.ts';
 export const SAVE_COMMAND = 'nasaLens.saveAdapter';
 
 /** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
-const ALIGN_DEFAULTS: AlignDefaults = DEFAULT_ALIGN;
+const ALIGN_DEFAULTS: AlignDefaults = {
+  weights: DEFAULT_ALIGN.weights, steps: DEFAULT_ALIGN.steps, lr: DEFAULT_ALIGN.lr, batch: DEFAULT_ALIGN.batch,
+  seed: DEFAULT_ALIGN.seed, trainK: DEFAULT_ALIGN.trainK, accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
+};
 
 interface Job {
   id: string;
@@ -54,8 +61,6 @@ interface Job {
   /** Reports to and ends the notification-area progress. */
   report(e: AlignEvent): void;
   finish(): void;
-  /** Closes the "alignment finished" notification, if it is up. */
-  closeNotice(): void;
   /** Where the adapter was saved, once it was. */
   saved?: string;
 }
@@ -114,8 +119,6 @@ export class AlignPanel implements vscode.Disposable {
       () => {
         this.panel = undefined;
         this.live = false;
-        // Its Save buttons are gone: so is the notification that pointed at them.
-        this.job?.closeNotice();
       },
       undefined,
       this.subscriptions,
@@ -172,6 +175,8 @@ export class AlignPanel implements vscode.Disposable {
         return this.init();
       case 'pickData':
         return this.pickData(m.which);
+      case 'checkData':
+        return this.checkData(m.train, m.val);
       case 'start':
         return this.start(m.params);
       case 'stop':
@@ -208,6 +213,25 @@ export class AlignPanel implements vscode.Disposable {
       this.post({ type: 'done', result: job.done.result, error: job.done.error });
       job.doneDelivered = true;
     }
+  }
+
+  /**
+   * Warns before Start when the training data is the validation data or the last evaluated set, or
+   * shares prompts with them. A file that cannot be read gets no warning here: Start reports it.
+   */
+  private async checkData(train: string, val: string): Promise<void> {
+    const warnings: string[] = [];
+    if (train !== '') {
+      const evaluated = (await this.store.get())?.evaluation?.file;
+      const others: [string, string][] = [...(val ? [[val, 'validation'] as [string, string]] : []), ...(evaluated && evaluated !== val ? [[evaluated, 'evaluation'] as [string, string]] : [])];
+      const trainItems = others.length ? await readQuietly(train) : null;
+      for (const [file, role] of others) {
+        const items = trainItems && (await readQuietly(file));
+        const w = overlapWarning(train, file, role, trainItems && items ? dataOverlap(trainItems, items) : null);
+        if (w) warnings.push(w);
+      }
+    }
+    this.post({ type: 'dataCheck', train, val, warnings });
   }
 
   private async pickData(which: 'train' | 'val'): Promise<void> {
@@ -248,7 +272,7 @@ export class AlignPanel implements vscode.Disposable {
   private newJob(id: string, params: AlignStartParams): Job {
     const job: Job = {
       id, params, events: [], delivered: 0, doneDelivered: false, stopRequested: false,
-      report: () => {}, finish: () => {}, closeNotice: () => {},
+      report: () => {}, finish: () => {},
     };
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', true);
     void vscode.window.withProgress(
@@ -286,31 +310,31 @@ export class AlignPanel implements vscode.Disposable {
   }
 
   /**
-   * "Alignment finished", with a link that saves and applies the adapter. A progress notification,
-   * since that is the kind an extension can close: it closes when the adapter is saved (from here
-   * or from the panel), when the panel is closed, when another job starts, or when dismissed.
+   * "Alignment finished": the numbers, a warning when accuracy fell beyond the tolerance, and
+   * "Save & Apply…" as the primary button. A button clicked after the adapter was saved (from the
+   * panel) or after another job started only says so.
    */
-  private announce(job: Job, result: NonNullable<AlignDoneParams['result']>): void {
+  private announce(job: Job, result: AlignOutcome): void {
     const nas = `mean NAS of the heads ${result.before.meanNas.toFixed(3)} → ${result.after.meanNas.toFixed(3)}`;
     const [b, a] = [result.before.metrics?.prg, result.after.metrics?.prg];
     const prg = typeof b === 'number' && typeof a === 'number' ? `, precision − recall ${b.toFixed(2)} → ${a.toFixed(2)}` : '';
+    const [ab, aa] = [result.before.metrics?.accuracy, result.after.metrics?.accuracy];
+    const acc = typeof ab === 'number' && typeof aa === 'number' ? `, accuracy ${ab.toFixed(3)} → ${aa.toFixed(3)}` : '';
     const how = result.stopped === 'nan' ? ` (stopped at a NaN: ${result.nanReport ?? 'see the log'})` : '';
-    void vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'NASA Lens: alignment finished', cancellable: true },
-      (progress, token) => {
-        progress.report({ increment: 100, message: `${nas}${prg}${how}. [Save & Apply Adapter…](command:${SAVE_COMMAND})` });
-        return new Promise<void>((resolve) => {
-          job.closeNotice = resolve;
-          token.onCancellationRequested(() => resolve());
-          if (job.saved !== undefined || this.job !== job) resolve();
-        });
-      },
-    );
+    const kept = result.kept?.step === 0 ? ' No step kept accuracy and lowered |prg|: the adapter is empty.' : '';
+    const drop = accuracyDropWarning(result.before, result.after, job.params.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+    const text = `NASA Lens: alignment finished: ${nas}${prg}${acc}${how}.${kept}${drop ? ` ${drop}` : ''}`;
+    const show = drop ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    void show(text, 'Save & Apply…', 'Save…').then(async (choice) => {
+      if (!choice) return;
+      if (this.job !== job) return void vscode.window.showInformationMessage('NASA Lens: a newer alignment replaced this one; save it from the panel.');
+      if (job.saved !== undefined) return void vscode.window.showInformationMessage(`NASA Lens: this adapter is already saved to ${job.saved}.`);
+      await this.save(choice === 'Save & Apply…');
+    });
   }
 
   /** Forgets the current job (another starts, or the panel is asked for other heads). */
   private dropJob(): void {
-    this.job?.closeNotice();
     this.job = undefined;
     void vscode.commands.executeCommand('setContext', 'nasaLens.alignmentFinished', false);
   }
@@ -333,7 +357,6 @@ export class AlignPanel implements vscode.Disposable {
       const saved = await this.lens.request<SaveAdapterResult>(SaveAdapterRequest, { jobId: job.id, path: target.fsPath });
       if (apply) await updateSetting('adapterPath', saved.path);
       job.saved = saved.path;
-      job.closeNotice();
       this.post({ type: 'saved', path: saved.path, applied: apply });
       // The panel says so next to its Save buttons; a save from the notification while the panel
       // is out of sight gets its own message.
@@ -351,6 +374,14 @@ export class AlignPanel implements vscode.Disposable {
   dispose(): void {
     this.panel?.dispose();
     for (const d of this.subscriptions) d.dispose();
+  }
+}
+
+async function readQuietly(file: string): Promise<{ prompt: string }[] | null> {
+  try {
+    return await readDataset(file);
+  } catch {
+    return null;
   }
 }
 

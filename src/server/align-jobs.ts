@@ -13,7 +13,8 @@ import { errorMessage } from '../model/errors.ts';
 import { resolveModelDir } from '../model/hub.ts';
 import type { WeightMode } from '../model/weights-graph.ts';
 import type { ModelConfig } from '../model/types.ts';
-import type { AlignDoneParams, AlignProgressParams, AlignStartParams } from '../protocol.ts';
+import { DEFAULT_ALIGN } from '../align/defaults.ts';
+import type { AlignDoneParams, AlignMeasurement, AlignOutcome, AlignProgressParams, AlignStartParams } from '../protocol.ts';
 
 export class AlignRequestError extends Error {}
 
@@ -25,6 +26,8 @@ export interface AlignEnvironment {
   scan: Omit<ScanOptions, 'query'>;
   /** The loaded model's shape, to refuse heads it does not have before any work starts. */
   limits: { layers: number; heads: number } | null;
+  /** The adapter applied to scores (absolute), or null: named in the result, not trained on. */
+  appliedAdapter?: string | null;
   resolve(p: string): string;
 }
 
@@ -61,16 +64,25 @@ export class AlignJobs {
     if (!env.modelPath) throw new AlignRequestError('no model: set nasaLens.modelPath before aligning heads');
     const settings = alignSettings(params);
     checkHeads(settings, env.limits);
-    const inputs = [env.resolve(params.trainData), ...(params.valData ? [env.resolve(params.valData)] : [])];
-    const train = await readDataset(inputs[0]!);
-    const val = params.valData ? await readDataset(inputs[1]!, { requireLabels: true }) : null;
+    const trainFile = env.resolve(params.trainData);
+    const valFile = params.valData ? env.resolve(params.valData) : null;
+    const inputs = [trainFile, ...(valFile ? [valFile] : [])];
+    const train = await readDataset(trainFile);
+    const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
+    const measured: AlignMeasurement = {
+      data: valFile ?? trainFile,
+      role: valFile ? 'validation' : 'training',
+      items: (val ?? train).length,
+      model: env.modelPath,
+      appliedAdapter: env.appliedAdapter ?? null,
+    };
     // Checked again after the await: another start may have won the race.
     if (this.running) throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
     const jobId = randomUUID();
     const controller = new AbortController();
     const job: RunningAlign = { jobId, controller, finished: Promise.resolve() };
     this.running = job;
-    job.finished = this.run(job, env.modelPath, env, settings, train, val, inputs).finally(() => {
+    job.finished = this.run(job, env.modelPath, env, settings, train, val, inputs, measured).finally(() => {
       if (this.running === job) this.running = null;
     });
     return jobId;
@@ -101,7 +113,10 @@ export class AlignJobs {
     return saveAdapter(file, done.adapter, done.config, policy);
   }
 
-  private async run(job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings, train: DatasetItem[], val: DatasetItem[] | null, inputs: string[]): Promise<void> {
+  private async run(
+    job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings,
+    train: DatasetItem[], val: DatasetItem[] | null, inputs: string[], measured: AlignMeasurement,
+  ): Promise<void> {
     const { jobId, controller } = job;
     let trainer: NasaTrainer | null = null;
     try {
@@ -116,7 +131,7 @@ export class AlignJobs {
       controller.signal.throwIfAborted();
       const result = await trainer.train(train, val);
       this.finished = { jobId, adapter: result.adapter, config: trainer.config, inputs, modelDir };
-      this.events.done({ jobId, result: doneResult(result) });
+      this.events.done({ jobId, result: doneResult(result, measured) });
     } catch (err) {
       const error = controller.signal.aborted ? 'cancelled' : errorMessage(err);
       if (!controller.signal.aborted) this.events.log(`alignment ${jobId} failed: ${error}`);
@@ -127,8 +142,12 @@ export class AlignJobs {
   }
 }
 
-function doneResult(r: AlignResult): AlignDoneParams['result'] {
-  return { history: r.history, before: r.before, after: r.after, stopped: r.stopped, ...(r.nanReport ? { nanReport: r.nanReport } : {}) };
+function doneResult(r: AlignResult, measured: AlignMeasurement): AlignOutcome {
+  return {
+    history: r.history, before: r.before, after: r.after, stopped: r.stopped, measured,
+    ...(r.nanReport ? { nanReport: r.nanReport } : {}),
+    ...(r.kept ? { kept: r.kept } : {}),
+  };
 }
 
 function checkHeads(s: AlignSettings, limits: AlignEnvironment['limits']): void {
@@ -147,6 +166,11 @@ function alignSettings(p: AlignStartParams): AlignSettings {
   if (!Number.isInteger(p.batch) || p.batch < 1) throw new AlignRequestError(`the batch size must be a whole number ≥ 1, got ${p.batch}`);
   const w = p.weights;
   if (![w?.align, w?.task, w?.keep].every((x) => typeof x === 'number' && x >= 0)) throw new AlignRequestError('loss weights must be numbers ≥ 0');
+  const tolerance = p.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance;
+  if (!(typeof tolerance === 'number' && tolerance >= 0 && tolerance <= 1)) {
+    throw new AlignRequestError(`the accuracy tolerance must be a fraction between 0 and 1, got ${p.accuracyTolerance}`);
+  }
+  const whole = (x: unknown, fallback: number) => (Number.isInteger(x) && (x as number) >= 1 ? (x as number) : fallback);
   return {
     heads: p.heads.map(({ layer, head }) => ({ layer, head })),
     trainK: Boolean(p.trainK),
@@ -155,5 +179,8 @@ function alignSettings(p: AlignStartParams): AlignSettings {
     lr: p.lr,
     batch: p.batch,
     seed: Number.isInteger(p.seed) ? p.seed : 0,
+    accuracyTolerance: tolerance,
+    evalEvery: whole(p.evalEvery, DEFAULT_ALIGN.evalEvery),
+    patience: whole(p.patience, DEFAULT_ALIGN.patience),
   };
 }

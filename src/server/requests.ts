@@ -157,6 +157,7 @@ function alignEnvironment(server: LensServer): AlignEnvironment {
     weights: s.weights,
     scan,
     limits: info ? { layers: info.layers, heads: info.heads } : null,
+    appliedAdapter: s.adapterPath ? resolvePath(s.adapterPath, server.roots) : null,
     resolve: (p) => resolvePath(p, server.roots),
   };
 }

@@ -286,4 +286,18 @@ test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align
   io.out = '';
   assert.equal(await main(['scan', '--model', dir, '--adapter', adapter, '--prompt', ITEMS[0].prompt, '--json'], capture), 0, io.err);
   assert.equal(JSON.parse(io.out).prompts.length, 1);
+
+  // Validated on its own training data: warned before training; the table says what it measured on
+  // and the guard says which step it kept.
+  io.out = '';
+  io.err = '';
+  const labelled = path.join(root, 'cli-labelled.jsonl');
+  fs.writeFileSync(labelled, ITEMS.filter((it) => it.label).map((it) => JSON.stringify({ prompt: it.prompt, label: it.label })).join('\n'));
+  const args = ['align', '--model', dir, '--data', labelled, '--val', labelled, '--heads', '1:0', '--steps', '4', '--eval-every', '2', '--accuracy-tolerance', '0.05', '--out', adapter, '--provider', 'cpu'];
+  assert.equal(await main(args, capture), 0, io.err);
+  assert.match(io.err, /^warning: The training data is also the validation data \(cli-labelled\.jsonl\)/m);
+  assert.match(io.out, /^measured on .*cli-labelled\.jsonl \(validation data, \d+ items\); base: .* without adapter$/m);
+  assert.match(io.out, /^(Kept the deltas of step [24]|No validated step lowered \|prg\|).* within 5 points/m);
+  assert.equal(await main([...args.slice(0, -4), '--accuracy-tolerance', '2', '--out', adapter], capture), 1);
+  assert.match(io.err, /--accuracy-tolerance is a fraction/);
 });

@@ -129,7 +129,7 @@ test('align panel Start posts the form values, heads and data; Stop posts stop',
   const expected: AlignStartParams = {
     heads: [{ layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 12, head: 6 }],
     trainData: '/work/demo/train.jsonl', valData: '/work/demo/test.jsonl',
-    weights: { align: 2, task: 1, keep: 0.05 }, steps: 30, lr: 0.001, batch: 8, seed: 7, trainK: true,
+    weights: { align: 2, task: 1, keep: 0.05 }, steps: 30, lr: 0.001, batch: 8, seed: 7, trainK: true, accuracyTolerance: 0.02,
   };
   assert.deepEqual(start!.params, expected);
   assert.equal(await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true);
@@ -242,6 +242,57 @@ test('align panel done: before/after table, status, save buttons post save', asy
   await v.waitFor(`document.querySelector('.save-actions .save-note.success')?.textContent.includes('nasa.safetensors and applied')`);
   const near = await v.eval<number>(`(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); const n = document.querySelector('.save-note').getBoundingClientRect(); return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`);
   assert.ok(near < 60, `the save note should sit beside the buttons (distance ${near})`);
+  await v.page.close();
+});
+
+test('align panel before/after: says what it was measured on, which step it kept, and flags an accuracy drop', async () => {
+  const v = await alignWithInit();
+  await v.send(fx.doneMessage(60, 48));
+  await v.page.waitForSelector('.metrics-table');
+  const measured = await v.eval<string>(`document.querySelector('.results .measured').textContent`);
+  assert.equal(measured, 'Measured on val.jsonl (validation data, 240 items) · base: model tiny-llama-demo, no adapter.');
+  assert.match(await v.eval<string>(`document.querySelector('.results .kept-step').textContent`), /^Kept the deltas of step 32: the lowest validation \|prg\| with validation accuracy within 2 points/);
+  assert.equal(await v.eval<number>(`document.querySelectorAll('.metrics-table tr.worse').length`), 0, 'accuracy rose: nothing to flag');
+  assert.equal(await v.eval<boolean>(`document.querySelector('.accuracy-warning') === null`), true);
+  assert.ok(await v.eval<boolean>(`document.querySelector('.status').classList.contains('success')`));
+
+  // Accuracy 0.73 → 0.58: the row in the warning colour, a sentence, and a warning status.
+  await v.send(fx.doneMessage(60, 48, [0.6, 0.62]));
+  await v.waitFor(`document.querySelector('.metrics-table tr.worse') !== null`);
+  assert.equal(await v.eval<string>(`document.querySelector('.metrics-table tr.worse th').textContent`), 'Accuracy');
+  const colour = (sel: string) => v.eval<string>(`getComputedStyle(document.querySelector('${sel}')).color`);
+  assert.notEqual(await colour('.metrics-table tr.worse td'), await colour('.metrics-table tbody tr:first-child td'), 'the drop is in another colour');
+  assert.match(await v.eval<string>(`document.querySelector('.accuracy-warning').textContent`), /^Accuracy fell 15 points \(0\.730 → 0\.580\), more than the 2 allowed/);
+  assert.ok(await v.eval<boolean>(`document.querySelector('.status').classList.contains('warning')`));
+  await v.page.locator('.results').scrollIntoViewIfNeeded();
+  await v.page.screenshot({ path: 'test-results/webview-align-guarded.png', fullPage: true });
+  await v.page.close();
+});
+
+test('align panel: the defaults of src/align/defaults.ts, the tolerance as points, data warnings before Start', async () => {
+  const v = await open('align');
+  await v.waitForPosted('ready');
+  // Before any init the form holds the shared defaults, not a stale copy.
+  assert.equal(await v.eval<string>(`document.getElementById('f-lr').value`), '0.003');
+  assert.equal(await v.eval<string>(`document.getElementById('f-task').value`), '50');
+  assert.equal(await v.eval<string>(`document.getElementById('f-keep').value`), '1');
+  assert.equal(await v.eval<string>(`document.getElementById('f-tolerance').value`), '2');
+  await v.send(fx.alignInit());
+  await v.page.waitForSelector('.chip');
+  await v.send({ type: 'dataPicked', which: 'train', path: '/d/train.jsonl' });
+  assert.match(await v.eval<string>(`document.querySelector('.data-warnings').textContent`), /Without validation data nothing guards accuracy/);
+  await v.send({ type: 'dataPicked', which: 'val', path: '/d/train.jsonl' });
+  const check = (await v.waitForPosted('checkData')).at(-1);
+  assert.deepEqual(check, { type: 'checkData', train: '/d/train.jsonl', val: '/d/train.jsonl' });
+  // A stale answer (other files) is ignored; the current one shows in the warning colour.
+  await v.send({ type: 'dataCheck', train: '/d/other.jsonl', val: '', warnings: ['stale'] });
+  await v.send({ type: 'dataCheck', train: '/d/train.jsonl', val: '/d/train.jsonl', warnings: ['The training data is also the validation data (train.jsonl): the validation metrics will flatter the adapter.'] });
+  await v.waitFor(`document.querySelector('.data-warnings .note.warning') !== null`);
+  assert.doesNotMatch(await v.eval<string>(`document.querySelector('.data-warnings').textContent`), /stale/);
+  await v.page.fill('#f-tolerance', '1.5');
+  await v.page.click('#root form button[type=submit]');
+  const start = (await v.waitForPosted<{ type: string; params: AlignStartParams }>('start'))[0]!;
+  assert.equal(start.params.accuracyTolerance, 0.015);
   await v.page.close();
 });
 

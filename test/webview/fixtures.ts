@@ -103,15 +103,17 @@ export function validationEvent(step: number, total = 60): Extract<AlignEvent, {
   return { type: 'validation', step, summary: { metrics: metrics(0.94 - prg / 4, 0.94 - prg / 4 - prg), meanNas: 1.2 * Math.exp(-3 * step / total) } };
 }
 
-/** The end of a run of `total` steps that stopped early after `ran` steps. */
-export function doneMessage(total = 60, ran = 48): Extract<ToAlignPanel, { type: 'done' }> {
+/** The end of a run of `total` steps that stopped early after `ran` steps (`after`: its metrics). */
+export function doneMessage(total = 60, ran = 48, afterMetrics: [number, number] = [0.9, 0.86]): Extract<ToAlignPanel, { type: 'done' }> {
   const before: EvalSummary = { metrics: metrics(0.94, 0.58), meanNas: 1.24 };
-  const after: EvalSummary = { metrics: metrics(0.9, 0.86), meanNas: 0.17 };
+  const after: EvalSummary = { metrics: metrics(...afterMetrics), meanNas: 0.17 };
   const history = Array.from({ length: ran }, (_, i) => {
     const { type: _t, headNas: _h, ...rec } = stepEvent(i + 1, total);
     return rec;
   });
-  return { type: 'done', result: { history, before, after, stopped: 'early-stop' } };
+  const measured = { data: '/work/demo/val.jsonl', role: 'validation' as const, items: 240, model: '/models/tiny-llama-demo', appliedAdapter: null };
+  const kept = { step: Math.max(0, ran - 16), tolerance: 0.02, baseAccuracy: before.metrics!.accuracy, rejected: 2 };
+  return { type: 'done', result: { history, before, after, stopped: 'early-stop', measured, kept } };
 }
 
 /** The token view's data: 2 layers × 4 heads over a short prompt, adapter off and on. */
