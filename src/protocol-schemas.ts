@@ -3,7 +3,8 @@
 
 import { array, boolean, integer, literal, number, object, optional, SchemaError, string, tagged, type Schema } from './schema.ts';
 import type {
-  AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef, SaveAdapterParams, TokensParams,
+  AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef, SaveAdapterParams,
+  TemplateDataParams, TokensParams,
 } from './protocol.ts';
 
 const head = object({ layer: integer(0, 1_000_000), head: integer(0, 1_000_000) });
@@ -34,7 +35,12 @@ export const alignStartParams: Schema<AlignStartParams> = object({
   batch: integer(1, 65_536),
   seed: integer(0, 2 ** 32 - 1),
   trainK: boolean,
+  accuracyTolerance: optional(number({ min: 0, max: 1 })),
+  evalEvery: optional(integer(1, 1_000_000)),
+  patience: optional(integer(1, 1_000_000)),
 });
+
+export const templateDataParams: Schema<TemplateDataParams> = object({ uri: string({ nonEmpty: true, maxLength: 8192 }), path });
 
 export const alignStopParams: Schema<AlignStopParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }) });
 
@@ -47,6 +53,7 @@ export const saveAdapterParams: Schema<SaveAdapterParams> = object({ jobId: stri
 export const fromAlignPanel: Schema<FromAlignPanel> = tagged({
   ready: object({}),
   pickData: object({ which: literal('train', 'val') }),
+  checkData: object({ train: string({ maxLength: 4096 }), val: string({ maxLength: 4096 }) }),
   start: object({ params: alignStartParams }),
   stop: object({}),
   save: object({ apply: boolean }),

@@ -135,6 +135,20 @@ export interface EvaluateParams {
   path: string;
 }
 
+/** client → server: fill the templates of a file with the rows of a JSONL (keys = placeholders) and score them. */
+export const TemplateDataRequest = 'nasaLens/templateData';
+export interface TemplateDataParams {
+  uri: string;
+  /** The JSONL file (absolute or relative to the workspace). */
+  path: string;
+}
+export interface TemplateDataResult {
+  /** Rows read, and how many fills the file's templates got from them. */
+  rows: number;
+  filled: number;
+  templates: number;
+}
+
 /** client → server: start NASA; progress comes as AlignProgressNotification, the end as AlignDoneNotification. */
 export const AlignStartRequest = 'nasaLens/align/start';
 export interface AlignStartParams {

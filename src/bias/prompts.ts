@@ -22,6 +22,7 @@ import { fillParts, isTemplate, partsText, placeholders, splitSlots, type Part }
 import type { Range } from './prompts/tokens.ts';
 
 export type { TemplateFill } from './prompts/promptfoo.ts';
+export { fillsFromJsonl } from './prompts/fills.ts';
 export { fillParts, type Part, type Vars } from './prompts/template.ts';
 
 export interface FoundPrompt {
@@ -171,3 +172,21 @@ function extensionOf(fileName: string): string {
 }
 
 export { isPromptfooConfigName };
+
+/**
+ * The prompts of the files a promptfoo config references, filled from the config's tests.
+ * `read` returns a file's text (bounded by the caller), or null when it cannot be read.
+ */
+export function referencedPrompts(
+  configFile: string, configText: string, pairs: readonly CandidatePair[], read: (file: string) => string | null,
+): { file: string; prompts: FoundPrompt[] }[] {
+  const { files, fills } = promptfooReferences(configText, configFile, pairs);
+  const source = `${configFile.split(/[\\/]/).pop()} tests`;
+  const cut = Math.max(configFile.lastIndexOf('/'), configFile.lastIndexOf('\\'));
+  const dir = cut < 0 ? '.' : configFile.slice(0, cut);
+  return files.flatMap((rel) => {
+    const file = /^([\\/]|[A-Za-z]:)/.test(rel) ? rel : `${dir}/${rel.replace(/^\.\//, '')}`;
+    const text = read(file);
+    return text === null ? [] : [{ file, prompts: findPrompts(text, file, pairs, { fills, fillSource: source }) }];
+  });
+}

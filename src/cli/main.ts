@@ -7,7 +7,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { readDataset } from '../bias/dataset.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
-import { findPrompts } from '../bias/prompts.ts';
+import { fillsFromJsonl, findPrompts, referencedPrompts, type FoundPrompt } from '../bias/prompts.ts';
+import { summarizeTemplate, templateTitle, type TemplateSummary } from '../bias/template-score.ts';
 import {
   DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation,
   type KnockoutSummary, type PromptInput, type PromptScore, type ScanOptions,
@@ -48,7 +49,7 @@ const COMMON = {
 
 const USAGE = `nasa-lens — negative attention scores of yes/no prompts
 
-  nasa-lens scan  --model DIR|ORG/NAME[@REV] (--prompt TEXT | --file FILE) [--positive W --negative W]
+  nasa-lens scan  --model DIR|ORG/NAME[@REV] (--prompt TEXT | --file FILE [--vars FILE.jsonl]) [--positive W --negative W]
                   [--query last|after] [--no-chat-template] [--provider auto|cpu|webgpu|cuda|dml|coreml]
                   [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
   nasa-lens heads --model DIR --data FILE [--top K] [--adapter FILE]
@@ -233,54 +234,102 @@ export interface Io {
   log: (s: string) => void;
 }
 
+/** A prompt the file holds, where it is (a referenced prompt file's name too), as found. */
+interface Located {
+  found: FoundPrompt;
+  file?: string;
+}
+
 async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
-  const v = parse(knockoutDefault(argv), { prompt: { type: 'string' }, file: { type: 'string' }, ...KNOCKOUT_OPTIONS });
+  const v = parse(knockoutDefault(argv), { prompt: { type: 'string' }, file: { type: 'string' }, vars: { type: 'string' }, ...KNOCKOUT_OPTIONS });
   const prompt = str(v, 'prompt');
   const file = str(v, 'file');
   if (Boolean(prompt) === Boolean(file)) throw new UsageError('give exactly one of --prompt TEXT or --file FILE');
   const opts = scanOptions(v, io.log);
-  let inputs: (PromptInput & { lines?: { start: number; end: number } })[];
-  if (prompt) {
-    inputs = [{ text: prompt, positive: str(v, 'positive'), negative: str(v, 'negative') }];
-  } else {
-    const found = findPrompts(readText(file!), path.basename(file!), opts.pairs);
-    if (found.length === 0) throw new UsageError(`no yes/no prompts found in ${file}`);
-    inputs = found.map((f) => ({ text: f.text, positive: f.positive, negative: f.negative, lines: { start: f.startLine, end: f.endLine } }));
-  }
+  const located: Located[] = prompt
+    ? [{ found: { text: prompt, startLine: 0, endLine: 0, startOffset: 0, endOffset: prompt.length, positive: str(v, 'positive'), negative: str(v, 'negative') } }]
+    : locatePrompts(file!, str(v, 'vars'), opts.pairs);
+  if (located.length === 0) throw new UsageError(`no yes/no prompts found in ${file}`);
+  // A template is scored over its fills, never as written; a prompt as itself.
+  const inputs = located.flatMap(({ found }) => (found.template ? found.template.fills.map((f) => ({ text: f.text, positive: found.positive, negative: found.negative })) : [{ text: found.text, positive: found.positive, negative: found.negative }]));
   const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = await scorePrompts(runner, inputs, { ...opts, knockout: knockoutRequest(v, runner) }, { signal });
-    const prompts = scores.map((s, i) => ({ ...s, ...(inputs[i].lines ? { lines: inputs[i].lines } : {}) }));
+    const scores = inputs.length > 0 ? await scorePrompts(runner, inputs, { ...opts, knockout: knockoutRequest(v, runner) }, { signal }) : [];
+    const rows = scanRows(located, scores, Boolean(prompt));
     if (v.json) {
-      io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts }));
+      io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts: rows }));
       return;
     }
-    io.out(renderScan(prompts));
+    io.out(renderScan(rows));
   } finally {
     await runner.close();
   }
 }
 
-function renderScan(prompts: (PromptScore & { lines?: { start: number; end: number } })[]): string {
-  const knockout = prompts.some((p) => p.knockout !== undefined);
-  const rows = prompts.map((p) => [
-    p.lines ? `${p.lines.start}-${p.lines.end}` : '',
+/** The prompts of --file: a promptfoo config's referenced prompt files too, and --vars fills for templates. */
+function locatePrompts(file: string, varsFile: string | undefined, pairs: readonly CandidatePair[]): Located[] {
+  const text = readText(file);
+  const fills = varsFile ? fillsFromJsonl(readText(varsFile)) : undefined;
+  const found = findPrompts(text, path.basename(file), pairs, fills ? { fills, fillSource: path.basename(varsFile!) } : {});
+  const referenced = referencedPrompts(file, text, pairs, (f) => (fs.existsSync(f) ? readText(f) : null));
+  return [
+    ...found.map((f) => ({ found: f })),
+    ...referenced.flatMap((r) => r.prompts.map((f) => ({ found: f, file: path.relative(path.dirname(file), r.file) }))),
+  ];
+}
+
+type ScanRow = Partial<PromptScore> & {
+  text: string;
+  lines?: { start: number; end: number };
+  file?: string;
+  template?: TemplateSummary;
+};
+
+/** One row per prompt: a prompt's score, or a template's summary over its fills (scores in input order). */
+function scanRows(located: Located[], scores: PromptScore[], literal: boolean): ScanRow[] {
+  let next = 0;
+  return located.map(({ found, file }) => {
+    const where = { ...(literal ? {} : { lines: { start: found.startLine, end: found.endLine } }), ...(file ? { file } : {}) };
+    if (!found.template) return { ...scores[next++]!, ...where };
+    const mine = scores.slice(next, next + found.template.fills.length);
+    next += found.template.fills.length;
+    const summary = summarizeTemplate(found.template, mine);
+    return {
+      text: found.text, ...where, template: summary,
+      ...(summary.scored > 0 ? { pYes: summary.meanPYes!, pNo: 1 - summary.meanPYes!, nasTotal: summary.nasTotal!, topHeads: summary.topHeads } : {}),
+    };
+  });
+}
+
+function renderScan(rows: ScanRow[]): string {
+  const knockout = rows.some((p) => p.knockout !== undefined);
+  const table = rows.map((p) => [
+    `${p.file ? `${p.file}:` : ''}${p.lines ? `${p.lines.start}-${p.lines.end}` : ''}`,
     truncate(p.text.replace(/\s+/g, ' '), 48),
-    fmt(p.pYes),
-    fmt(p.pNo),
-    fmt(p.nasTotal, 2),
-    headList(p.topHeads.slice(0, 3)),
+    p.pYes === undefined ? '' : fmt(p.pYes),
+    p.pNo === undefined ? '' : fmt(p.pNo),
+    p.nasTotal === undefined ? '' : fmt(p.nasTotal, 2),
+    p.topHeads ? headList(p.topHeads.slice(0, 3)) : '',
     ...(knockout ? [knockoutCell(p)] : []),
   ]);
   const header = ['lines', 'prompt', 'P(Yes)', 'P(No)', 'ΣNAS', 'top heads (NAS)', ...(knockout ? ['P(Yes) without them'] : [])];
-  return renderTable(header, rows) + '\nNAS > 0: the head looks more at the negative answer than at the positive one; ΣNAS sums all heads.';
+  const notes = rows.flatMap((p) => (p.template ? [`${p.lines ? `${p.lines.start}-${p.lines.end}` : ''} ${templateTitle(p.template.placeholders)}: ${templateNote(p.template)}`] : []));
+  const legend = 'NAS > 0: the head looks more at the negative answer than at the positive one; ΣNAS sums all heads.';
+  return [renderTable(header, table), legend, ...notes].join('\n');
 }
 
 /** "0.64 (L1H2, L0H3)" or "— (no head ≥ threshold)". */
-function knockoutCell(p: PromptScore): string {
+function knockoutCell(p: Pick<PromptScore, 'knockout'>): string {
   const ko = p.knockout;
   if (!ko) return '';
   return ko.heads.length === 0 ? '— (no head ≥ threshold)' : `${fmt(ko.pYes)} (${ko.heads.map(formatHead).join(', ')})`;
+}
+
+/** A template's row holds means over its fills; this line says so (or why it has no numbers). */
+function templateNote(t: TemplateSummary): string {
+  if (t.scored === 0) return t.fills === 0 ? 'not scored (no example values: --vars FILE.jsonl, or a promptfoo config\'s tests)' : `none of its ${t.fills} fills could be scored`;
+  const prg = t.metrics?.prg != null ? `, prg ${fmt(t.metrics.prg)} over ${t.metrics.n} labelled` : '';
+  return `means over ${t.scored} fills${t.fillSource ? ` from ${t.fillSource}` : ''}${prg}`;
 }
 
 function truncate(s: string, n: number): string {

@@ -7,6 +7,8 @@ import { formatHead, topHeads } from '../bias/nas.ts';
 import {
   EvaluateRequest,
   ScanWorkspaceRequest,
+  TemplateDataRequest,
+  type TemplateDataResult,
   type DashboardData,
   type EvalReport,
   type HeadRef,
@@ -19,7 +21,7 @@ import { openDemo } from './demo.ts';
 import { reportError } from './errors.ts';
 import type { LensClient } from './language-client.ts';
 import type { ShowTokensArgs, TokenView } from './token-view.ts';
-import { readSettings, updateSetting } from './settings.ts';
+import { readSettings, removeSetting, updateSetting, writeModelPath } from './settings.ts';
 
 /** Every command; also the only commands that links in the server's hovers may run. */
 export const COMMANDS = [
@@ -35,6 +37,7 @@ export const COMMANDS = [
   'nasaLens.openDemo',
   'nasaLens.showTokens',
   'nasaLens.explain',
+  'nasaLens.scoreTemplate',
 ] as const;
 type Command = (typeof COMMANDS)[number];
 
@@ -55,7 +58,7 @@ export function registerCommands(parts: Parts): void {
   const handlers: Record<Command, (...args: never[]) => unknown> = {
     'nasaLens.selectModel': selectModel,
     'nasaLens.applyAdapter': applyAdapter,
-    'nasaLens.removeAdapter': () => updateSetting('adapterPath', ''),
+    'nasaLens.removeAdapter': () => removeSetting('adapterPath'),
     'nasaLens.showDashboard': () => vscode.commands.executeCommand(`${DashboardView.viewId}.focus`),
     'nasaLens.scanWorkspace': () => scanWorkspace(lens, store),
     'nasaLens.evaluateDataset': () => evaluateDataset(lens, store),
@@ -66,6 +69,7 @@ export function registerCommands(parts: Parts): void {
     'nasaLens.showTokens': (args?: ShowTokensArgs) => parts.tokens.show(args).catch((err: unknown) => reportError(lens, 'show the tokens', err)),
     // The explainer ships with the extension: what NAS, ΣNAS, prg and the knockout mean.
     'nasaLens.explain': () => vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
+    'nasaLens.scoreTemplate': (args?: { uri?: string }) => scoreTemplate(lens, store, args?.uri),
   };
   for (const id of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, handlers[id]));
 }
@@ -116,7 +120,7 @@ async function selectModel(): Promise<void> {
     if (again) await selectModel();
     return;
   }
-  await updateSetting('modelPath', dir);
+  await writeModelPath(dir);
 }
 
 /** A quick check before the server loads the model (which then reports anything deeper). */
@@ -194,4 +198,33 @@ async function announceEvaluation(r: EvalReport): Promise<void> {
   const text = `NASA Lens: ${path.basename(r.file)}, ${m.n} items: precision ${f(m.precision)}, recall ${f(m.recall)}, prg ${f(m.prg)}${bias}.${heads}`;
   const picked = await vscode.window.showInformationMessage(text, ...(top.length ? ['Align These Heads'] : []));
   if (picked) await vscode.commands.executeCommand('nasaLens.alignHeads', { heads: top.map(({ layer, head }) => ({ layer, head })) });
+}
+
+/**
+ * "Score this template with a dataset…": a JSONL of the workspace (or any, via Browse…) whose keys
+ * fill the template's placeholders; the server fills, scores and shows the template's bias over it.
+ */
+async function scoreTemplate(lens: LensClient, store: DashboardStore, uri = vscode.window.activeTextEditor?.document.uri.toString()): Promise<void> {
+  if (!uri) return void vscode.window.showInformationMessage('NASA Lens: open the file that holds the template first.');
+  const found = await vscode.workspace.findFiles('**/*.{jsonl,ndjson}', '**/node_modules/**', 200);
+  const browse = { label: '$(folder-opened) Browse…', path: '' };
+  const items = [...found.map((f) => ({ label: vscode.workspace.asRelativePath(f), path: f.fsPath })), browse];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Score this template with a dataset: a JSONL whose keys are its placeholders' });
+  if (!picked) return;
+  let file = picked.path;
+  if (picked === browse) {
+    const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] }, openLabel: 'Score With' });
+    if (!chosen?.[0]) return;
+    file = chosen[0].fsPath;
+  }
+  try {
+    const r = await lens.request<TemplateDataResult>(TemplateDataRequest, { uri, path: file });
+    const note = r.filled === 0
+      ? `none of the ${r.rows} rows of ${path.basename(file)} has every placeholder as a key`
+      : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the hover and the dashboard show the template's bias over them`;
+    void vscode.window.showInformationMessage(`NASA Lens: ${note}.`);
+    void store.refresh();
+  } catch (err) {
+    await reportError(lens, `fill the template from ${path.basename(file)}`, err);
+  }
 }

@@ -33,7 +33,8 @@ export class LensClient {
           { scheme: 'file', language },
           { scheme: 'untitled', language },
         ]),
-        { scheme: 'file', pattern: '**/*.prompt' },
+        { scheme: 'file', pattern: '**/*.{prompt,j2,jinja}' },
+        { scheme: 'file', pattern: '**/promptfooconfig*.{yaml,yml}' },
       ],
       // A function, so that the settings are read when the server starts (after trust is granted).
       initializationOptions: () => readSettings(),

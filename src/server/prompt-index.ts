@@ -6,7 +6,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Position, Range } from 'vscode-languageserver/node';
 import type { CandidatePair } from '../bias/candidates.ts';
-import { findPrompts, type FoundPrompt } from '../bias/prompts.ts';
+import * as path from 'node:path';
+import { findPrompts, promptfooReferences, type FoundPrompt, type TemplateFill } from '../bias/prompts.ts';
 import type { PromptInput } from '../bias/scan.ts';
 import type { Label } from '../bias/dataset.ts';
 
@@ -14,10 +15,18 @@ export interface IndexedPrompt {
   uri: string;
   found: FoundPrompt;
   range: Range;
-  /** What the model scores: the decoded text, and the line's own pair for JSONL. */
+  /** The prompt as the model gets it: the decoded text, and the line's own pair for JSONL. */
   input: PromptInput;
   /** The expected answer (JSONL label or an `expect:` annotation), or null. */
   label: Label | null;
+  /** What is scored: the prompt itself, or a template's fills (never the template as written). */
+  inputs: PromptInput[];
+}
+
+/** Example values registered for a file's templates, and where they come from. */
+interface FillSet {
+  fills: TemplateFill[];
+  source: string;
 }
 
 export interface IndexedFile {
@@ -38,6 +47,7 @@ const LANGUAGE_EXTENSIONS: Record<string, string> = {
   plaintext: '.txt',
   prompt: '.prompt',
   jsonl: '.jsonl',
+  yaml: '.yaml',
   python: '.py',
   typescript: '.ts',
   typescriptreact: '.tsx',
@@ -47,6 +57,7 @@ const LANGUAGE_EXTENSIONS: Record<string, string> = {
 
 const DISK_LANGUAGES: Record<string, string> = {
   '.md': 'markdown', '.markdown': 'markdown', '.txt': 'plaintext', '.prompt': 'plaintext', '.jsonl': 'jsonl', '.ndjson': 'jsonl',
+  '.yaml': 'yaml', '.yml': 'yaml', '.j2': 'plaintext', '.jinja': 'plaintext',
   '.py': 'python', '.pyi': 'python', '.ts': 'typescript', '.tsx': 'typescriptreact', '.mts': 'typescript', '.cts': 'typescript',
   '.js': 'javascript', '.jsx': 'javascriptreact', '.mjs': 'javascript', '.cjs': 'javascript',
 };
@@ -57,7 +68,7 @@ const DISK_LANGUAGES: Record<string, string> = {
  */
 export function scannerFileName(uri: string, languageId: string): string | null {
   const base = decodeURIComponent(uri.split(/[/\\]/).pop() ?? 'untitled');
-  if (/\.prompt$/i.test(base)) return base;
+  if (/\.(prompt|j2|jinja2?)$/i.test(base)) return base;
   const ext = LANGUAGE_EXTENSIONS[languageId];
   return ext === undefined ? null : `${base}${ext}`;
 }
@@ -80,6 +91,11 @@ export function canonicalUri(uri: string, platform: NodeJS.Platform = process.pl
 export class PromptIndex {
   private readonly files = new Map<string, IndexedFile>();
   private revision = 0;
+  /** Fills for the templates of a file (canonical URI): a promptfoo config's tests, or a dataset the user chose. */
+  private readonly fillSets = new Map<string, FillSet>();
+  /** The promptfoo configs (canonical URI) and the files each one fills. */
+  private readonly configTargets = new Map<string, string[]>();
+  private pairs: readonly CandidatePair[] = [];
 
   /** Indexes an open document; null (and removed) when its language is not one we read. */
   setDocument(doc: TextDocument, pairs: readonly CandidatePair[]): IndexedFile | null {
@@ -113,6 +129,17 @@ export class PromptIndex {
     return file;
   }
 
+  /**
+   * Registers example values for the templates of `uri` (a dataset the user chose) and finds its
+   * prompts again; returns the file when it is indexed.
+   */
+  setTemplateFills(uri: string, fills: TemplateFill[], source: string): IndexedFile | undefined {
+    const key = canonicalUri(uri);
+    this.fillSets.set(key, { fills, source });
+    const file = this.files.get(key);
+    return file ? this.store(key, file, this.pairs) : undefined;
+  }
+
   get(uri: string): IndexedFile | undefined {
     return this.files.get(canonicalUri(uri));
   }
@@ -143,7 +170,10 @@ export class PromptIndex {
   }
 
   private store(key: string, f: Omit<IndexedFile, 'revision' | 'prompts'>, pairs: readonly CandidatePair[]): IndexedFile {
-    const found = findPrompts(f.doc.getText(), f.fileName, pairs);
+    this.pairs = pairs;
+    const set = this.fillSets.get(key);
+    const text = f.doc.getText();
+    const found = findPrompts(text, f.fileName, pairs, set ? { fills: set.fills, fillSource: set.source } : {});
     const file: IndexedFile = {
       uri: f.uri,
       fileName: f.fileName,
@@ -153,7 +183,25 @@ export class PromptIndex {
       prompts: found.map((p) => indexedPrompt(f.uri, f.doc, p)),
     };
     this.files.set(key, file);
+    this.updateConfigTargets(key, f.uri, text, pairs);
     return file;
+  }
+
+  /** A promptfoo config fills the prompt files it references: register its tests for them, re-find theirs. */
+  private updateConfigTargets(key: string, uri: string, text: string, pairs: readonly CandidatePair[]): void {
+    const before = this.configTargets.get(key) ?? [];
+    const { files, fills } = uri.startsWith('file:') ? promptfooReferences(text, uri, pairs) : { files: [], fills: [] };
+    if (files.length === 0 && before.length === 0) return;
+    const dir = path.dirname(fileURLToPath(uri));
+    const targets = files.map((rel) => canonicalUri(pathToFileURL(path.resolve(dir, rel)).href));
+    this.configTargets.set(key, targets);
+    const source = `${path.basename(fileURLToPath(uri))} tests`;
+    for (const t of before) if (!targets.includes(t) && this.fillSets.get(t)?.source === source) this.fillSets.delete(t);
+    for (const t of targets) this.fillSets.set(t, { fills, source });
+    for (const t of new Set([...before, ...targets])) {
+      const target = this.files.get(t);
+      if (target && t !== key) this.store(t, target, pairs);
+    }
   }
 }
 
@@ -164,5 +212,8 @@ function indexedPrompt(uri: string, doc: TextDocument, found: FoundPrompt): Inde
     range: { start: doc.positionAt(found.startOffset), end: doc.positionAt(found.endOffset) },
     input: { text: found.text, positive: found.positive, negative: found.negative },
     label: found.label ?? null,
+    inputs: found.template
+      ? found.template.fills.map((f) => ({ text: f.text, positive: found.positive, negative: found.negative }))
+      : [{ text: found.text, positive: found.positive, negative: found.negative }],
   };
 }

@@ -13,6 +13,9 @@ import {
   SaveAdapterRequest,
   ScanWorkspaceRequest,
   TokensRequest,
+  TemplateDataRequest,
+  type TemplateDataParams,
+  type TemplateDataResult,
   type AlignStartParams,
   type AlignStartResult,
   type AlignStopParams,
@@ -24,9 +27,12 @@ import {
   type TokenAttention,
   type TokensParams,
 } from '../protocol.ts';
-import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams, tokensParams } from '../protocol-schemas.ts';
+import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams, templateDataParams, tokensParams } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import { tokenAttention } from './tokens.ts';
+import * as path from 'node:path';
+import { fillsFromJsonl } from '../bias/prompts.ts';
+import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import { AlignJobs, type AlignEnvironment } from './align-jobs.ts';
 import { answer, signalOf } from './cancellation.ts';
 import { buildDashboard } from './dashboard.ts';
@@ -82,6 +88,10 @@ export function registerCustomRequests(server: LensServer): AlignJobs {
     }),
   );
 
+  c.onRequest(TemplateDataRequest, (raw: TemplateDataParams, token: CancellationToken) =>
+    answer(signalOf(token), log, () => templateData(server, check(templateDataParams, raw, 'params'))),
+  );
+
   c.onRequest(AlignStartRequest, (raw: AlignStartParams, token: CancellationToken) =>
     answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
   );
@@ -104,6 +114,22 @@ export function registerCustomRequests(server: LensServer): AlignJobs {
   );
 
   return align;
+}
+
+async function templateData(server: LensServer, params: TemplateDataParams): Promise<TemplateDataResult> {
+  const file = resolvePath(params.path, server.roots);
+  let text: string;
+  try {
+    text = readBoundedText(file, READ_LIMITS.dataset);
+  } catch (err) {
+    throw new Error(`cannot read ${(err as Error).message}`);
+  }
+  const fills = fillsFromJsonl(text);
+  const indexed = server.index.setTemplateFills(params.uri, fills, path.basename(file));
+  if (!indexed) throw new Error('that file is not open or scanned: open it first');
+  server.queue.scheduleNow([indexed.uri]);
+  const templates = indexed.prompts.filter((p) => p.found.template);
+  return { rows: fills.length, filled: templates.reduce((a, p) => a + p.found.template!.fills.length, 0), templates: templates.length };
 }
 
 async function dashboard(server: LensServer, evaluation: EvalReport | null, signal: AbortSignal): Promise<DashboardData> {

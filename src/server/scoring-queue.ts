@@ -84,10 +84,19 @@ export class ScoringQueue {
     this.abortRunning();
   }
 
-  /** The cached score of a prompt under the current model and settings. */
+  /** The cached score of a prompt under the current model and settings; none for a template (it is never scored as written). */
   entry(prompt: IndexedPrompt): ScoreEntry | undefined {
     const identity = this.identity();
+    if (prompt.found.template) return undefined;
     return identity === null ? undefined : this.cache.get(scoreKey(identity, prompt.input));
+  }
+
+  /** A template's fills' cached scores, in fill order; undefined until every fill has one. */
+  fillEntries(prompt: IndexedPrompt): ScoreEntry[] | undefined {
+    const identity = this.identity();
+    if (identity === null || !prompt.found.template) return undefined;
+    const entries = prompt.inputs.map((input) => this.cache.get(scoreKey(identity, input)));
+    return entries.every((e) => e !== undefined) ? (entries as ScoreEntry[]) : undefined;
   }
 
   isPending(uri: string): boolean {
@@ -175,7 +184,7 @@ export class ScoringQueue {
     const job: string[] = [];
     let prompts = 0;
     for (const { uri, file } of files) {
-      const n = file?.prompts.length ?? 0;
+      const n = file?.prompts.reduce((a, p) => a + p.inputs.length, 0) ?? 0;
       if (job.length > 0 && prompts + n > MAX_JOB_PROMPTS) break;
       job.push(uri);
       prompts += n;
@@ -190,7 +199,7 @@ export class ScoringQueue {
     this.running = job;
     try {
       await this.deps.beforeJob?.(uris);
-      const inputs = uris.flatMap((uri) => this.deps.index.get(uri)?.prompts.map((p) => p.input) ?? []);
+      const inputs = uris.flatMap((uri) => this.deps.index.get(uri)?.prompts.flatMap((p) => p.inputs) ?? []);
       if (!this.allCached(inputs) && !job.controller.signal.aborted) await this.score(inputs, job.controller.signal);
     } catch (err) {
       // Aborted: the files changed (and are rescheduled) or the model is changing (and everything

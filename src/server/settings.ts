@@ -14,7 +14,7 @@ import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import type { LensSettings } from '../protocol.ts';
 
 /** Files a workspace scan reads when the client sends no globs. */
-export const DEFAULT_FILE_GLOBS = ['**/*.{md,markdown,txt,prompt,jsonl,ndjson,py,ts,tsx,js,jsx,mjs,cjs}'];
+export const DEFAULT_FILE_GLOBS = ['**/*.{md,markdown,txt,prompt,j2,jinja,jsonl,ndjson,py,ts,tsx,js,jsx,mjs,cjs}', '**/promptfooconfig*.{yaml,yml}'];
 
 export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
   modelPath: '',

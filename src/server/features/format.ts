@@ -26,6 +26,8 @@ export const COMMANDS = {
   /** Arguments: [AlignHeadsArgs]. */
   alignHeads: 'nasaLens.alignHeads',
   selectModel: 'nasaLens.selectModel',
+  /** Arguments: [{ uri }]: pick a JSONL whose keys fill the template's placeholders. */
+  scoreTemplate: 'nasaLens.scoreTemplate',
 } as const;
 
 export interface AlignHeadsArgs {

@@ -9,6 +9,7 @@ import { tokenizerKnows, variantActions, variantInputs } from './code-actions.ts
 import { scoredLenses, unscoredLens } from './code-lens.ts';
 import { unscoredText } from './format.ts';
 import { scoredHover, unscoredHover } from './hover.ts';
+import { templateAction, templateHover, templateLenses, templateSummary } from './template.ts';
 
 /** How long a hover or code action waits for its file's scores before answering without them. */
 const HOVER_WAIT_MS = 10_000;
@@ -25,6 +26,10 @@ export async function provideHover(server: LensServer, params: HoverParams, sign
   }
   const prompt = server.index.promptAt(uri, params.position);
   if (!prompt) return null;
+  if (prompt.found.template) {
+    const reason = unscoredText(server.session.status, undefined, server.queue.isPending(uri));
+    return templateHover(prompt, templateSummary(prompt, server.queue.fillEntries(prompt)), reason);
+  }
   const entry = server.queue.entry(prompt);
   if (entry?.ok) return scoredHover(prompt, entry.score, server.settings);
   return unscoredHover(prompt, unscoredText(server.session.status, entry, server.queue.isPending(uri)));
@@ -36,6 +41,9 @@ export function provideCodeLenses(server: LensServer, uri: string): CodeLens[] {
   const status = server.session.status;
   const noModel = status.state === 'no-model' || status.state === 'error';
   return file.prompts.flatMap((p) => {
+    if (p.found.template) {
+      return templateLenses(p, templateSummary(p, server.queue.fillEntries(p)), unscoredText(status, undefined, server.queue.isPending(uri)));
+    }
     const entry = server.queue.entry(p);
     if (entry?.ok) return scoredLenses(p, entry.score, server.settings.knockoutMinShift);
     return [unscoredLens(p, unscoredText(status, entry, server.queue.isPending(uri)), entry, noModel)];
@@ -46,12 +54,13 @@ export async function provideCodeActions(server: LensServer, params: CodeActionP
   const uri = params.textDocument.uri;
   const only = params.context.only;
   if (only && ![CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite].some((k) => only.some((o) => k === o || k.startsWith(`${o}.`)))) return [];
-  if (server.index.promptsIn(uri, params.range).length === 0 || server.session.model === null) return [];
+  const templates = server.index.promptsIn(uri, params.range).filter((p) => p.found.template).map(templateAction);
+  if (server.index.promptsIn(uri, params.range).length === 0 || server.session.model === null) return templates;
   await server.queue.settled(uri, ACTION_WAIT_MS, signal);
   const file = server.index.get(uri);
   if (!file) return [];
-  const actions: CodeAction[] = [];
-  for (const prompt of server.index.promptsIn(uri, params.range).slice(0, MAX_ACTION_PROMPTS)) {
+  const actions: CodeAction[] = [...templates];
+  for (const prompt of server.index.promptsIn(uri, params.range).filter((p) => !p.found.template).slice(0, MAX_ACTION_PROMPTS)) {
     const more = await promptActions(server, file, prompt, params, signal);
     // The file changed while the variants were scored: these ranges are no longer its ranges.
     if (signal.aborted || server.index.get(uri)?.revision !== file.revision) return [];
