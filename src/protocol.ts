@@ -79,6 +79,8 @@ export interface PromptRow {
   label: 'yes' | 'no' | null;
   /** What the diagnostics say: negative bias (knockout evidence), a wrong No without it, or nothing. */
   finding: 'bias' | 'wrong-no' | 'none';
+  /** A template's row: pYes, pNo, nasTotal and topHeads are means over its scored fills. */
+  template?: { placeholders: string[]; fills: number; scored: number; fillSource?: string; prg: number | null; labelled: number };
 }
 
 export interface EvalReport {

@@ -136,6 +136,7 @@ function promptRow(p: PromptRow, adapter: boolean): HTMLTableRowElement {
   h('td', { class: 'prompt-cell', title: p.text },
     h('div', { class: 'prompt-text' }, findingMark(p), truncate(p.text, 200)),
     h('div', { class: 'prompt-loc muted' }, where, p.label ? ` · expected ${p.label}` : ''),
+    ...(p.template ? [h('div', { class: 'template-tag' }, templateNote(p.template))] : []),
     top ? h('div', { class: 'prompt-actions' }, tokensButton(p, top, where)) : null),
   h('td', { class: p.pNo > p.pYes ? 'num leans-no' : 'num' }, prob(p.pYes),
     adapter && p.adapterOff ? h('div', { class: 'muted', title: 'P(Yes) with the adapter off' }, `off ${prob(p.adapterOff.pYes)}`) : null),
@@ -170,6 +171,13 @@ function knockoutTitle(p: PromptRow): string {
   const ko = p.knockout;
   if (!ko || ko.heads.length === 0) return 'No head reaches the threshold: nothing knocked out';
   return `Without ${ko.heads.map(formatHead).join(', ')} looking at the negative answer: P(Yes) ${num(p.pYes, 2)} → ${num(ko.pYes, 2)}`;
+}
+
+/** "template: 2 placeholders · mean over 3 fills · prg 0.31 (2 labelled)" */
+function templateNote(t: NonNullable<PromptRow['template']>): string {
+  const n = t.placeholders.length;
+  const prg = t.prg === null ? '' : ` · prg ${num(t.prg, 2)} (${t.labelled} labelled)`;
+  return `template: ${n} placeholder${n === 1 ? '' : 's'} · mean over ${t.scored} fill${t.scored === 1 ? '' : 's'}${t.fillSource ? ` of ${t.fillSource}` : ''}${prg}`;
 }
 
 function renderEvaluation(): void {

@@ -139,6 +139,7 @@ async function dashboard(server: LensServer, evaluation: EvalReport | null, sign
     files: server.index.all(),
     knockoutMinShift: server.settings.knockoutMinShift,
     entryOf: server.entryOf,
+    fillEntriesOf: (p) => server.queue.fillEntries(p),
     model: server.session.model?.info ?? null,
     adapter: server.session.model?.adapter ?? status.adapter,
     evaluation,

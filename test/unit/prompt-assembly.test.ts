@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { DEFAULT_PAIRS } from '../../src/bias/candidates.ts';
 import { findPrompts, referencedPrompts, type FoundPrompt } from '../../src/bias/prompts.ts';
 import { PromptIndex } from '../../src/server/prompt-index.ts';
+import { buildDashboard } from '../../src/server/dashboard.ts';
+import type { ScoreEntry } from '../../src/server/scorer.ts';
 import { main } from '../../src/cli/main.ts';
 import { STANDARD_TEST_MODELS, writeTestModel } from '../../scripts/make-test-model.ts';
 
@@ -90,4 +92,30 @@ test('`nasa-lens scan --file` agrees, and scores templates over their fills only
   } finally {
     fs.rmSync(modelDir, { recursive: true, force: true });
   }
+});
+
+test('the dashboard lists a scored template once, with its bias over its fills', () => {
+  const config = path.join(WORKSPACE, 'promptfooconfig.yaml');
+  const index = new PromptIndex();
+  index.setDiskFile(config, fs.readFileSync(config, 'utf8'), DEFAULT_PAIRS);
+  // Fills: a=7,b=3 (yes), a=2,b=9 (no), a=5,b=1 (unlabelled); the model says Yes to the first only.
+  const pYes = [0.8, 0.3, 0.2];
+  const entry = (p: number, i: number): ScoreEntry => ({
+    ok: true,
+    score: {
+      text: '', tokens: 9, positive: { word: 'Yes', index: 7 }, negative: { word: 'No', index: 9 }, pYes: p, pNo: 1 - p,
+      nas: [[i / 2, 1], [0, 0]], nasTotal: i / 2 + 1, topHeads: [], negShare: [], posShare: [],
+    },
+  });
+  const data = buildDashboard({
+    files: index.all(), entryOf: () => undefined, fillEntriesOf: () => pYes.map(entry), model: null, adapter: null, evaluation: null,
+    knockoutMinShift: 0.2,
+  });
+  assert.equal(data.prompts.length, 1);
+  const row = data.prompts[0]!;
+  assert.equal(row.text, 'Is {{a}} greater than {{b}} ? Answer Yes or No .');
+  assert.ok(Math.abs(row.pYes - 1.3 / 3) < 1e-12);
+  assert.deepEqual(row.template, { placeholders: ['a', 'b'], fills: 3, scored: 3, fillSource: 'promptfooconfig.yaml tests', prg: 0, labelled: 2 });
+  assert.deepEqual(data.heatmap, [[0.5, 1], [0, 0]]);
+  assert.deepEqual(row.topHeads[0], { layer: 0, head: 1, nas: 1 });
 });
