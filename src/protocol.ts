@@ -5,11 +5,13 @@ import type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason } from '
 import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
 import type { KnockoutSummary } from './bias/scan.ts';
+import type { ItemResult } from './bias/results.ts';
 import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
 import type { CandidatePair } from './bias/candidates.ts';
 import type { Provider } from './engine/session.ts';
 import type { WeightMode } from './model/weights-graph.ts';
 
+export type { ItemResult };
 export type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
 
 // ---------------------------------------------------------------------------------------------
@@ -89,6 +91,8 @@ export interface EvalReport {
   meanNasTopHeads: number;
   topHeads: HeadScore[];
   knockout?: KnockoutSummary;
+  /** Per item, in file order (the dashboard lists them; exports write them). */
+  items: ItemResult[];
 }
 
 export interface DashboardData {
@@ -257,7 +261,8 @@ export type FromAlignPanel =
   | { type: 'checkData'; train: string; val: string }
   | { type: 'start'; params: AlignStartParams }
   | { type: 'stop' }
-  | { type: 'save'; apply: boolean };
+  | { type: 'save'; apply: boolean }
+  | { type: 'export' };
 
 export type ToTokenView = { type: 'data'; data: TokenAttention; head: HeadRef } | { type: 'error'; message: string };
 export type FromTokenView = { type: 'ready' };
@@ -271,4 +276,5 @@ export type FromDashboard =
   | { type: 'revealPrompt'; uri: string; line: number }
   | { type: 'alignHeads'; heads: HeadRef[] }
   | { type: 'showTokens'; uri: string; line: number; character: number; head: HeadRef }
-  | { type: 'evaluate' };
+  | { type: 'evaluate' }
+  | { type: 'exportEvaluation' };

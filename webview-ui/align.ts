@@ -150,6 +150,7 @@ function buildPage() {
   refs.saveButtons = [
     h('button', { type: 'button', class: 'secondary', onclick: () => onSave(false) }, 'Save adapter…'),
     h('button', { type: 'button', class: 'primary', onclick: () => onSave(true) }, 'Save & Apply…'),
+    h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'export' }), title: 'Per-item P(Yes) and head NAS before and after, as CSV or JSON' }, 'Export results…'),
   ];
   const form = h('form', { class: 'align-form', novalidate: true, 'aria-label': 'NASA settings', onsubmit: onStart },
     headsCard(refs), dataCard(refs), trainingCard(refs),

@@ -3,7 +3,8 @@
 // last evaluation. It renders the `data` the extension sends and posts user intents back; the last
 // data and the selection are saved with setState so a re-shown view paints at once.
 
-import type { BinaryMetrics, DashboardData, EvalReport, FromDashboard, HeadRef, PromptRow, ToDashboard } from '../src/protocol.ts';
+import type { BinaryMetrics, DashboardData, EvalReport, FromDashboard, HeadRef, ItemResult, PromptRow, ToDashboard } from '../src/protocol.ts';
+import { BOOTSTRAP_MIN_N } from '../src/bias/metrics.ts';
 import { fill, h } from './dom.ts';
 import { basename, formatHead, num, pct, truncate } from './format.ts';
 import { Heatmap } from './heatmap.ts';
@@ -35,6 +36,7 @@ function buildPage() {
     prompts: h('div', { class: 'prompts' }),
     promptCount: h('span', { class: 'badge' }),
     evaluation: h('div', { class: 'evaluation' }),
+    exportButton: h('button', { type: 'button', class: 'secondary', hidden: true, onclick: () => post({ type: 'exportEvaluation' }) }, 'Export results…'),
   };
   // The view lives in the side bar: its background, not the editor's (see media/webview.css).
   document.body.classList.add('dashboard');
@@ -48,7 +50,7 @@ function buildPage() {
       h('h2', { id: 'prompts-title' }, 'Workspace prompts ', refs.promptCount), refs.prompts),
     h('section', { class: 'dash-section', 'aria-labelledby': 'eval-title' },
       h('h2', { id: 'eval-title' }, 'Evaluation'), refs.evaluation,
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'evaluate' }) }, 'Evaluate dataset…'))));
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'evaluate' }) }, 'Evaluate dataset…'), refs.exportButton)));
   document.getElementById('root')!.removeAttribute('aria-busy');
   return refs;
 }
@@ -186,10 +188,49 @@ function renderEvaluation(): void {
     fill(ui.evaluation, h('p', { class: 'empty' }, 'No evaluation yet: evaluate a labelled JSONL file to measure the negative bias.'));
     return;
   }
+  ui.exportButton.hidden = false;
+  const noIntervals = ev.metrics.ci === null
+    ? [h('p', { class: 'hint ci-note' }, `No 95% intervals: ${ev.metrics.n} items are fewer than the ${BOOTSTRAP_MIN_N} a bootstrap interval needs to be worth reading.`)]
+    : [];
   fill(ui.evaluation,
     h('p', { class: 'muted', title: ev.file }, `${basename(ev.file)} · ${ev.metrics.n} items`),
     h('dl', { class: 'metric-grid' }, ...metricItems(ev)),
-    h('p', { class: 'hint' }, 'prg = precision − recall of the Yes answers; > 0: the model says No too often, 0: balanced.'));
+    h('p', { class: 'hint' }, 'prg = precision − recall of the Yes answers; > 0: the model says No too often, 0: balanced.'),
+    ...noIntervals,
+    confusionMatrix(ev.metrics),
+    itemTable(ev.items ?? []));
+}
+
+/** Labelled Yes/No against predicted Yes/No (P(Yes) ≥ 0.5). */
+function confusionMatrix(m: BinaryMetrics): HTMLElement {
+  const cell = (n: number, title: string, ok: boolean) => h('td', { class: ok ? 'num cm-ok' : 'num cm-miss', title }, String(n));
+  return h('table', { class: 'metrics-table confusion', 'aria-label': 'Confusion matrix' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'labelled \\ predicted'), h('th', { scope: 'col' }, 'Yes'), h('th', { scope: 'col' }, 'No'))),
+    h('tbody', {},
+      h('tr', {}, h('th', { scope: 'row' }, 'Yes'), cell(m.tp, 'labelled Yes, predicted Yes', true), cell(m.fn, 'labelled Yes, predicted No: the misses negative bias makes', false)),
+      h('tr', {}, h('th', { scope: 'row' }, 'No'), cell(m.fp, 'labelled No, predicted Yes', false), cell(m.tn, 'labelled No, predicted No', true))));
+}
+
+/** Items the dashboard lists (the export has them all). */
+const MAX_LISTED_ITEMS = 200;
+
+/** The evaluation's items, wrong ones first, then by P(Yes). */
+function itemTable(items: ItemResult[]): HTMLElement {
+  if (items.length === 0) return h('p', { class: 'empty' }, 'No per-item results.');
+  const wrong = (it: ItemResult) => (it.label !== null && (it.pYes >= 0.5 ? 'yes' : 'no') !== it.label ? 0 : 1);
+  const sorted = [...items].sort((a, b) => wrong(a) - wrong(b) || a.pYes - b.pYes).slice(0, MAX_LISTED_ITEMS);
+  const more = items.length > MAX_LISTED_ITEMS ? [h('p', { class: 'hint' }, `${MAX_LISTED_ITEMS} of ${items.length} items shown; Export results… writes them all.`)] : [];
+  return h('div', { class: 'item-results' },
+    h('table', { class: 'item-table', 'aria-label': 'Per-item results' },
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'Item'), h('th', { scope: 'col' }, 'Label'),
+        h('th', { scope: 'col', class: 'num' }, 'P(Yes)'), h('th', { scope: 'col', title: 'The item\'s most negative head and its NAS' }, 'Top head'))),
+      h('tbody', {}, ...sorted.map((it) => h('tr', { class: wrong(it) === 0 ? 'wrong' : '' },
+        h('td', { class: 'prompt-cell', title: it.prompt }, truncate(it.prompt, 120)),
+        h('td', {}, it.label ?? '—'),
+        h('td', { class: it.pYes < 0.5 ? 'num leans-no' : 'num' }, num(it.pYes, 2)),
+        h('td', {}, it.topHead ? `${it.topHead} ${num(it.topHeadNas, 2)}` : '—'))))),
+    ...more);
 }
 
 function metricItems(ev: EvalReport): HTMLElement[] {

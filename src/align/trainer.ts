@@ -52,6 +52,8 @@ export interface EvalSummary {
   metrics: BinaryMetrics | null;
   /** Mean NAS (query = last) of the selected heads over the set. */
   meanNas: number;
+  /** The final before/after only: per item, in set order, P(Yes) and the selected heads' mean NAS. */
+  items?: { pYes: number; headsNas: number }[];
 }
 
 export type AlignEvent =
@@ -276,12 +278,14 @@ export class NasaTrainer {
   }
 
   /** Metrics on the labelled examples and the mean NAS of the selected heads, with `deltas` applied. */
-  async evaluate(examples: Example[], deltas: Map<string, Float32Array>): Promise<EvalSummary> {
+  async evaluate(examples: Example[], deltas: Map<string, Float32Array>, withItems = false): Promise<EvalSummary> {
     const scores = await scorePrepared(this.probe, examples.map((e) => e.prompt), { batchSize: this.run.scan.batchSize, topK: 1 }, { deltas, signal: this.run.signal });
     const labelled = examples.flatMap((e, i) => (e.label ? [{ label: e.label, pYes: scores[i].pYes }] : []));
     const heads = this.settings.heads;
-    const meanNas = scores.reduce((a, s) => a + heads.reduce((b, h) => b + s.nas[h.layer][h.head], 0) / heads.length, 0) / scores.length;
-    return { metrics: labelled.length ? binaryMetrics(labelled) : null, meanNas };
+    const headsNas = scores.map((s) => heads.reduce((b, h) => b + s.nas[h.layer][h.head], 0) / heads.length);
+    const meanNas = headsNas.reduce((a, x) => a + x, 0) / scores.length;
+    const items = withItems ? { items: scores.map((s, i) => ({ pYes: s.pYes, headsNas: headsNas[i]! })) } : {};
+    return { metrics: labelled.length ? binaryMetrics(labelled) : null, meanNas, ...items };
   }
 
   private async step(examples: Example[], refs: Reference[], deltas: Map<string, Float32Array>) {
@@ -324,9 +328,9 @@ export class NasaTrainer {
     const refs = await this.references(train);
     let deltas = zeroDeltas(this.slots);
     let lastGood = deltas;
-    const before = await this.evaluate(val ?? train, deltas);
+    const before = await this.evaluate(val ?? train, deltas, true);
     // Validation events chart the validation set; without one, `before` is on the training set.
-    if (val) emit({ type: 'validation', step: 0, summary: before });
+    if (val) emit({ type: 'validation', step: 0, summary: withoutItems(before) });
 
     const adam = new Adam({ lr: s.lr });
     const stream = new BatchStream(train.length, s.batch, s.seed);
@@ -382,7 +386,7 @@ export class NasaTrainer {
     }
     // Without any validated |prg| (e.g. a set the model never answers Yes on) the last deltas stay.
     if (val && Number.isFinite(guard.best.prg)) deltas = guard.best.deltas;
-    const after = await this.evaluate(val ?? train, deltas);
+    const after = await this.evaluate(val ?? train, deltas, true);
     const adapter: Adapter = {
       deltas,
       metadata: {
@@ -392,8 +396,8 @@ export class NasaTrainer {
         lossWeights: s.weights,
         steps: history.length,
         seed: s.seed,
-        metricsBefore: before,
-        metricsAfter: after,
+        metricsBefore: withoutItems(before),
+        metricsAfter: withoutItems(after),
       },
     };
     return { adapter, history, before, after, stopped, nanReport, ...(val ? { kept: guard.kept() } : {}) };
@@ -436,6 +440,10 @@ export class KeptStepGuard {
   kept(): KeptStep {
     return { step: this.best.step, tolerance: this.tolerance, baseAccuracy: this.baseAccuracy, rejected: this.rejected };
   }
+}
+
+function withoutItems(s: EvalSummary): EvalSummary {
+  return { metrics: s.metrics, meanNas: s.meanNas };
 }
 
 /** The first loss part or gradient that is NaN or infinite, or null. */

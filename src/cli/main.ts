@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
-import { readDataset } from '../bias/dataset.ts';
+import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
 import { fillsFromJsonl, findPrompts, referencedPrompts, type FoundPrompt } from '../bias/prompts.ts';
 import { summarizeTemplate, templateTitle, type TemplateSummary } from '../bias/template-score.ts';
@@ -18,16 +18,17 @@ import { safetensorsWriter } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { adapterOutputPolicy, openScoringRunner, saveAdapter } from '../align/adapter.ts';
 import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
-import { checkOutputPath, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
+import { checkOutputPath, writeOutputFile, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
 import { removeAllTempFiles } from '../fs/temp-files.ts';
 import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
-import { NasaTrainer, type AlignEvent, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
+import { NasaTrainer, type AlignEvent, type AlignResult, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning, keptSentence } from '../align/report.ts';
 import { parseHeads } from '../bias/nas.ts';
 import { renderTable } from './table.ts';
+import { evaluationItems, exportFormat, isResultsExport, renderResults, type ResultsDocument } from '../bias/results.ts';
 
 export class UsageError extends Error {}
 
@@ -54,13 +55,15 @@ const USAGE = `nasa-lens — negative attention scores of yes/no prompts
                   [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
   nasa-lens heads --model DIR --data FILE [--top K] [--adapter FILE]
   nasa-lens eval  --model DIR --data FILE [--adapter FILE] [--knockout [auto|L:H,L:H] [--threshold X]]
+                  [--export FILE.json|FILE.csv]
   nasa-lens align --model DIR --data FILE --heads L:H,L:H [--val FILE] [--train-k]
                   [--lambda-align X --lambda-task X --lambda-keep X]
                   [--steps N --lr X --batch B --seed S] [--accuracy-tolerance X]
                   [--eval-every N --patience N] --out ADAPTER [--dump-grad FILE] [--force]
+                  [--export FILE.json|FILE.csv]
 
 An output never replaces a model file, an input or anything but a regular file; an existing file is
-replaced only if NASA Lens wrote it (an adapter or gradient dump), or with --force.
+replaced only if NASA Lens wrote it (an adapter, gradient dump or results export), or with --force.
 
 Common: --json (one JSON document on stdout), --max-tokens N, --batch N, --thinking (render the chat
 template in thinking mode, e.g. Qwen3's enable_thinking; the default non-thinking mode puts the answer
@@ -366,11 +369,47 @@ async function heads(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   io.out(renderTable(['head', 'NAS'], top.map((h) => [formatHead(h), fmt(h.nas, 4)])));
 }
 
+/** --export FILE: its format from the extension, and the path checked before any work. */
+function exportTarget(v: Values, inputs: (string | undefined)[]): { file: string; format: 'json' | 'csv'; policy: OutputPolicy } | null {
+  const file = str(v, 'export');
+  if (file === undefined) return null;
+  const format = exportFormat(file);
+  if (format === null) throw new UsageError(`--export writes .json or .csv, got "${file}"`);
+  const policy: OutputPolicy = {
+    what: 'results export', inputs: inputs.filter((f): f is string => f !== undefined), force: Boolean(v.force),
+    isOurs: (f) => isResultsExport(readHead(f)),
+  };
+  checkOutputPath(file, policy);
+  return { file, format, policy };
+}
+
+/** The first bytes of a file ('' when unreadable): enough to recognize an export of ours. */
+function readHead(file: string): string {
+  try {
+    return readBoundedText(file, READ_LIMITS.dataset).slice(0, 256);
+  } catch {
+    return '';
+  }
+}
+
+/** Writes the results through the output gate (atomic, never over an input or a model file) and says where. */
+function writeExport(target: { file: string; format: 'json' | 'csv'; policy: OutputPolicy }, doc: ResultsDocument, io: Io): void {
+  writeOutputFile(target.file, renderResults(doc, target.format), target.policy);
+  io.log(`wrote ${doc.items.length} items to ${target.file}`);
+}
+
 async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
-  const v = parse(knockoutDefault(argv), { data: { type: 'string' }, top: { type: 'string' }, ...KNOCKOUT_OPTIONS });
+  const v = parse(knockoutDefault(argv), {
+    data: { type: 'string' }, top: { type: 'string' }, export: { type: 'string' }, force: { type: 'boolean', default: false }, ...KNOCKOUT_OPTIONS,
+  });
   const k = positiveInt(v, 'top', 5);
+  const target = exportTarget(v, [str(v, 'data'), str(v, 'adapter')]);
   const { runner, items, scores } = await datasetScores(v, io, true, signal);
   const { metrics, meanNasTopHeads, topHeads: top, knockout } = summarizeEvaluation(items, scores, k);
+  if (target) {
+    const doc: ResultsDocument = { kind: 'evaluation', data: path.resolve(required(v, 'data')), model: str(v, 'model') ?? null, adapter: str(v, 'adapter') ?? null, metrics, items: evaluationItems(items, scores) };
+    writeExport(target, doc, io);
+  }
   if (v.json) {
     io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top, ...(knockout ? { knockout } : {}) }));
     return;
@@ -424,6 +463,7 @@ const ALIGN_OPTIONS = {
   out: { type: 'string' },
   'dump-grad': { type: 'string' },
   force: { type: 'boolean', default: false },
+  export: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 function alignSettings(v: Values): AlignSettings {
@@ -492,6 +532,7 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   const gradPolicy = alignOutputPolicy(v, 'gradient dump');
   if (out) checkOutputPath(out, outPolicy);
   if (dumpGrad) checkOutputPath(dumpGrad, gradPolicy);
+  const target = exportTarget(v, [str(v, 'data'), str(v, 'val'), out, dumpGrad]);
   const train = await readDataset(required(v, 'data'));
   const valFile = str(v, 'val');
   const val = valFile ? await readDataset(valFile, { requireLabels: true }) : null;
@@ -523,6 +564,7 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     }
     const result = await trainer.train(train, val);
     const written = saveAdapter(out!, result.adapter, trainer.config, outPolicy);
+    if (target) writeExport(target, alignmentDocument(valFile ?? trainFile, val ?? train, str(v, 'model') ?? null, result), io);
     if (v.json) {
       const measured = { data: path.resolve(valFile ?? trainFile), role: valFile ? 'validation' : 'training', items: (val ?? train).length, model: str(v, 'model') };
       io.out(JSON.stringify({
@@ -544,6 +586,20 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
   } finally {
     await trainer.close();
   }
+}
+
+/** An alignment's items before and after, on the data before/after was measured on. */
+function alignmentDocument(file: string, items: DatasetItem[], model: string | null, r: AlignResult): ResultsDocument {
+  const before = r.before.items ?? [];
+  const after = r.after.items ?? [];
+  return {
+    kind: 'alignment', data: path.resolve(file), model, adapter: null,
+    metrics: { before: r.before.metrics, after: r.after.metrics },
+    items: items.map((it, i) => ({
+      prompt: it.prompt, label: it.label, pYes: before[i]?.pYes ?? NaN, topHead: '', topHeadNas: NaN,
+      pYesAfter: after[i]?.pYes, headsNasBefore: before[i]?.headsNas, headsNasAfter: after[i]?.headsNas,
+    })),
+  };
 }
 
 function beforeAfterRows(before: EvalSummary, after: EvalSummary): string[][] {

@@ -12,7 +12,7 @@ import * as vscode from 'vscode';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning } from '../align/report.ts';
-import { readDataset } from '../bias/dataset.ts';
+import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { formatHead } from '../bias/nas.ts';
 import {
   AlignDoneNotification,
@@ -38,6 +38,7 @@ import type { DashboardStore } from './dashboard-data.ts';
 import { errorMessage, reportError } from './errors.ts';
 import type { LensClient } from './language-client.ts';
 import { updateSetting } from './settings.ts';
+import { exportResults } from './export.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
 
 /** Saves and applies the finished job's adapter (package.json; the "alignment finished" notification links to it). */
@@ -183,6 +184,8 @@ export class AlignPanel implements vscode.Disposable {
         return this.stop();
       case 'save':
         return this.save(m.apply);
+      case 'export':
+        return this.exportBeforeAfter();
     }
   }
 
@@ -367,6 +370,25 @@ export class AlignPanel implements vscode.Disposable {
     }
   }
 
+  /** The finished job's per-item before/after, on the data it was measured on. */
+  private async exportBeforeAfter(): Promise<void> {
+    const r = this.job?.done?.result;
+    if (!r) return this.post({ type: 'error', message: 'There is no finished alignment to export.' });
+    const items = await readQuietly(r.measured.data);
+    if (!items || items.length !== (r.before.items?.length ?? -1)) {
+      return this.post({ type: 'error', message: `${path.basename(r.measured.data)} changed since the run: its items no longer match the results.` });
+    }
+    const name = `before-after-${this.job!.params.heads.map(formatHead).join('-')}.csv`;
+    await exportResults({
+      kind: 'alignment', data: r.measured.data, model: r.measured.model, adapter: null,
+      metrics: { before: r.before.metrics, after: r.after.metrics },
+      items: items.map((it, i) => ({
+        prompt: it.prompt, label: it.label, pYes: r.before.items![i]!.pYes, topHead: '', topHeadNas: NaN,
+        pYesAfter: r.after.items?.[i]?.pYes, headsNasBefore: r.before.items![i]!.headsNas, headsNasAfter: r.after.items?.[i]?.headsNas,
+      })),
+    }, name);
+  }
+
   private post(m: ToAlignPanel): void {
     void this.panel?.webview.postMessage(m);
   }
@@ -377,7 +399,7 @@ export class AlignPanel implements vscode.Disposable {
   }
 }
 
-async function readQuietly(file: string): Promise<{ prompt: string }[] | null> {
+async function readQuietly(file: string): Promise<DatasetItem[] | null> {
   try {
     return await readDataset(file);
   } catch {

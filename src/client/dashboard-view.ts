@@ -8,6 +8,7 @@ import type { FromDashboard, HeadRef, ToDashboard } from '../protocol.ts';
 import { fromDashboard } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import type { DashboardStore } from './dashboard-data.ts';
+import { exportResults } from './export.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
 
 export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -70,6 +71,13 @@ export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposa
         return void vscode.commands.executeCommand('nasaLens.evaluateDataset');
       case 'showTokens':
         return void vscode.commands.executeCommand('nasaLens.showTokens', { uri: m.uri, position: { line: m.line, character: m.character }, head: m.head });
+      case 'exportEvaluation': {
+        const data = this.store.current;
+        const ev = data?.evaluation;
+        if (!ev) return;
+        const name = `${ev.file.split(/[\\/]/).pop()!.replace(/\.[^.]*$/, '')}-results.csv`;
+        return void exportResults({ kind: 'evaluation', data: ev.file, model: data.model?.path ?? null, adapter: data.adapter, metrics: ev.metrics, items: ev.items }, name);
+      }
     }
   }
 

@@ -3,6 +3,7 @@
 
 import { readDataset } from '../bias/dataset.ts';
 import { promptInputOf, summarizeEvaluation, type PromptInput } from '../bias/scan.ts';
+import { evaluationItems } from '../bias/results.ts';
 import type { EvalReport } from '../protocol.ts';
 import type { ScoreEntry } from './scorer.ts';
 
@@ -17,5 +18,5 @@ export async function evaluateDataset(file: string, score: (inputs: PromptInput[
   const failed = entries.flatMap((e, i) => (e.ok ? [] : [`line ${items[i]!.line}: ${e.error}`]));
   if (failed.length > 0) throw new EvaluationError(`${failed.length} prompt(s) could not be scored: ${failed.slice(0, 5).join('; ')}`);
   const scores = entries.map((e) => (e as Extract<ScoreEntry, { ok: true }>).score);
-  return { file, ...summarizeEvaluation(items, scores, TOP_K) };
+  return { file, ...summarizeEvaluation(items, scores, TOP_K), items: evaluationItems(items, scores) };
 }

@@ -541,3 +541,25 @@ test('screenshots of both views with realistic data', async () => {
   assert.ok(fs.statSync('test-results/webview-align.png').size > 10_000);
   assert.ok(fs.statSync('test-results/webview-dashboard.png').size > 10_000);
 });
+
+test('dashboard evaluation: confusion matrix, per-item results (wrong first), why no intervals, Export posts', async () => {
+  const v = await open('dashboard');
+  await v.waitForPosted('ready');
+  const data = fx.dashboardData();
+  await v.send({ type: 'data', data: { ...data, evaluation: { ...data.evaluation!, metrics: { ...data.evaluation!.metrics, n: 7, ci: null } } } });
+  await v.page.waitForSelector('.confusion');
+  const m = data.evaluation!.metrics;
+  const cells = await v.eval<string[]>(`[...document.querySelectorAll('.confusion tbody td')].map((c) => c.textContent)`);
+  assert.deepEqual(cells, [m.tp, m.fn, m.fp, m.tn].map(String));
+  assert.match(await v.eval<string>(`document.querySelector('.ci-note').textContent`), /^No 95% intervals: 7 items are fewer than the 100/);
+  const rows = await v.eval<string[][]>(`[...document.querySelectorAll('.item-table tbody tr')].map((r) => [r.className, ...[...r.children].map((c) => c.textContent)])`);
+  assert.equal(rows.length, 7);
+  // Wrong answers first: labelled yes with P(Yes) < 0.5, or labelled no with P(Yes) ≥ 0.5.
+  assert.deepEqual(rows.slice(0, 5).map((r) => r[0]), ['wrong', 'wrong', 'wrong', 'wrong', 'wrong']);
+  assert.deepEqual(rows[0]!.slice(2), ['yes', '0.09', 'L14H3 1.90']);
+  await v.page.getByRole('button', { name: 'Export results…', exact: true }).click();
+  await v.waitForPosted('exportEvaluation');
+  await v.page.locator('.evaluation').scrollIntoViewIfNeeded();
+  await v.page.screenshot({ path: 'test-results/webview-dashboard-evaluation.png', fullPage: true });
+  await v.page.close();
+});

@@ -72,6 +72,10 @@ export function dashboardData(): DashboardData {
       metrics: metrics(0.94, 0.58),
       meanNasTopHeads: 1.07,
       topHeads: [{ layer: 14, head: 3, nas: 1.58 }, { layer: 3, head: 1, nas: 1.23 }, { layer: 9, head: 4, nas: 0.91 }],
+      items: PROMPT_TEXTS.map((prompt, i) => ({
+        prompt, label: i % 3 === 2 ? 'no' : 'yes', pYes: [0.09, 0.23, 0.66, 0.38, 0.12, 0.45, 0.79][i]!,
+        topHead: ['L14H3', 'L3H1', 'L9H4', 'L3H1', 'L14H3', 'L12H6', 'L9H4'][i]!, topHeadNas: [1.9, 1.4, 0.5, 1.2, 2.2, 0.7, 0.1][i]!,
+      })),
     },
   };
 }
