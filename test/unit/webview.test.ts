@@ -546,8 +546,17 @@ test('dashboard evaluation: confusion matrix, per-item results (wrong first), wh
   const v = await open('dashboard');
   await v.waitForPosted('ready');
   const data = fx.dashboardData();
-  await v.send({ type: 'data', data: { ...data, evaluation: { ...data.evaluation!, metrics: { ...data.evaluation!.metrics, n: 7, ci: null } } } });
+  // A template scored over the fills of its promptfoo config: one row, its means, what they are over.
+  const template = {
+    uri: 'file:///work/app/promptfooconfig.yaml', range: { start: { line: 2, character: 5 }, end: { line: 2, character: 52 } },
+    text: 'Is {{a}} greater than {{b}} ? Answer Yes or No .', pYes: 0.43, pNo: 0.57, nasTotal: 2.6, topHeads: [{ layer: 14, head: 3, nas: 1.7 }],
+    template: { placeholders: ['a', 'b'], fills: 3, scored: 3, fillSource: 'promptfooconfig.yaml tests', prg: 0.5, labelled: 2 },
+  };
+  const evaluation = { ...data.evaluation!, metrics: { ...data.evaluation!.metrics, n: 7, ci: null } };
+  await v.send({ type: 'data', data: { ...data, prompts: [...data.prompts, template], evaluation } });
   await v.page.waitForSelector('.confusion');
+  assert.equal(await v.eval<string>(`document.querySelector('.template-tag').textContent`),
+    'template: 2 placeholders · mean over 3 fills of promptfooconfig.yaml tests · prg 0.50 (2 labelled)');
   const m = data.evaluation!.metrics;
   const cells = await v.eval<string[]>(`[...document.querySelectorAll('.confusion tbody td')].map((c) => c.textContent)`);
   assert.deepEqual(cells, [m.tp, m.fn, m.fp, m.tn].map(String));
