@@ -57,6 +57,7 @@ export const fromAlignPanel: Schema<FromAlignPanel> = tagged({
   start: object({ params: alignStartParams }),
   stop: object({}),
   save: object({ apply: boolean }),
+  export: object({}),
 });
 
 export const fromDashboard: Schema<FromDashboard> = tagged({
@@ -67,6 +68,7 @@ export const fromDashboard: Schema<FromDashboard> = tagged({
   alignHeads: object({ heads: heads(1) }),
   showTokens: object({ uri, line: integer(0), character: integer(0), head }),
   evaluate: object({}),
+  exportEvaluation: object({}),
 });
 
 export const fromTokenView: Schema<FromTokenView> = tagged({ ready: object({}) });
