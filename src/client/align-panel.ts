@@ -237,16 +237,32 @@ export class AlignPanel implements vscode.Disposable {
     this.post({ type: 'dataCheck', train, val, warnings });
   }
 
+  /**
+   * The workspace's JSONL files in a quick pick (the set evaluated last first, marked so), then
+   * Browse… for a file elsewhere.
+   */
   private async pickData(which: 'train' | 'val'): Promise<void> {
-    const picked = await vscode.window.showOpenDialog({
-      title: which === 'train' ? 'Training data (JSONL)' : 'Validation data (JSONL)',
-      canSelectMany: false,
-      filters: { 'JSON Lines': ['jsonl'] },
-      defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
-    });
-    if (!picked?.[0]) return;
-    this.data[which] = picked[0].fsPath;
-    this.post({ type: 'dataPicked', which, path: picked[0].fsPath });
+    const title = which === 'train' ? 'Training data (JSONL)' : 'Validation data (JSONL)';
+    const evaluated = (await this.store.get())?.evaluation?.file;
+    const found = (await vscode.workspace.findFiles('**/*.{jsonl,ndjson}', '**/node_modules/**', 200)).map((u) => u.fsPath);
+    const files = [...(evaluated ? [evaluated] : []), ...found.filter((f) => f !== evaluated)];
+    const browse = { label: '$(folder-opened) Browse…', file: '' };
+    const items = [
+      ...files.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f, description: f === evaluated ? 'evaluated last' : undefined })),
+      browse,
+    ];
+    const choice = files.length > 0 ? await vscode.window.showQuickPick(items, { title }) : browse;
+    if (!choice) return;
+    let file = choice.file;
+    if (choice === browse) {
+      const picked = await vscode.window.showOpenDialog({
+        title, canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] }, defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+      });
+      if (!picked?.[0]) return;
+      file = picked[0].fsPath;
+    }
+    this.data[which] = file;
+    this.post({ type: 'dataPicked', which, path: file });
   }
 
   private async start(params: AlignStartParams): Promise<void> {
