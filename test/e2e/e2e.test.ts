@@ -43,6 +43,8 @@ const MD_FILE = 'prompts.md';
 const MD_LINE = 'Is ticket 47 of draw 12 a winner ? Answer Yes or No .';
 const MD_WORD = 'winner';
 const PY_FILE = 'prompts.py';
+const TEMPLATE_FILE = 'templates.py';
+const TEMPLATE_DATA = 'pairs.jsonl';
 const PY_LINE = 'Is 88 less than 94 ? Say Yes / No ?';
 const PY_WORD = 'less';
 
@@ -104,6 +106,10 @@ function makeWorkspace(root: string): { workspace: string; modelDir: string } {
   if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
     throw new Error(`the demo workspace has no model (${path.join(modelDir, 'config.json')}): it ships in demo/model`);
   }
+  // A template (f-string) and a JSONL whose keys fill it: "Score This Template with a Dataset…".
+  fs.writeFileSync(path.join(workspace, TEMPLATE_FILE), 'def ask(a, b):\n    return f"Is {a} greater than {b} ? Answer Yes or No ."\n');
+  fs.writeFileSync(path.join(workspace, TEMPLATE_DATA), [[7, 3, 'yes'], [2, 9, 'no'], [8, 1, 'yes'], [4, 6, 'no']]
+    .map(([a, b, label]) => JSON.stringify({ a, b, label })).join('\n') + '\n');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(
     path.join(workspace, '.vscode', 'settings.json'),
@@ -358,6 +364,25 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await screenshot(page, '7-adapter-saved');
   });
 
+  step('the before/after results export to CSV', async () => {
+    await alignFrame.locator('button', { hasText: 'Export results…' }).click();
+    const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the save dialog for the export');
+    const target = await poll(() => input.inputValue(), (v) => v.endsWith('.csv'), 'the proposed export path');
+    log(`exporting to ${target}`);
+    await input.press('Enter');
+    const file = await poll(
+      async () => fs.readdirSync(workspace).find((f) => f.startsWith('before-after-') && f.endsWith('.csv')),
+      (f) => f !== undefined, 'the exported CSV in the workspace', 30_000,
+    );
+    const lines = fs.readFileSync(path.join(workspace, file!), 'utf8').trim().split('\r\n');
+    log(`export: ${file} with ${lines.length - 1} rows; ${lines[1]}`);
+    assert.equal(lines[0], 'prompt,label,p_yes_before,p_yes_after,predicted_before,predicted_after,heads_nas_before,heads_nas_after');
+    assert.ok(lines.length > 2, 'one row per item');
+    await screenshot(page, '7b-export');
+    await openFile(page, file!);
+    await screenshot(page, '7c-export-file');
+  });
+
   step("with the adapter applied the hover's numbers change", async () => {
     await openFile(page, MD_FILE);
     const text = await hoverWord(
@@ -413,5 +438,22 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       10_000,
     );
     await screenshot(page, '9-dashboard');
+  });
+
+  step('a template is not scored as written; scored over a dataset it shows its bias over the fills', async () => {
+    await openFile(page, TEMPLATE_FILE);
+    await poll(() => codeLenses(page), (l) => l.some((t) => /template: 2 placeholders · not scored/.test(t)), 'the template lens', 60_000);
+    await runCommand(page, 'NASA Lens: Score This Template with a Dataset…');
+    const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the dataset quick pick');
+    await input.fill(TEMPLATE_DATA);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: TEMPLATE_DATA }).first().click();
+    const lenses = await poll(() => codeLenses(page), (l) => l.some((t) => /template: 2 placeholders · 4 fills · P\(Yes\)/.test(t)), 'the template scored over 4 fills', 60_000);
+    log(`template lens: ${lenses.join(' | ')}`);
+    const text = await hoverWord(page, 'greater than {b}', 'greater', (s) => /over 4 fills from pairs\.jsonl/.test(s));
+    log(`template hover: ${text.replace(/\s+/g, ' ')}`);
+    assert.match(text, /template: 2 placeholders \(a, b\)/);
+    assert.match(text, /mean P\(Yes\) \d\.\d\d/);
+    await screenshot(page, '10-template-scored');
+    await escape(page);
   });
 });
