@@ -69,6 +69,8 @@ const DISK_LANGUAGES: Record<string, string> = {
 export function scannerFileName(uri: string, languageId: string): string | null {
   const base = decodeURIComponent(uri.split(/[/\\]/).pop() ?? 'untitled');
   if (/\.(prompt|j2|jinja2?)$/i.test(base)) return base;
+  // Tables and logs open as plain text, but a file of rows is not a paragraph of prose.
+  if (/\.(csv|tsv|log)$/i.test(base)) return null;
   const ext = LANGUAGE_EXTENSIONS[languageId];
   return ext === undefined ? null : `${base}${ext}`;
 }

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_PAIRS } from '../../src/bias/candidates.ts';
 import { findPrompts, referencedPrompts, type FoundPrompt } from '../../src/bias/prompts.ts';
-import { PromptIndex } from '../../src/server/prompt-index.ts';
+import { PromptIndex, scannerFileName } from '../../src/server/prompt-index.ts';
 import { buildDashboard } from '../../src/server/dashboard.ts';
 import type { ScoreEntry } from '../../src/server/scorer.ts';
 import { main } from '../../src/cli/main.ts';
@@ -118,4 +118,9 @@ test('the dashboard lists a scored template once, with its bias over its fills',
   assert.deepEqual(row.template, { placeholders: ['a', 'b'], fills: 3, scored: 3, fillSource: 'promptfooconfig.yaml tests', prg: 0, labelled: 2 });
   assert.deepEqual(data.heatmap, [[0.5, 1], [0, 0]]);
   assert.deepEqual(row.topHeads[0], { layer: 0, head: 1, nas: 1 });
+});
+
+test('an exported CSV opened as plain text is not one giant prompt', () => {
+  assert.equal(scannerFileName('file:///w/before-after-L0H1.csv', 'plaintext'), null);
+  assert.equal(scannerFileName('file:///w/notes.txt', 'plaintext'), 'notes.txt.txt');
 });
