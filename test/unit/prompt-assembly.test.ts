@@ -104,7 +104,7 @@ test('the dashboard lists a scored template once, with its bias over its fills',
     ok: true,
     score: {
       text: '', tokens: 9, positive: { word: 'Yes', index: 7 }, negative: { word: 'No', index: 9 }, pYes: p, pNo: 1 - p,
-      nas: [[i / 2, 1], [0, 0]], nasTotal: i / 2 + 1, topHeads: [], negShare: [], posShare: [],
+      nas: [[i / 2, 1], [0, 0]], nasTotal: i / 2 + 1, topHeads: [], negShare: [], posShare: [], precision: 'float32',
     },
   });
   const data = buildDashboard({
