@@ -18,11 +18,12 @@ import {
   type InitializeResult,
 } from 'vscode-languageserver/node';
 import type { LensSettings } from '../protocol.ts';
-import { StatusNotification } from '../protocol.ts';
+import { AlignDoneNotification, AlignProgressNotification, StatusNotification } from '../protocol.ts';
+import { AlignJobs } from './align-jobs.ts';
 import { signalOf } from './cancellation.ts';
+import type { ClientSupport, ServerContext } from './context.ts';
 import { diagnosticsFor } from './features/diagnostics.ts';
 import { provideCodeActions, provideCodeLenses, provideHover } from './features/providers.ts';
-import type { AlignJobs } from './align-jobs.ts';
 import { ModelSession, type DownloadReporter } from './model-session.ts';
 import { canonicalUri, PromptIndex, type IndexedPrompt } from './prompt-index.ts';
 import { registerCustomRequests } from './requests.ts';
@@ -37,31 +38,23 @@ export interface ServerOptions {
   beforeJob?: (uris: string[]) => Promise<void>;
 }
 
-interface ClientSupport {
-  codeLensRefresh: boolean;
-  workDoneProgress: boolean;
-  configuration: boolean;
-  workspaceFolders: boolean;
-}
-
 export function startServer(connection: Connection, options: ServerOptions = {}): LensServer {
   const server = new LensServer(connection, options);
   server.listen();
   return server;
 }
 
-export class LensServer {
+export class LensServer implements ServerContext {
   readonly documents = new TextDocuments(TextDocument);
   readonly index = new PromptIndex();
   readonly session: ModelSession;
   readonly queue: ScoringQueue;
+  readonly align: AlignJobs;
   settings: LensSettings = { ...DEFAULT_SETTINGS };
   roots: string[] = [];
   /** Canonical URIs of the files the last workspace scan indexed. */
   readonly scanned = new Set<string>();
   client: ClientSupport = { codeLensRefresh: false, workDoneProgress: false, configuration: false, workspaceFolders: false };
-  /** NASA runs; set by registerCustomRequests when the server starts listening. */
-  align: AlignJobs | null = null;
   private initialRaw: unknown = undefined;
   private lensRefreshQueued = false;
 
@@ -85,6 +78,11 @@ export class LensServer {
       debounceMs: options.debounceMs ?? 300,
       beforeJob: options.beforeJob,
     });
+    this.align = new AlignJobs({
+      progress: (p) => void connection.sendNotification(AlignProgressNotification, p),
+      done: (d) => void connection.sendNotification(AlignDoneNotification, d),
+      log: (m) => this.log(m),
+    });
   }
 
   listen(): void {
@@ -100,7 +98,7 @@ export class LensServer {
     this.documents.onDidOpen((e) => this.openDocument(e.document));
     this.documents.onDidChangeContent((e) => this.changeDocument(e.document));
     this.documents.onDidClose((e) => void this.closeDocument(e.document));
-    this.align = registerCustomRequests(this);
+    registerCustomRequests(this);
     this.documents.listen(c);
     c.listen();
   }
@@ -196,7 +194,7 @@ export class LensServer {
 
   private async shutdown(): Promise<void> {
     this.queue.dispose();
-    await this.align?.stopAll();
+    await this.align.stopAll();
     await this.session.close();
   }
 

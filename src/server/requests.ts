@@ -4,8 +4,6 @@
 
 import type { CancellationToken, WorkDoneProgressParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import {
-  AlignDoneNotification,
-  AlignProgressNotification,
   AlignStartRequest,
   AlignStopRequest,
   DashboardRequest,
@@ -33,11 +31,11 @@ import { tokenAttention } from './tokens.ts';
 import * as path from 'node:path';
 import { fillsFromJsonl } from '../bias/prompts.ts';
 import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
-import { AlignJobs, type AlignEnvironment } from './align-jobs.ts';
+import type { AlignEnvironment } from './align-jobs.ts';
 import { answer, signalOf } from './cancellation.ts';
 import { buildDashboard } from './dashboard.ts';
 import { evaluateDataset } from './evaluate.ts';
-import type { LensServer } from './lens-server.ts';
+import type { ServerContext } from './context.ts';
 import { SerialLock } from './serial.ts';
 import { modelSpecOf, resolvePath, scanOptionsOf } from './settings.ts';
 import { scanWorkspace } from './workspace-scan.ts';
@@ -45,14 +43,10 @@ import { scanWorkspace } from './workspace-scan.ts';
 /** The dashboard waits this long for pending scores, then shows what it has. */
 const DASHBOARD_WAIT_MS = 5_000;
 
-export function registerCustomRequests(server: LensServer): AlignJobs {
+export function registerCustomRequests(server: ServerContext): void {
   const c = server.connection;
   const log = (m: string) => server.log(m);
-  const align = new AlignJobs({
-    progress: (p) => void c.sendNotification(AlignProgressNotification, p),
-    done: (d) => void c.sendNotification(AlignDoneNotification, d),
-    log,
-  });
+  const align = server.align;
   let evaluation: EvalReport | null = null;
   // Two scans at once would race on the index of scanned files; the second waits for the first.
   const scans = new SerialLock();
@@ -112,11 +106,9 @@ export function registerCustomRequests(server: LensServer): AlignJobs {
       return { path: file };
     }),
   );
-
-  return align;
 }
 
-async function templateData(server: LensServer, params: TemplateDataParams): Promise<TemplateDataResult> {
+async function templateData(server: ServerContext, params: TemplateDataParams): Promise<TemplateDataResult> {
   const file = resolvePath(params.path, server.roots);
   let text: string;
   try {
@@ -132,7 +124,7 @@ async function templateData(server: LensServer, params: TemplateDataParams): Pro
   return { rows: fills.length, filled: templates.reduce((a, p) => a + p.found.template!.fills.length, 0), templates: templates.length };
 }
 
-async function dashboard(server: LensServer, evaluation: EvalReport | null, signal: AbortSignal): Promise<DashboardData> {
+async function dashboard(server: ServerContext, evaluation: EvalReport | null, signal: AbortSignal): Promise<DashboardData> {
   await server.queue.idle(DASHBOARD_WAIT_MS, signal);
   const status = server.session.status;
   return buildDashboard({
@@ -146,7 +138,7 @@ async function dashboard(server: LensServer, evaluation: EvalReport | null, sign
   });
 }
 
-function scan(server: LensServer, reporter: WorkDoneProgressReporter, signal: AbortSignal): Promise<ScanWorkspaceResult> {
+function scan(server: ServerContext, reporter: WorkDoneProgressReporter, signal: AbortSignal): Promise<ScanWorkspaceResult> {
   return scanWorkspace(
     {
       roots: server.roots,
@@ -162,7 +154,7 @@ function scan(server: LensServer, reporter: WorkDoneProgressReporter, signal: Ab
 }
 
 /** The client's own progress token when it sent one; else a server-created progress if supported. */
-async function progressFor(server: LensServer, params: WorkDoneProgressParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
+async function progressFor(server: ServerContext, params: WorkDoneProgressParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
   const window = server.connection.window;
   if (params?.workDoneToken !== undefined) return { reporter: window.attachWorkDoneProgress(params.workDoneToken) };
   if (!server.client.workDoneProgress) return { reporter: window.attachWorkDoneProgress(undefined) };
@@ -174,7 +166,7 @@ async function progressFor(server: LensServer, params: WorkDoneProgressParams | 
   }
 }
 
-function alignEnvironment(server: LensServer): AlignEnvironment {
+function alignEnvironment(server: ServerContext): AlignEnvironment {
   const s = server.settings;
   const info = server.session.model?.info;
   const { query: _query, ...scan } = scanOptionsOf(s);

@@ -2,7 +2,7 @@
 // CodeLenses (never waiting: they refresh when scores arrive) and scored rewrite code actions.
 
 import { CodeActionKind, type CodeAction, type CodeActionParams, type CodeLens, type Hover, type HoverParams } from 'vscode-languageserver/node';
-import type { LensServer } from '../lens-server.ts';
+import type { ServerContext } from '../context.ts';
 import type { IndexedFile, IndexedPrompt } from '../prompt-index.ts';
 import type { ScoreEntry } from '../scorer.ts';
 import { tokenizerKnows, variantActions, variantInputs } from './code-actions.ts';
@@ -17,7 +17,7 @@ const ACTION_WAIT_MS = 10_000;
 /** Prompts whose rewrites one code action request scores (a selection may cover many). */
 const MAX_ACTION_PROMPTS = 3;
 
-export async function provideHover(server: LensServer, params: HoverParams, signal: AbortSignal): Promise<Hover | null> {
+export async function provideHover(server: ServerContext, params: HoverParams, signal: AbortSignal): Promise<Hover | null> {
   const uri = params.textDocument.uri;
   if (!server.index.promptAt(uri, params.position)) return null;
   // Wait for this file's scores (a hover shows "Loading…" meanwhile) unless there is no model.
@@ -35,7 +35,7 @@ export async function provideHover(server: LensServer, params: HoverParams, sign
   return unscoredHover(prompt, unscoredText(server.session.status, entry, server.queue.isPending(uri)));
 }
 
-export function provideCodeLenses(server: LensServer, uri: string): CodeLens[] {
+export function provideCodeLenses(server: ServerContext, uri: string): CodeLens[] {
   const file = server.index.get(uri);
   if (!file) return [];
   const status = server.session.status;
@@ -50,7 +50,7 @@ export function provideCodeLenses(server: LensServer, uri: string): CodeLens[] {
   });
 }
 
-export async function provideCodeActions(server: LensServer, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
+export async function provideCodeActions(server: ServerContext, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
   const uri = params.textDocument.uri;
   const only = params.context.only;
   if (only && ![CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite].some((k) => only.some((o) => k === o || k.startsWith(`${o}.`)))) return [];
@@ -69,7 +69,7 @@ export async function provideCodeActions(server: LensServer, params: CodeActionP
   return actions;
 }
 
-async function promptActions(server: LensServer, file: IndexedFile, prompt: IndexedPrompt, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
+async function promptActions(server: ServerContext, file: IndexedFile, prompt: IndexedPrompt, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
   const base = server.queue.entry(prompt);
   const model = server.session.model;
   if (!base?.ok || model === null) return [];
