@@ -1,7 +1,7 @@
 // The messages between the extension (src/client), the language server (src/server) and the
 // webviews (webview-ui). Types only, plus the method names: each side imports this one file.
 
-import type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason } from './align/trainer.ts';
+import type { AlignEvent, AlignResult, EvalSummary, KeptStep, StepRecord, StopReason } from './align/trainer.ts';
 import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
 import type { KnockoutSummary } from './bias/scan.ts';
@@ -195,14 +195,8 @@ export interface AlignDoneParams {
   error?: string;
 }
 
-export interface AlignOutcome {
-  history: StepRecord[];
-  before: EvalSummary;
-  after: EvalSummary;
-  stopped: StopReason;
-  nanReport?: string;
-  /** With validation data: the step the adapter keeps under the accuracy guard. */
-  kept?: KeptStep;
+/** The trainer's result without the adapter itself (the server keeps it until it is saved). */
+export interface AlignOutcome extends Omit<AlignResult, 'adapter'> {
   measured: AlignMeasurement;
 }
 
