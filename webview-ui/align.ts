@@ -384,13 +384,20 @@ function renderResults(): void {
     ...(kept ? [h('p', { class: 'hint kept-step' }, kept)] : []));
 }
 
+/** A model folder's name, with its parent's when the name alone says nothing (`demo/model`). */
+function modelLabel(dir: string): string {
+  const parts = dir.split(/[\\/]/).filter((p) => p !== '');
+  const last = parts[parts.length - 1] ?? dir;
+  return /^(model|models|checkpoint|weights)$/i.test(last) && parts.length > 1 ? `${parts[parts.length - 2]}/${last}` : last;
+}
+
 /** Which data the columns were measured on, and against which base. */
 function measuredLine(r: DoneResult): HTMLElement {
   const m = r.measured;
   if (!m) return h('p', { class: 'hint measured' });
   const applied = m.appliedAdapter ? ` (the applied adapter ${basename(m.appliedAdapter)} is not part of this comparison)` : '';
   const data = h('span', { title: m.data }, basename(m.data));
-  const model = h('span', { title: m.model }, basename(m.model));
+  const model = h('span', { title: m.model }, modelLabel(m.model));
   return h('p', { class: 'hint measured' },
     'Measured on ', data, ` (${m.role} data, ${m.items} items) · base: model `, model, `, no adapter${applied}.`);
 }
