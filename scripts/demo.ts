@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../src/cli/main.ts';
+import { MiB, readBoundedText } from '../src/fs/bounded-read.ts';
 import { renderTable } from '../src/cli/table.ts';
 import { formatHead, type HeadScore } from '../src/bias/nas.ts';
 import { adapterWeightDeltas, loadAdapter } from '../src/align/adapter.ts';
@@ -50,9 +51,7 @@ interface TestItem {
 
 /** demo/test.jsonl with its format and domain fields (the CLI's reader keeps only prompt, label and candidates). */
 function readTestSet(file: string): TestItem[] {
-  const size = fs.statSync(file).size;
-  if (size > 16e6) throw new Error(`${file} is larger than 16 MB`);
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TestItem);
+  return readBoundedText(file, 16 * MiB).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TestItem);
 }
 
 /** P(Yes) of every test item, with or without the adapter. */
