@@ -42,10 +42,12 @@ const EMBEDDING = 'model.embed_tokens.weight';
 const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
 
 /**
- * Largest matrix (elements) widened in one piece: bigger ones (an LM head, an 8B model's MLP) are
- * widened in row blocks, so the transient float32 copy stays at about 64 MB.
+ * Largest matrix (elements) widened in one piece: bigger ones are widened in row blocks, so the
+ * transient float32 copy stays at 16 MB. Small blocks are also fast: a 16 MB buffer is reused from
+ * the allocator's free lists, where a 64 MB one is a fresh mapping whose page faults cost more than
+ * the widening itself (measured: 4.4 ms vs 2.5 ms per million elements, docs/design.md §6).
  */
-export const MAX_WIDENED_ELEMENTS = 16 * 1024 * 1024;
+export const MAX_WIDENED_ELEMENTS = 4 * 1024 * 1024;
 
 /** The precision the matrices of a checkpoint run in under `mode`. */
 export function weightPrecision(ckpt: Checkpoint, mode: WeightMode): WeightPrecision {
@@ -75,6 +77,8 @@ export interface WeightGraphOptions {
   shapes: Map<string, number[]>;
   /** Progress of a first-time quantization. */
   log?: (message: string) => void;
+  /** Largest block widened at once, in elements (default MAX_WIDENED_ELEMENTS; tests make it small). */
+  widenedBlock?: number;
 }
 
 /** Emits the nodes that read weights, for one graph, in one precision mode. */
@@ -154,7 +158,7 @@ export class WeightGraph {
       // Folded by onnxruntime at session creation (cast and transpose of a constant).
       return this.g.matmul(x, this.g.transpose(this.g.cast(w, this.opts.floatType), [1, 0]));
     }
-    return this.lazyLinear(x, w);
+    return this.lazyLinear(x, name, w);
   }
 
   private widensLazily(w: Tensor): boolean {
@@ -164,29 +168,40 @@ export class WeightGraph {
   /** Row blocks [start, end) of an [out, in] weight, each at most MAX_WIDENED_ELEMENTS. */
   private rowBlocks(w: Tensor): [number, number][] {
     const [out, inDim] = w.shape as number[];
-    const rows = Math.max(1, Math.floor(MAX_WIDENED_ELEMENTS / inDim));
+    const rows = Math.max(1, Math.floor((this.opts.widenedBlock ?? MAX_WIDENED_ELEMENTS) / inDim));
     const blocks: [number, number][] = [];
     for (let start = 0; start < out; start += rows) blocks.push([start, Math.min(out, start + rows)]);
     return blocks;
   }
 
   /** x · Wᵀ with W widened inside an If that waits for x; its gradient re-widens W the same way. */
-  private lazyLinear(x: Tensor, w: Tensor): Tensor {
-    const blocks = this.rowBlocks(w);
-    const parts = blocks.map(([start, end]) => this.widenedProduct(x, w, start, end, true));
+  private lazyLinear(x: Tensor, name: string, w: Tensor): Tensor {
+    const blocks = this.rowBlocks(w).map(([start, end]) => ({ start, end, rows: this.storedRows(name, w, start, end) }));
+    const parts = blocks.map((b) => this.widenedProduct(x, b.rows, true));
     const y = parts.length === 1 ? parts[0] : this.g.concat(parts, -1);
     this.g.customGradients.set(y.name, {
       inputs: [x],
       backward: (gy) => {
         // gx = gy · W, block by block: Σ gy[..., block] · W[block, :].
-        const terms = blocks.map(([start, end]) => {
-          const gyBlock = blocks.length === 1 ? gy : this.g.slice(gy, -1, start, end);
-          return this.widenedProduct(gyBlock, w, start, end, false);
-        });
+        const terms = blocks.map((b) => this.widenedProduct(blocks.length === 1 ? gy : this.g.slice(gy, -1, b.start, b.end), b.rows, false));
         return [terms.reduce((a, b) => this.g.add(a, b))];
       },
     });
     return y;
+  }
+
+  /**
+   * Rows [start, end) of a stored [out, in] weight as their own initializer over the same bytes of the
+   * file: a block needs no Slice (which would copy it before every widening).
+   */
+  private storedRows(name: string, w: Tensor, start: number, end: number): Tensor {
+    const [out, inDim] = w.shape as number[];
+    if (start === 0 && end === out) return w;
+    const info = this.ckpt!.tensors.get(name)!;
+    const rowBytes = info.byteLength / out;
+    const location = path.basename(this.realFile.get(info.file) ?? info.file);
+    const rows = `${name}.rows${start}`;
+    return this.g.tensors.get(rows) ?? this.g.external(rows, w.dtype, [end - start, inDim], location, info.offset + start * rowBytes, (end - start) * rowBytes);
   }
 
   /** x · Wᵀ by MatMulNBits; its gradient multiplies by W dequantized inside an If (only while it runs). */
@@ -243,18 +258,13 @@ export class WeightGraph {
     return g.node('Less', [g.node('Size', [a], { dtype: 'int64', shape: [] }), g.constant([0], [], 'int64')], { dtype: 'bool', shape: [] });
   }
 
-  /** a · W[start:end]ᵀ (transB) or a · W[start:end], the block widened only when `a` exists. */
-  private widenedProduct(a: Tensor, w: Tensor, start: number, end: number, transB: boolean): Tensor {
-    const g = this.g;
-    const [out, inDim] = w.shape as number[];
-    const n = transB ? end - start : inDim;
-    const whole = start === 0 && end === out;
-    const shape = [...a.shape.slice(0, -1), n];
-    return g.ifNode(this.never(a), { dtype: 'float32', shape }, (sub) => {
-      const block = whole ? w : sub.slice(w, 0, start, end);
-      const wide = sub.cast(block, 'float32');
+  /** a · Bᵀ (transB) or a · B for a stored row block B, widened only when `a` exists. */
+  private widenedProduct(a: Tensor, block: Tensor, transB: boolean): Tensor {
+    const [rows, inDim] = block.shape as number[];
+    const shape = [...a.shape.slice(0, -1), transB ? rows : inDim];
+    return this.g.ifNode(this.never(a), { dtype: 'float32', shape }, (sub) => {
       const attrs = { transB: { kind: 'int', value: transB ? 1 : 0 } } as const;
-      return sub.node('FusedMatMul', [a, wide], { dtype: 'float32', shape }, attrs, MS_DOMAIN);
+      return sub.node('FusedMatMul', [a, sub.cast(block, 'float32')], { dtype: 'float32', shape }, attrs, MS_DOMAIN);
     });
   }
 }

@@ -13,6 +13,8 @@ import { precisionError } from '../../scripts/precision-error.ts';
 import { Graph, MS_DOMAIN } from '../../src/engine/graph.ts';
 import { createSession, ort } from '../../src/engine/session.ts';
 import { buildForwardGraph } from '../../src/model/llama.ts';
+import { WeightGraph } from '../../src/model/weights-graph.ts';
+import { gradients, sumAll } from '../../src/engine/autodiff.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { checkMemory, estimateMemoryBytes } from '../../src/model/memory.ts';
 import { dequantizeRows, quantizeRows } from '../../src/model/quantize.ts';
@@ -169,4 +171,37 @@ test('the memory estimate is per precision and batch; a refusal names the precis
   assert.throws(() => checkMemory(cfg, { ...need, precision: 'bf16' }, 'bf16', 7 * 1024 ** 3), /weights int4 \(int4\) would fit/);
   assert.throws(() => checkMemory(cfg, { ...need, precision: 'int4' }, 'bf16', 2 * 1024 ** 3), /use a smaller model/);
   checkMemory(cfg, { ...need, precision: 'bf16' }, 'bf16', gib20);
+});
+
+test('BF16 matrices widened in row blocks (each block its own initializer over the file) give the one-block numbers, forward and gradient', async () => {
+  const model = loadModel(modelDir('qwen2-bf16'));
+  const name = 'model.layers.0.mlp.down_proj.weight';
+  const [out, inDim] = model.checkpoint.tensors.get(name)!.shape as [number, number];
+  const rand = mulberry32(11);
+  const x = Float32Array.from({ length: 3 * inDim }, () => rand() * 2 - 1);
+  const c = Float32Array.from({ length: 3 * out }, () => rand() * 2 - 1);
+  const run = async (mode: 'auto' | 'float32', widenedBlock?: number) => {
+    const g = new Graph('block');
+    const weights = new WeightGraph(g, model.checkpoint, { floatType: 'float32', mode, shapes: new Map(), widenedBlock });
+    const xin = g.input('x', 'float32', [3, inDim]);
+    const y = weights.linear(xin, name);
+    const loss = sumAll(g, g.mul(y, g.input('c', 'float32', [3, out])));
+    g.output(y, 'y');
+    g.output(gradients(g, loss, [xin])[0]!, 'gx');
+    const initializers = g.initializers.filter((t) => t.name.startsWith(name)).length;
+    const session = await createSession(g.encode(), { provider: 'cpu', externalDataDir: weights.weightsDir, keepWeightsStored: mode === 'auto' });
+    try {
+      const r = await session.run({ x: new ort.Tensor('float32', x, [3, inDim]), c: new ort.Tensor('float32', c, [3, out]) });
+      return { y: r.y!.data as Float32Array, gx: r.gx!.data as Float32Array, initializers };
+    } finally {
+      await session.release();
+    }
+  };
+  const reference = await run('float32');
+  const blocked = await run('auto', inDim * 5); // 5 rows a block: the last block is shorter
+  assert.ok(blocked.initializers > Math.floor(out / 5), `${blocked.initializers} initializers: the rows were not split into blocks`);
+  for (const key of ['y', 'gx'] as const) {
+    const diff = Math.max(...blocked[key].map((v, i) => Math.abs(v - reference[key][i]!)));
+    assert.ok(diff < 1e-5, `${key}: blocks differ from the float32 path by ${diff}`);
+  }
 });
