@@ -45,7 +45,7 @@ const ELEM_OF_DTYPE: Partial<Record<DType, ElemType>> = { F32: 'float32', F16: '
  * Largest matrix (elements) widened in one piece: bigger ones are widened in row blocks, so the
  * transient float32 copy stays at 16 MB. Small blocks are also fast: a 16 MB buffer is reused from
  * the allocator's free lists, where a 64 MB one is a fresh mapping whose page faults cost more than
- * the widening itself (measured: 4.4 ms vs 2.5 ms per million elements, docs/design.md §6).
+ * the widening itself (docs/design.md §2.3).
  */
 export const MAX_WIDENED_ELEMENTS = 4 * 1024 * 1024;
 
