@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { STANDARD_TEST_MODELS, writeTestModel } from './make-test-model.ts';
-import type { Provider } from '../src/engine/session.ts';
+import type { Provider } from '../src/engine/providers.ts';
 import { ModelRunner, type ForwardResult } from '../src/model/runner.ts';
 import { WEIGHT_MODES, type WeightMode } from '../src/model/weights-graph.ts';
 

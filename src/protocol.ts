@@ -1,15 +1,16 @@
-// The messages between the extension (src/client), the language server (src/server) and the
-// webviews (webview-ui). Types only, plus the method names: each side imports this one file.
+// The data of the messages between the extension (src/client), the language server (src/server) and
+// the webviews (webview-ui): types only. The methods that carry them, typed by these, are in
+// src/lsp-ext.ts; the webviews import only this file, so it imports nothing that needs Node.
 
-import type { AlignEvent, AlignResult, EvalSummary, KeptStep, StepRecord, StopReason } from './align/trainer.ts';
+import type { AlignEvent, AlignSummary, EvalSummary, KeptStep, StepRecord, StopReason } from './align/records.ts';
 import type { LossWeights } from './align/defaults.ts';
 import type { BinaryMetrics } from './bias/metrics.ts';
-import type { KnockoutSummary } from './bias/scan.ts';
+import type { KnockoutSummary } from './bias/knockout-summary.ts';
 import type { ItemResult } from './bias/results.ts';
 import type { HeadRef, HeadScore, QueryMode } from './bias/nas.ts';
 import type { CandidatePair } from './bias/candidates.ts';
-import type { Provider } from './engine/session.ts';
-import type { WeightMode } from './model/weights-graph.ts';
+import type { Provider } from './engine/providers.ts';
+import type { WeightMode } from './model/weight-modes.ts';
 
 export type { ItemResult };
 export type { AlignEvent, EvalSummary, KeptStep, StepRecord, StopReason, LossWeights, BinaryMetrics, HeadRef, HeadScore, KnockoutSummary };
@@ -41,7 +42,7 @@ export interface LensSettings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Language server ⇄ client (custom LSP methods)
+// Language server ⇄ client: params and results of the methods of src/lsp-ext.ts
 
 export interface ModelInfo {
   name: string;
@@ -55,8 +56,7 @@ export interface ModelInfo {
   precision: string;
 }
 
-/** server → client notification: what the status bar shows. */
-export const StatusNotification = 'nasaLens/status';
+/** What the status bar shows (StatusNotification). */
 export interface StatusParams {
   state: 'no-model' | 'loading' | 'ready' | 'scoring' | 'error';
   model: ModelInfo | null;
@@ -104,11 +104,7 @@ export interface DashboardData {
   evaluation: EvalReport | null;
 }
 
-/**
- * client → server: the tokens of the prompt at `position` and, for every head, its attention from
- * the last position over them (the token view).
- */
-export const TokensRequest = 'nasaLens/tokens';
+/** The prompt at `position` (TokensRequest, the token view). */
 export interface TokensParams {
   uri: string;
   position: { line: number; character: number };
@@ -125,24 +121,20 @@ export interface TokenAttention {
   states: { label: string; pYes: number; attention: number[][][] }[];
 }
 
-/** client → server: the dashboard's data. */
-export const DashboardRequest = 'nasaLens/dashboard';
-
-/** client → server: find and score the prompts of every workspace file matching fileGlobs. */
-export const ScanWorkspaceRequest = 'nasaLens/scanWorkspace';
+/** A progress token the client made, for the scan's work-done progress (LSP's ProgressToken). */
+export interface ScanWorkspaceParams {
+  workDoneToken?: number | string;
+}
 export interface ScanWorkspaceResult {
   files: number;
   prompts: number;
 }
 
-/** client → server: metrics of a labelled JSONL file (docs/design.md §4). */
-export const EvaluateRequest = 'nasaLens/evaluate';
 export interface EvaluateParams {
   path: string;
 }
 
 /** client → server: fill the templates of a file with the rows of a JSONL (keys = placeholders) and score them. */
-export const TemplateDataRequest = 'nasaLens/templateData';
 export interface TemplateDataParams {
   uri: string;
   /** The JSONL file (absolute or relative to the workspace). */
@@ -155,8 +147,6 @@ export interface TemplateDataResult {
   templates: number;
 }
 
-/** client → server: start NASA; progress comes as AlignProgressNotification, the end as AlignDoneNotification. */
-export const AlignStartRequest = 'nasaLens/align/start';
 export interface AlignStartParams {
   heads: HeadRef[];
   trainData: string;
@@ -176,18 +166,15 @@ export interface AlignStartResult {
   jobId: string;
 }
 
-export const AlignStopRequest = 'nasaLens/align/stop';
 export interface AlignStopParams {
   jobId: string;
 }
 
-export const AlignProgressNotification = 'nasaLens/align/progress';
 export interface AlignProgressParams {
   jobId: string;
   event: AlignEvent;
 }
 
-export const AlignDoneNotification = 'nasaLens/align/done';
 export interface AlignDoneParams {
   jobId: string;
   /** Null when the run failed or was cancelled (then `error` says why). */
@@ -196,7 +183,7 @@ export interface AlignDoneParams {
 }
 
 /** The trainer's result without the adapter itself (the server keeps it until it is saved). */
-export interface AlignOutcome extends Omit<AlignResult, 'adapter'> {
+export interface AlignOutcome extends AlignSummary {
   measured: AlignMeasurement;
 }
 
@@ -212,8 +199,6 @@ export interface AlignMeasurement {
   appliedAdapter: string | null;
 }
 
-/** client → server: write the finished job's adapter (atomically) to `path`. */
-export const SaveAdapterRequest = 'nasaLens/adapter/save';
 export interface SaveAdapterParams {
   jobId: string;
   path: string;

@@ -2,7 +2,7 @@
 // imports: the webview bundles this file): which step the accuracy guard kept, and whether
 // accuracy fell beyond the tolerance anyway (a run without validation data is not guarded).
 
-import type { KeptStep } from './trainer.ts';
+import type { KeptStep } from './records.ts';
 
 interface Summary {
   metrics: { accuracy: number | null } | null;

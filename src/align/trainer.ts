@@ -4,7 +4,8 @@
 // NaN/Inf guard that keeps the last good deltas. Two sessions: a probe runner (frozen model + current deltas as inputs) for
 // p0 and metrics, and the training graph.
 
-import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
+import type { Provider } from '../engine/providers.ts';
+import { createSession, ort, type Session } from '../engine/session.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { ModelRunner, paddedBatchFeeds } from '../model/runner.ts';
 import { binaryMetrics, type BinaryMetrics } from '../bias/metrics.ts';
@@ -19,6 +20,7 @@ import { DEFAULT_ALIGN } from './defaults.ts';
 import { buildTrainingGraph, type LossWeights } from './loss.ts';
 import { weightPrecision, type WeightMode } from '../model/weights-graph.ts';
 import { checkMemory } from '../model/memory.ts';
+import type { AlignEvent, AlignSummary, EvalSummary, KeptStep, StepRecord, StopReason } from './records.ts';
 
 export interface AlignSettings {
   heads: HeadRef[];
@@ -39,28 +41,6 @@ export interface AlignSettings {
   accuracyTolerance?: number;
 }
 
-export interface StepRecord {
-  step: number;
-  loss: number;
-  align: number;
-  task: number;
-  keep: number;
-  meanNas: number;
-}
-
-export interface EvalSummary {
-  metrics: BinaryMetrics | null;
-  /** Mean NAS (query = last) of the selected heads over the set. */
-  meanNas: number;
-  /** The final before/after only: per item, in set order, P(Yes) and the selected heads' mean NAS. */
-  items?: { pYes: number; headsNas: number }[];
-}
-
-export type AlignEvent =
-  | ({ type: 'step'; headNas: number[] } & StepRecord)
-  | { type: 'validation'; step: number; summary: EvalSummary }
-  | { type: 'log'; message: string };
-
 export interface AlignRun {
   provider?: Provider;
   /** onnxruntime intra-op threads (default: one per core). */
@@ -72,28 +52,8 @@ export interface AlignRun {
   scan: Omit<ScanOptions, 'query'>;
 }
 
-export type StopReason = 'steps' | 'early-stop' | 'nan';
-
-export interface AlignResult {
+export interface AlignResult extends AlignSummary {
   adapter: Adapter;
-  history: StepRecord[];
-  before: EvalSummary;
-  after: EvalSummary;
-  stopped: StopReason;
-  /** Set when the NaN guard stopped training: which step and which loss part went bad. */
-  nanReport?: string;
-  /** With validation data: the step whose deltas the adapter holds (0 = none: the unchanged model) and why. */
-  kept?: KeptStep;
-}
-
-/** Which validated step the adapter keeps, under the accuracy guard. */
-export interface KeptStep {
-  step: number;
-  /** Validation accuracy may fall at most this far below `baseAccuracy`. */
-  tolerance: number;
-  baseAccuracy: number | null;
-  /** Validated steps whose accuracy fell beyond the tolerance (never kept). */
-  rejected: number;
 }
 
 export class AlignError extends Error {}

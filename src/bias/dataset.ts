@@ -4,8 +4,9 @@
 import { basename } from 'node:path';
 import { READ_LIMITS, jsonErrorWithoutContent, readBoundedText } from '../fs/bounded-read.ts';
 import { PromptError } from './errors.ts';
+import type { Label } from './label.ts';
 
-export type Label = 'yes' | 'no';
+export type { Label };
 
 export interface DatasetItem {
   prompt: string;

@@ -4,7 +4,7 @@
 
 import type { BinaryMetrics } from './metrics.ts';
 import { formatHead, type HeadScore } from './nas.ts';
-import type { Label } from './dataset.ts';
+import type { Label } from './label.ts';
 
 export interface ItemResult {
   prompt: string;

@@ -10,6 +10,7 @@ import { formatLineErrors, type DatasetItem, type LineError } from './dataset.ts
 import { firstNonFinite, NonFiniteError } from '../model/finite.ts';
 import { binaryMetrics, type BinaryMetrics } from './metrics.ts';
 import { datasetNas, nasMatrix, nasTotal, queryPositions, topHeads, type HeadRef, type HeadScore, type QueryMode } from './nas.ts';
+import type { KnockoutSummary } from './knockout-summary.ts';
 
 export interface ScanOptions {
   pairs: readonly CandidatePair[];
@@ -335,24 +336,6 @@ export interface EvaluationSummary {
   topHeads: HeadScore[];
   /** With a knockout request: what knocking out the heads does to the No answers. */
   knockout?: KnockoutSummary;
-}
-
-/** Counts over a labelled set under the knockout (answers: Yes iff P(Yes) ≥ 0.5). */
-export interface KnockoutSummary {
-  /** Prompts with at least one head knocked out. */
-  knockedOut: number;
-  /** Prompts answered No. */
-  answeredNo: number;
-  /** Of those, answered Yes once the heads are knocked out. */
-  noFlippedToYes: number;
-  /** Prompts labelled yes but answered No. */
-  wrongNo: number;
-  /** Of those, answered Yes (now right) once the heads are knocked out. */
-  wrongNoFlippedToYes: number;
-  /** Prompts labelled no and answered No that the knockout turns to Yes (now wrong). */
-  rightNoFlippedToYes: number;
-  /** Mean of knockout P(Yes) − P(Yes) over the prompts with heads knocked out (0 when none). */
-  meanShift: number;
 }
 
 /** What `eval` reports for labelled items and their scores (docs/design.md §4), for the CLI and the server alike. */

@@ -9,11 +9,12 @@ import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { datasetNas, formatHead, topHeads, type HeadScore, type QueryMode } from '../bias/nas.ts';
 import { fillsFromJsonl, findPrompts, referencedPrompts, type FoundPrompt } from '../bias/prompts.ts';
 import { summarizeTemplate, templateTitle, type TemplateSummary } from '../bias/template-score.ts';
+import type { KnockoutSummary } from '../bias/knockout-summary.ts';
 import {
   DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation,
-  type KnockoutSummary, type PromptInput, type PromptScore, type ScanOptions,
+  type PromptInput, type PromptScore, type ScanOptions,
 } from '../bias/scan.ts';
-import { PROVIDERS, type Provider } from '../engine/session.ts';
+import { PROVIDERS, type Provider } from '../engine/providers.ts';
 import { safetensorsWriter } from '../model/safetensors.ts';
 import type { ModelRunner } from '../model/runner.ts';
 import { adapterOutputPolicy, openScoringRunner, saveAdapter } from '../align/adapter.ts';
@@ -23,7 +24,8 @@ import { removeAllTempFiles } from '../fs/temp-files.ts';
 import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
-import { NasaTrainer, type AlignEvent, type AlignResult, type AlignSettings, type EvalSummary } from '../align/trainer.ts';
+import type { AlignEvent, EvalSummary } from '../align/records.ts';
+import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning, keptSentence } from '../align/report.ts';
 import { parseHeads } from '../bias/nas.ts';

@@ -14,24 +14,20 @@ import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning } from '../align/report.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { formatHead } from '../bias/nas.ts';
-import {
-  AlignDoneNotification,
-  AlignProgressNotification,
-  AlignStartRequest,
-  AlignStopRequest,
-  SaveAdapterRequest,
-  type AlignDefaults,
-  type AlignDoneParams,
-  type AlignEvent,
-  type AlignOutcome,
-  type AlignProgressParams,
-  type AlignStartParams,
-  type AlignStartResult,
-  type FromAlignPanel,
-  type HeadRef,
-  type SaveAdapterResult,
-  type ToAlignPanel,
+import type {
+  AlignDefaults,
+  AlignDoneParams,
+  AlignEvent,
+  AlignOutcome,
+  AlignProgressParams,
+  AlignStartParams,
+  AlignStartResult,
+  FromAlignPanel,
+  HeadRef,
+  SaveAdapterResult,
+  ToAlignPanel,
 } from '../protocol.ts';
+import { AlignDoneNotification, AlignProgressNotification, AlignStartRequest, AlignStopRequest, SaveAdapterRequest } from '../lsp-ext.ts';
 import { fromAlignPanel } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import type { DashboardStore } from './dashboard-data.ts';
@@ -84,8 +80,8 @@ export class AlignPanel implements vscode.Disposable {
     private readonly store: DashboardStore,
   ) {
     this.subscriptions.push(
-      lens.onNotification<AlignProgressParams>(AlignProgressNotification, (p) => this.onProgress(p)),
-      lens.onNotification<AlignDoneParams>(AlignDoneNotification, (p) => this.onDone(p)),
+      lens.onNotification(AlignProgressNotification, (p) => this.onProgress(p)),
+      lens.onNotification(AlignDoneNotification, (p) => this.onDone(p)),
       // A new heat map or model (after a scan, an evaluation, an adapter): the same heads keep the
       // webview's form as it is, so this only refreshes what it shows.
       store.onDidChange(() => this.live && void this.init()),
@@ -274,7 +270,7 @@ export class AlignPanel implements vscode.Disposable {
     this.early = [];
     let jobId: string;
     try {
-      jobId = (await this.lens.request<AlignStartResult>(AlignStartRequest, params)).jobId;
+      jobId = (await this.lens.request(AlignStartRequest, params)).jobId;
     } catch (err) {
       this.early = undefined;
       this.post({ type: 'error', message: errorMessage(err) });
@@ -373,7 +369,7 @@ export class AlignPanel implements vscode.Disposable {
     });
     if (!target) return;
     try {
-      const saved = await this.lens.request<SaveAdapterResult>(SaveAdapterRequest, { jobId: job.id, path: target.fsPath });
+      const saved = await this.lens.request(SaveAdapterRequest, { jobId: job.id, path: target.fsPath });
       if (apply) await updateSetting('adapterPath', saved.path);
       job.saved = saved.path;
       this.post({ type: 'saved', path: saved.path, applied: apply });

@@ -4,16 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatHead, topHeads } from '../bias/nas.ts';
-import {
-  EvaluateRequest,
-  ScanWorkspaceRequest,
-  TemplateDataRequest,
-  type TemplateDataResult,
-  type DashboardData,
-  type EvalReport,
-  type HeadRef,
-  type ScanWorkspaceResult,
-} from '../protocol.ts';
+import type { DashboardData, EvalReport, HeadRef, ScanWorkspaceResult, TemplateDataResult } from '../protocol.ts';
+import { EvaluateRequest, ScanWorkspaceRequest, TemplateDataRequest } from '../lsp-ext.ts';
 import type { AlignPanel } from './align-panel.ts';
 import type { DashboardStore } from './dashboard-data.ts';
 import { DashboardView } from './dashboard-view.ts';
@@ -153,7 +145,7 @@ async function scanWorkspace(lens: LensClient, store: DashboardStore): Promise<S
   try {
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'NASA Lens: scoring the prompts of the workspace', cancellable: true },
-      (_progress, token) => lens.request<ScanWorkspaceResult>(ScanWorkspaceRequest, {}, token),
+      (_progress, token) => lens.request(ScanWorkspaceRequest, {}, token),
     );
     await store.refresh();
     void vscode.window.showInformationMessage(`NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}.`);
@@ -177,7 +169,7 @@ async function evaluateDataset(lens: LensClient, store: DashboardStore): Promise
   try {
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `NASA Lens: evaluating ${path.basename(file)}`, cancellable: true },
-      (_progress, token) => lens.request<EvalReport>(EvaluateRequest, { path: file }, token),
+      (_progress, token) => lens.request(EvaluateRequest, { path: file }, token),
     );
     await store.refresh();
     void vscode.commands.executeCommand('nasaLens.showDashboard');
@@ -218,7 +210,7 @@ async function scoreTemplate(lens: LensClient, store: DashboardStore, uri = vsco
     file = chosen[0].fsPath;
   }
   try {
-    const r = await lens.request<TemplateDataResult>(TemplateDataRequest, { uri, path: file });
+    const r = await lens.request(TemplateDataRequest, { uri, path: file });
     const note = r.filled === 0
       ? `none of the ${r.rows} rows of ${path.basename(file)} has every placeholder as a key`
       : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the hover and the dashboard show the template's bias over them`;

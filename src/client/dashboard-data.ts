@@ -2,7 +2,8 @@
 // and shared by the dashboard view, the prompt tree and the align panel, so they never disagree.
 
 import * as vscode from 'vscode';
-import { DashboardRequest, type DashboardData } from '../protocol.ts';
+import type { DashboardData } from '../protocol.ts';
+import { DashboardRequest } from '../lsp-ext.ts';
 import type { LensClient } from './language-client.ts';
 
 export class DashboardStore implements vscode.Disposable {
@@ -46,7 +47,7 @@ export class DashboardStore implements vscode.Disposable {
     // Before trust is granted there is no server to ask: the views show their welcome content.
     if (!vscode.workspace.isTrusted) return this.data;
     try {
-      this.data = await this.lens.request<DashboardData>(DashboardRequest, {});
+      this.data = await this.lens.request(DashboardRequest, {});
       this.changed.fire(this.data);
     } catch (err) {
       // A background refresh: log it instead of interrupting the user; commands report their own errors.

@@ -4,7 +4,8 @@
 // those settings from applying before trust is granted.
 
 import * as vscode from 'vscode';
-import { StatusNotification, type DashboardData, type StatusParams } from '../protocol.ts';
+import type { DashboardData, StatusParams } from '../protocol.ts';
+import { StatusNotification } from '../lsp-ext.ts';
 import { AlignPanel } from './align-panel.ts';
 import { COMMANDS, registerCommands } from './commands.ts';
 import { DashboardStore } from './dashboard-data.ts';
@@ -41,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): LensApi {
     tree,
     vscode.window.registerWebviewViewProvider(DashboardView.viewId, dashboard),
     vscode.window.registerTreeDataProvider('nasaLens.prompts', tree),
-    client.onNotification<StatusParams>(StatusNotification, (s) => {
+    client.onNotification(StatusNotification, (s) => {
       status.update(s);
       // "ready" follows loading and every scoring pass: the moment the views' data is new.
       if (s.state === 'ready') void store.refresh();

@@ -2,7 +2,15 @@
 // model loading, scoring and training never block the extension host).
 
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import {
+  LanguageClient,
+  TransportKind,
+  type LanguageClientOptions,
+  type NotificationType,
+  type RequestParam,
+  type RequestType,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
 import { readSettings, SECTION } from './settings.ts';
 
 /** Languages whose prompts the server finds (Markdown/text paragraphs, JSONL fields, string literals). */
@@ -63,15 +71,15 @@ export class LensClient {
    * A custom request. Refused in an untrusted workspace: LanguageClient.sendRequest would start the
    * server on its own, and the server loads the model named in the (untrusted) settings.
    */
-  async request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
+  async request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, token?: vscode.CancellationToken): Promise<R> {
     if (!vscode.workspace.isTrusted) throw new UntrustedError();
     await this.start();
-    return token ? this.client.sendRequest<R>(method, params, token) : this.client.sendRequest<R>(method, params);
+    return this.client.sendRequest(type, params, token);
   }
 
   /** Handlers may be registered before the server starts; the client installs them on start. */
-  onNotification<P>(method: string, handler: (params: P) => void): vscode.Disposable {
-    return this.client.onNotification(method, handler);
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): vscode.Disposable {
+    return this.client.onNotification(type, handler);
   }
 
   async stop(): Promise<void> {

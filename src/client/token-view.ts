@@ -4,7 +4,8 @@
 
 import * as vscode from 'vscode';
 import { formatHead } from '../bias/nas.ts';
-import { TokensRequest, type FromTokenView, type HeadRef, type TokenAttention, type ToTokenView } from '../protocol.ts';
+import { TokensRequest } from '../lsp-ext.ts';
+import type { FromTokenView, HeadRef, TokenAttention, ToTokenView } from '../protocol.ts';
 import { fromTokenView } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import { errorMessage } from './errors.ts';
@@ -33,7 +34,7 @@ export class TokenView implements vscode.Disposable {
     if (!isArgs(args)) throw new Error('open the token view from a prompt\'s hover or from the dashboard');
     let data: TokenAttention;
     try {
-      data = await this.lens.request<TokenAttention>(TokensRequest, { uri: args.uri, position: args.position });
+      data = await this.lens.request(TokensRequest, { uri: args.uri, position: args.position });
     } catch (err) {
       this.message = { type: 'error', message: errorMessage(err) };
       this.open(`Tokens ${formatHead(args.head)}`);

@@ -3,9 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-
-export type Provider = 'auto' | 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
-export const PROVIDERS: readonly Provider[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
+import type { Provider } from './providers.ts';
 
 export interface SessionOptions {
   provider: Provider;

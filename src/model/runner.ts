@@ -2,7 +2,8 @@
 // attention rows of the last R query positions out. Batches are left-padded so that every prompt's
 // last token sits at position T-1, which is where the decision and the `last` query set live.
 
-import { createSession, ort, type Provider, type Session } from '../engine/session.ts';
+import type { Provider } from '../engine/providers.ts';
+import { createSession, ort, type Session } from '../engine/session.ts';
 import { buildForwardGraph, type WeightDelta } from './llama.ts';
 import { weightPrecision, type WeightMode, type WeightPrecision } from './weights-graph.ts';
 import { loadModel, type LoadedModel } from './load.ts';

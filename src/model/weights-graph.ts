@@ -20,6 +20,7 @@ import type { ElemType } from '../engine/onnx-proto.ts';
 import { ModelLoadError } from './errors.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import type { DType, TensorInfo } from './types.ts';
+import type { WeightMode } from './weight-modes.ts';
 import { ensureQuantized, type QuantizedCheckpoint, type QuantizedTensor } from './quantize.ts';
 
 export { quantizedBytes } from './quantize.ts';
@@ -30,9 +31,7 @@ export { quantizedBytes } from './quantize.ts';
  */
 const NBITS_ACCURACY_LEVEL = 1;
 
-/** What the user asks for: `auto` keeps a BF16/F16 checkpoint in its precision and reads F32 as float32. */
-export type WeightMode = 'auto' | 'float32' | 'int8' | 'int4';
-export const WEIGHT_MODES: readonly WeightMode[] = ['auto', 'float32', 'int8', 'int4'];
+export { WEIGHT_MODES, type WeightMode } from './weight-modes.ts';
 
 /** The precision the matrices are held in while the model runs (reported with every number). */
 export type WeightPrecision = 'float32' | 'bf16' | 'f16' | 'int8' | 'int4';

@@ -8,7 +8,7 @@ import { adapterOutputPolicy, saveAdapter, type Adapter } from '../align/adapter
 import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import type { ScanOptions } from '../bias/scan.ts';
-import type { Provider } from '../engine/session.ts';
+import type { Provider } from '../engine/providers.ts';
 import { errorMessage } from '../model/errors.ts';
 import { resolveModelDir } from '../model/hub.ts';
 import type { WeightMode } from '../model/weights-graph.ts';

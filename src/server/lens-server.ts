@@ -18,7 +18,7 @@ import {
   type InitializeResult,
 } from 'vscode-languageserver/node';
 import type { LensSettings } from '../protocol.ts';
-import { AlignDoneNotification, AlignProgressNotification, StatusNotification } from '../protocol.ts';
+import { AlignDoneNotification, AlignProgressNotification, StatusNotification } from '../lsp-ext.ts';
 import { AlignJobs } from './align-jobs.ts';
 import { signalOf } from './cancellation.ts';
 import type { ClientSupport, ServerContext } from './context.ts';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openScoringRunner } from '../align/adapter.ts';
-import type { Provider } from '../engine/session.ts';
+import type { Provider } from '../engine/providers.ts';
 import { errorMessage } from '../model/errors.ts';
 import { isHubId, progressMessage, resolveModelDir } from '../model/hub.ts';
 import { READ_LIMITS, readBoundedJson } from '../fs/bounded-read.ts';

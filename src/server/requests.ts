@@ -1,8 +1,9 @@
-// The custom requests of src/protocol.ts: dashboard data, workspace scan, evaluation of a labelled
+// The custom requests of src/lsp-ext.ts: dashboard data, workspace scan, evaluation of a labelled
 // set, and NASA runs (start, stop, progress, done, save). Each answers RequestFailed with a
 // message the client can show as is, and RequestCancelled when the client cancels.
 
-import type { CancellationToken, WorkDoneProgressParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import type { CancellationToken, WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import type { DashboardData, EvalReport, ScanWorkspaceParams, ScanWorkspaceResult, TemplateDataResult } from '../protocol.ts';
 import {
   AlignStartRequest,
   AlignStopRequest,
@@ -10,21 +11,9 @@ import {
   EvaluateRequest,
   SaveAdapterRequest,
   ScanWorkspaceRequest,
-  TokensRequest,
   TemplateDataRequest,
-  type TemplateDataParams,
-  type TemplateDataResult,
-  type AlignStartParams,
-  type AlignStartResult,
-  type AlignStopParams,
-  type DashboardData,
-  type EvalReport,
-  type EvaluateParams,
-  type SaveAdapterParams,
-  type ScanWorkspaceResult,
-  type TokenAttention,
-  type TokensParams,
-} from '../protocol.ts';
+  TokensRequest,
+} from '../lsp-ext.ts';
 import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams, templateDataParams, tokensParams } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import { tokenAttention } from './tokens.ts';
@@ -51,19 +40,19 @@ export function registerCustomRequests(server: ServerContext): void {
   // Two scans at once would race on the index of scanned files; the second waits for the first.
   const scans = new SerialLock();
 
-  c.onRequest(DashboardRequest, (_params: unknown, token: CancellationToken) => {
+  c.onRequest(DashboardRequest, (_params, token) => {
     const signal = signalOf(token);
     return answer(signal, log, () => dashboard(server, evaluation, signal));
   });
 
-  c.onRequest(ScanWorkspaceRequest, async (params: WorkDoneProgressParams | undefined, token: CancellationToken) => {
+  c.onRequest(ScanWorkspaceRequest, async (params, token) => {
     const progress = await progressFor(server, params);
     const signal = signalOf(token, progress.token);
     return answer(signal, log, () => scans.run(() => scan(server, progress.reporter, signal)));
   });
 
   // Params are checked against their schema (src/protocol-schemas.ts) before any field is used.
-  c.onRequest(EvaluateRequest, (raw: EvaluateParams, token: CancellationToken) => {
+  c.onRequest(EvaluateRequest, (raw, token) => {
     const signal = signalOf(token);
     return answer(signal, log, async () => {
       const params = check(evaluateParams, raw, 'params');
@@ -73,8 +62,8 @@ export function registerCustomRequests(server: ServerContext): void {
     });
   });
 
-  c.onRequest(TokensRequest, (raw: TokensParams, token: CancellationToken) =>
-    answer(signalOf(token), log, async (): Promise<TokenAttention> => {
+  c.onRequest(TokensRequest, (raw, token) =>
+    answer(signalOf(token), log, async () => {
       const params = check(tokensParams, raw, 'params');
       const prompt = server.index.promptAt(params.uri, params.position);
       if (!prompt) throw new Error('there is no yes/no prompt at that position');
@@ -82,22 +71,22 @@ export function registerCustomRequests(server: ServerContext): void {
     }),
   );
 
-  c.onRequest(TemplateDataRequest, (raw: TemplateDataParams, token: CancellationToken) =>
+  c.onRequest(TemplateDataRequest, (raw, token) =>
     answer(signalOf(token), log, () => templateData(server, check(templateDataParams, raw, 'params'))),
   );
 
-  c.onRequest(AlignStartRequest, (raw: AlignStartParams, token: CancellationToken) =>
-    answer(signalOf(token), log, async (): Promise<AlignStartResult> => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
+  c.onRequest(AlignStartRequest, (raw, token) =>
+    answer(signalOf(token), log, async () => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
   );
 
-  c.onRequest(AlignStopRequest, (raw: AlignStopParams, token: CancellationToken) =>
+  c.onRequest(AlignStopRequest, (raw, token) =>
     answer(signalOf(token), log, async () => {
       align.stop(check(alignStopParams, raw, 'params').jobId);
       return null;
     }),
   );
 
-  c.onRequest(SaveAdapterRequest, (raw: SaveAdapterParams, token: CancellationToken) =>
+  c.onRequest(SaveAdapterRequest, (raw, token) =>
     answer(signalOf(token), log, async () => {
       const params = check(saveAdapterParams, raw, 'params');
       const file = align.save(params.jobId, resolvePath(params.path, server.roots));
@@ -154,7 +143,7 @@ function scan(server: ServerContext, reporter: WorkDoneProgressReporter, signal:
 }
 
 /** The client's own progress token when it sent one; else a server-created progress if supported. */
-async function progressFor(server: ServerContext, params: WorkDoneProgressParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
+async function progressFor(server: ServerContext, params: ScanWorkspaceParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
   const window = server.connection.window;
   if (params?.workDoneToken !== undefined) return { reporter: window.attachWorkDoneProgress(params.workDoneToken) };
   if (!server.client.workDoneProgress) return { reporter: window.attachWorkDoneProgress(undefined) };

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_PAIRS, type CandidatePair } from '../bias/candidates.ts';
 import { DEFAULT_SCAN_OPTIONS, type ScanOptions } from '../bias/scan.ts';
-import { PROVIDERS, type Provider } from '../engine/session.ts';
+import { PROVIDERS, type Provider } from '../engine/providers.ts';
 import { isHubId } from '../model/hub.ts';
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import type { LensSettings } from '../protocol.ts';

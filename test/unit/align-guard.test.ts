@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeptStepGuard, type EvalSummary } from '../../src/align/trainer.ts';
+import { KeptStepGuard } from '../../src/align/trainer.ts';
+import type { EvalSummary } from '../../src/align/records.ts';
 import { dataOverlap, overlapWarning } from '../../src/align/data-overlap.ts';
 import { accuracyDropWarning, keptSentence } from '../../src/align/report.ts';
 import { DEFAULT_ALIGN } from '../../src/align/defaults.ts';

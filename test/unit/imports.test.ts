@@ -97,6 +97,9 @@ const FORBIDDEN: Record<string, string[]> = {
   webview: ['server', 'cli', 'client', 'engine', 'model'],
 };
 
+/** Packages a webview may bundle: they run in the browser. */
+const BROWSER_PACKAGES = ['chart.js'];
+
 test('the import parser reads every form of import', () => {
   const src = [
     "import a from './a.ts';",
@@ -140,4 +143,19 @@ test('the layers import one way', () => {
     deps.filter((d) => FORBIDDEN[layerOf(file)]?.includes(layerOf(d))).map((d) => `${file} (${layerOf(file)}) → ${d} (${layerOf(d)})`),
   );
   assert.deepEqual(wrong, []);
+});
+
+test('the webviews reach nothing that needs Node, directly or through what they import', () => {
+  const reached = new Set<string>();
+  const queue = [...graph.local.keys()].filter((f) => layerOf(f) === 'webview');
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (reached.has(file)) continue;
+    reached.add(file);
+    queue.push(...(graph.local.get(file) ?? []));
+  }
+  const nodeOnly = [...reached].flatMap((file) =>
+    (graph.external.get(file) ?? []).filter((s) => !BROWSER_PACKAGES.some((p) => s === p || s.startsWith(`${p}/`))).map((s) => `${file} → ${s}`),
+  );
+  assert.deepEqual(nodeOnly, []);
 });

@@ -34,7 +34,8 @@ import { DEFAULT_PAIRS } from '../../src/bias/candidates.ts';
 import { findPrompts } from '../../src/bias/prompts.ts';
 import { DEFAULT_SCAN_OPTIONS, scorePrompts } from '../../src/bias/scan.ts';
 import { readSafetensorsHeader } from '../../src/model/safetensors.ts';
-import * as P from '../../src/protocol.ts';
+import * as L from '../../src/lsp-ext.ts';
+import type * as P from '../../src/protocol.ts';
 import { startServer, type ServerOptions } from '../../src/server/lens-server.ts';
 import { modelDisplayName } from '../../src/server/model-session.ts';
 import { readSettings } from '../../src/server/settings.ts';
@@ -90,11 +91,11 @@ class TestClient {
     const toClient = new PassThrough();
     startServer(createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(toClient)), options);
     this.conn = createMessageConnection(new StreamMessageReader(toClient), new StreamMessageWriter(toServer));
-    this.record(P.StatusNotification, this.statuses);
+    this.record(L.StatusNotification.method, this.statuses);
     this.record('textDocument/publishDiagnostics', this.diagnostics);
     this.record('window/showMessage', this.messages);
-    this.record(P.AlignProgressNotification, this.alignProgress);
-    this.record(P.AlignDoneNotification, this.alignDone);
+    this.record(L.AlignProgressNotification.method, this.alignProgress);
+    this.record(L.AlignDoneNotification.method, this.alignDone);
     this.record('$/progress', this.progress);
     this.conn.onRequest('workspace/codeLens/refresh', () => {
       this.lensRefreshes++;
@@ -396,7 +397,7 @@ describe('language server on the planted model', () => {
   });
 
   test('TokensRequest: the tokens and every head\'s attention from the last position; errors off a prompt', async () => {
-    const t = await client.conn.sendRequest<P.TokenAttention>(P.TokensRequest, { uri, position: { line: 2, character: 3 } });
+    const t = await client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 2, character: 3 } });
     assert.deepEqual(t.states.map((s) => s.label), ['model']);
     assert.equal(t.tokens[t.negative.index]!.trim(), 'No');
     assert.equal(t.tokens[t.positive.index]!.trim(), 'Yes');
@@ -408,8 +409,8 @@ describe('language server on the planted model', () => {
     assert.ok(planted[t.negative.index]! > 0.8, 'the planted head looks at "No"');
     const [pYes] = await directPYes(plantedDir, [NEGATIVE]);
     assert.ok(Math.abs(t.states[0]!.pYes - pYes!) < 1e-6);
-    await assert.rejects(client.conn.sendRequest(P.TokensRequest, { uri, position: { line: 4, character: 1 } }), /no yes\/no prompt at that position/);
-    await assert.rejects(client.conn.sendRequest(P.TokensRequest, { uri }), /params\.position must be/);
+    await assert.rejects(client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 4, character: 1 } }), /no yes\/no prompt at that position/);
+    await assert.rejects(client.conn.sendRequest(L.TokensRequest.method, { uri }), /params\.position must be/);
   });
 
   test('an edit re-scores after the debounce; stale results are never published', async () => {
@@ -456,7 +457,7 @@ describe('language server on the planted model', () => {
 
   test('ScanWorkspaceRequest: reads matching files from disk with work-done progress, skips node_modules', async () => {
     const since = client.diagnostics.length;
-    const result = await client.conn.sendRequest<P.ScanWorkspaceResult>(P.ScanWorkspaceRequest, {});
+    const result = await client.conn.sendRequest(L.ScanWorkspaceRequest, {});
     // notes.md, data/set.jsonl, src/app.py (node_modules is not entered).
     assert.deepEqual(result, { files: 3, prompts: 1 + 8 + 1 });
     const kinds = client.progress.map((p) => p.value.kind);
@@ -482,7 +483,7 @@ describe('language server on the planted model', () => {
   });
 
   test('DashboardRequest: layers × heads heat map and prompt rows sorted by NAS', async () => {
-    const data = await client.conn.sendRequest<P.DashboardData>(P.DashboardRequest);
+    const data = await client.conn.sendRequest(L.DashboardRequest, {});
     assert.equal(data.model?.name, 'planted');
     assert.equal(data.heatmap.length, 2);
     assert.ok(data.heatmap.every((row) => row.length === 4));
@@ -501,7 +502,7 @@ describe('language server on the planted model', () => {
   });
 
   test('EvaluateRequest: metrics of a labelled JSONL like `nasa-lens eval`, kept for the dashboard', async () => {
-    const report = await client.conn.sendRequest<P.EvalReport>(P.EvaluateRequest, { path: 'data/set.jsonl' });
+    const report = await client.conn.sendRequest(L.EvaluateRequest, { path: 'data/set.jsonl' });
     assert.equal(report.file, path.join(client.workspace, 'data', 'set.jsonl'));
     assert.equal(report.metrics.n, 8);
     assert.equal(report.metrics.precision, 1, 'the planted head makes Yes rare but right');
@@ -512,9 +513,9 @@ describe('language server on the planted model', () => {
     const ko = report.knockout!;
     assert.equal(ko.wrongNo, report.metrics.fn);
     assert.ok(ko.wrongNoFlippedToYes > 0 && ko.wrongNoFlippedToYes <= ko.wrongNo);
-    const data = await client.conn.sendRequest<P.DashboardData>(P.DashboardRequest);
+    const data = await client.conn.sendRequest(L.DashboardRequest, {});
     assert.deepEqual(data.evaluation, report);
-    await assert.rejects(client.conn.sendRequest(P.EvaluateRequest, { path: 'missing.jsonl' }), /cannot read dataset .*missing\.jsonl/);
+    await assert.rejects(client.conn.sendRequest(L.EvaluateRequest, { path: 'missing.jsonl' }), /cannot read dataset .*missing\.jsonl/);
   });
 
   test('AlignStartRequest streams progress and done; SaveAdapterRequest writes the adapter', async () => {
@@ -528,7 +529,7 @@ describe('language server on the planted model', () => {
       seed: 0,
       trainK: false,
     };
-    const { jobId } = await client.conn.sendRequest<P.AlignStartResult>(P.AlignStartRequest, params);
+    const { jobId } = await client.conn.sendRequest(L.AlignStartRequest, params);
     const done = await client.waitFor('align done', () => client.alignDone.find((d) => d.jobId === jobId));
     assert.equal(done.error, undefined);
     assert.equal(done.result?.history.length, 3);
@@ -538,22 +539,22 @@ describe('language server on the planted model', () => {
     // No validation set, no validation events (the panel's prg chart then says so).
     assert.ok(!client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'validation'));
 
-    const saved = await client.conn.sendRequest<{ path: string }>(P.SaveAdapterRequest, { jobId, path: 'adapters/l0h1.safetensors' });
+    const saved = await client.conn.sendRequest(L.SaveAdapterRequest, { jobId, path: 'adapters/l0h1.safetensors' });
     assert.equal(saved.path, path.join(client.workspace, 'adapters', 'l0h1.safetensors'));
     const header = readSafetensorsHeader(saved.path);
     assert.deepEqual(header.tensors.map((t) => t.name), ['layers.0.heads.1.q_delta']);
     assert.deepEqual(JSON.parse(header.metadata.heads!), [{ layer: 0, head: 1 }]);
-    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId: 'nope', path: 'x.safetensors' }), /nothing to save/);
-    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
+    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId: 'nope', path: 'x.safetensors' }), /nothing to save/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
     // Params are checked by their schema before use (issue 12): no job starts, no raw TypeError.
-    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, null), /params must be an object, got null/);
-    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 0.5, head: 1 }] }), /params\.heads\[0\]\.layer must be a whole number/);
-    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, { ...params, heads: [{ layer: 0, head: 1 }, { layer: 0, head: 1 }] }), /lists head L0H1 twice/);
-    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, null), /params must be an object, got null/);
-    await assert.rejects(client.conn.sendRequest(P.EvaluateRequest, { path: 42 }), /params\.path must be a string/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, null), /params must be an object, got null/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0.5, head: 1 }] }), /params\.heads\[0\]\.layer must be a whole number/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0, head: 1 }, { layer: 0, head: 1 }] }), /lists head L0H1 twice/);
+    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, null), /params must be an object, got null/);
+    await assert.rejects(client.conn.sendRequest(L.EvaluateRequest.method, { path: 42 }), /params\.path must be a string/);
     // The save request goes through the output gate: never over the training data or a model file.
-    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId, path: 'data/set.jsonl' }), /it is an input of this command/);
-    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId, path: 'config.json' }), /config\.json is a model file name/);
+    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'data/set.jsonl' }), /it is an input of this command/);
+    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'config.json' }), /config\.json is a model file name/);
 
     // Applying it: the model reloads with the adapter and the documents are scored again.
     const since = client.statuses.length;
@@ -568,11 +569,11 @@ describe('language server on the planted model', () => {
     assert.ok(h.includes(`| P(Yes) | ${plain!.toFixed(2)} | `), h);
     assert.match(h, /\| NAS \(top head\) \| L0H1 \d+\.\d\d \| L\dH\d -?\d+\.\d\d \|/);
     assert.match(h, /\| P\(Yes\), knockout \| 0\.9\d \(without L0H1/);
-    const t = await client.conn.sendRequest<P.TokenAttention>(P.TokensRequest, { uri, position: { line: 2, character: 3 } });
+    const t = await client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 2, character: 3 } });
     assert.deepEqual(t.states.map((s) => s.label), ['adapter off', 'adapter on']);
     assert.ok(Math.abs(t.states[0]!.pYes - plain!) < 1e-6);
     assert.notEqual(t.states[1]!.attention[0]![1]![t.negative.index], t.states[0]!.attention[0]![1]![t.negative.index], 'the adapter moves L0H1');
-    const rows = (await client.conn.sendRequest<P.DashboardData>(P.DashboardRequest)).prompts;
+    const rows = (await client.conn.sendRequest(L.DashboardRequest, {})).prompts;
     const row = rows.find((r) => r.uri === uri && r.range.start.line === 2)!;
     assert.ok(Math.abs(row.adapterOff!.pYes - plain!) < 1e-6);
   });
@@ -588,15 +589,15 @@ describe('language server on the planted model', () => {
       seed: 1,
       trainK: true,
     };
-    const { jobId } = await client.conn.sendRequest<P.AlignStartResult>(P.AlignStartRequest, params);
+    const { jobId } = await client.conn.sendRequest(L.AlignStartRequest, params);
     await client.waitFor('a training step', () => client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'step'));
-    await assert.rejects(client.conn.sendRequest(P.AlignStartRequest, params), /already running/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, params), /already running/);
     const t0 = Date.now();
-    await client.conn.sendRequest(P.AlignStopRequest, { jobId });
+    await client.conn.sendRequest(L.AlignStopRequest, { jobId });
     const done = await client.waitFor('align done', () => client.alignDone.find((d) => d.jobId === jobId));
     assert.deepEqual([done.result, done.error], [null, 'cancelled']);
     assert.ok(Date.now() - t0 < 5000);
-    await assert.rejects(client.conn.sendRequest(P.SaveAdapterRequest, { jobId, path: 'x.safetensors' }), /nothing to save/);
+    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest, { jobId, path: 'x.safetensors' }), /nothing to save/);
   });
 });
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { PROVIDERS } from '../../src/engine/session.ts';
+import { PROVIDERS } from '../../src/engine/providers.ts';
 import { COMMANDS as SERVER_COMMANDS } from '../../src/server/features/format.ts';
 import { DEFAULT_SETTINGS } from '../../src/server/settings.ts';
 
