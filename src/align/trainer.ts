@@ -8,7 +8,7 @@ import type { Provider } from '../engine/providers.ts';
 import { createSession, ort, type Session } from '../engine/session.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { ModelRunner, paddedBatchFeeds } from '../model/runner.ts';
-import { binaryMetrics, type BinaryMetrics } from '../bias/metrics.ts';
+import { binaryMetrics } from '../bias/metrics.ts';
 import { mulberry32 } from '../bias/random.ts';
 import type { HeadRef } from '../bias/nas.ts';
 import { prepareDatasetItems, scorePrepared, type PreparedPrompt, type ScanOptions } from '../bias/scan.ts';

@@ -674,7 +674,13 @@ if (require.main === module) {
   main(process.argv.slice(2), {
     out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
     log: (s) => process.stderr.write(`${s}\n`),
-  }).then((code) => {
-    process.exitCode = code;
-  });
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`nasa-lens: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

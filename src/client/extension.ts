@@ -4,7 +4,7 @@
 // those settings from applying before trust is granted.
 
 import * as vscode from 'vscode';
-import type { DashboardData, StatusParams } from '../protocol.ts';
+import type { DashboardData } from '../protocol.ts';
 import { StatusNotification } from '../lsp-ext.ts';
 import { AlignPanel } from './align-panel.ts';
 import { COMMANDS, registerCommands } from './commands.ts';

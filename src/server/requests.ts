@@ -3,7 +3,7 @@
 // message the client can show as is, and RequestCancelled when the client cancels.
 
 import type { CancellationToken, WorkDoneProgressReporter } from 'vscode-languageserver/node';
-import type { DashboardData, EvalReport, ScanWorkspaceParams, ScanWorkspaceResult, TemplateDataResult } from '../protocol.ts';
+import type { DashboardData, EvalReport, ScanWorkspaceParams, ScanWorkspaceResult, TemplateDataParams, TemplateDataResult } from '../protocol.ts';
 import {
   AlignStartRequest,
   AlignStopRequest,
