@@ -208,6 +208,15 @@ export interface SaveAdapterResult {
   path: string;
 }
 
+/**
+ * Why a custom request failed, as its ResponseError's `data` (the message says what went wrong): the
+ * client offers the fix that goes with the code. 'model': no model is loaded or the model directory
+ * is at fault (Select Model is the fix); 'request': anything else.
+ */
+export interface RequestFailure {
+  code: 'model' | 'request';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Webviews ⇄ extension host (postMessage)
 

@@ -3,6 +3,7 @@
 
 import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+import type { RequestFailure } from '../protocol.ts';
 import { UntrustedError, type LensClient } from './language-client.ts';
 
 export function isCancellation(err: unknown): boolean {
@@ -16,9 +17,10 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// The server's messages name the file that is missing or broken; these words mean another model
-// directory is the fix.
-const MODEL_PROBLEM = /model|config\.json|safetensors|tokenizer|memory/i;
+/** Whether the server said the model is at fault (none loaded, or its files): another model is the fix. */
+function isModelFailure(err: unknown): boolean {
+  return err instanceof ResponseError && (err.data as Partial<RequestFailure> | undefined)?.code === 'model';
+}
 
 /** `what` completes "NASA Lens: could not …", e.g. "scan the workspace". */
 export async function reportError(lens: LensClient, what: string, err: unknown): Promise<void> {
@@ -30,7 +32,7 @@ export async function reportError(lens: LensClient, what: string, err: unknown):
     }
     return;
   }
-  const fix = MODEL_PROBLEM.test(message) ? 'Select Model…' : undefined;
+  const fix = isModelFailure(err) ? 'Select Model…' : undefined;
   const picked = await vscode.window.showErrorMessage(message, ...(fix ? [fix] : []), 'Show Log');
   if (picked === 'Select Model…') await vscode.commands.executeCommand('nasaLens.selectModel');
   else if (picked === 'Show Log') lens.client.outputChannel.show(true);

@@ -34,6 +34,8 @@ export class LensClient {
       run: { module, transport: TransportKind.ipc },
       debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
     };
+    const watcher = vscode.workspace.createFileSystemWatcher('**/*');
+    context.subscriptions.push(watcher);
     const options: LanguageClientOptions = {
       // file and untitled only: other schemes (output, git, vscode-notebook-cell...) are not prompts.
       documentSelector: [
@@ -46,7 +48,10 @@ export class LensClient {
       ],
       // A function, so that the settings are read when the server starts (after trust is granted).
       initializationOptions: () => readSettings(),
-      synchronize: { configurationSection: SECTION },
+      // Files changed outside the editor (git checkout, a generator, another tool) reach the server
+      // as workspace/didChangeWatchedFiles; it re-reads those its last scan indexed and ignores the
+      // rest, so the watcher covers the whole workspace and stays right when nasaLens.fileGlobs changes.
+      synchronize: { configurationSection: SECTION, fileEvents: watcher },
       // Hovers carry "Align these heads" links; only our own commands may run from them.
       markdown: { isTrusted: { enabledCommands: trustedCommands }, supportThemeIcons: true },
     };

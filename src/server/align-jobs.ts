@@ -15,6 +15,7 @@ import type { WeightMode } from '../model/weights-graph.ts';
 import type { ModelConfig } from '../model/types.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import type { AlignDoneParams, AlignMeasurement, AlignOutcome, AlignProgressParams, AlignStartParams } from '../protocol.ts';
+import { ModelUnavailableError } from './model-session.ts';
 
 export class AlignRequestError extends Error {}
 
@@ -61,7 +62,7 @@ export class AlignJobs {
   /** Checks the request and reads its data, then trains in the background; returns the job id. */
   async start(params: AlignStartParams, env: AlignEnvironment): Promise<string> {
     if (this.running) throw new AlignRequestError(`an alignment is already running (job ${this.running.jobId}); stop it first`);
-    if (!env.modelPath) throw new AlignRequestError('no model: set nasaLens.modelPath before aligning heads');
+    if (!env.modelPath) throw new ModelUnavailableError('no model: set nasaLens.modelPath before aligning heads');
     const settings = alignSettings(params);
     checkHeads(settings, env.limits);
     const trainFile = env.resolve(params.trainData);

@@ -2,7 +2,9 @@
 // answers with: the client treats RequestCancelled as silence and shows RequestFailed's message.
 
 import { LSPErrorCodes, ResponseError, type CancellationToken } from 'vscode-languageserver/node';
-import { errorMessage } from '../model/errors.ts';
+import { errorMessage, ModelLoadError } from '../model/errors.ts';
+import type { RequestFailure } from '../protocol.ts';
+import { ModelUnavailableError } from './model-session.ts';
 
 /** A signal aborted as soon as any of the tokens is cancelled. */
 export function signalOf(...tokens: (CancellationToken | undefined)[]): AbortSignal {
@@ -30,6 +32,11 @@ export async function answer<T>(signal: AbortSignal, log: (m: string) => void, h
     if (signal.aborted) throw cancelledError();
     const message = errorMessage(err).split('\n')[0]!;
     log(`request failed: ${message}`);
-    throw new ResponseError(LSPErrorCodes.RequestFailed, message);
+    throw new ResponseError<RequestFailure>(LSPErrorCodes.RequestFailed, message, failureOf(err));
   }
+}
+
+/** The code the client picks its fix by: the model is at fault (none loaded, or its files), or the request. */
+export function failureOf(err: unknown): RequestFailure {
+  return { code: err instanceof ModelUnavailableError || err instanceof ModelLoadError ? 'model' : 'request' };
 }

@@ -16,6 +16,7 @@ import {
   createConnection,
   // vscode-jsonrpc's client side, as re-exported by vscode-languageserver (its dependency).
   createMessageConnection,
+  type ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
   type CodeAction,
@@ -30,6 +31,7 @@ import {
 import { writePlantedModel } from '../../scripts/planted-model.ts';
 import { STANDARD_TEST_MODELS, writeTestModel } from '../../scripts/make-test-model.ts';
 import { openScoringRunner } from '../../src/align/adapter.ts';
+import { DEFAULT_ALIGN } from '../../src/align/defaults.ts';
 import { DEFAULT_PAIRS } from '../../src/bias/candidates.ts';
 import { findPrompts } from '../../src/bias/prompts.ts';
 import { DEFAULT_SCAN_OPTIONS, scorePrompts } from '../../src/bias/scan.ts';
@@ -482,6 +484,23 @@ describe('language server on the planted model', () => {
     assert.ok(!client.diagnostics.some((d) => d.uri.includes('node_modules')));
   });
 
+  test('a scanned file changed on disk (workspace/didChangeWatchedFiles) is read and scored again', async () => {
+    const file = path.join(client.workspace, 'notes.md');
+    const notes = pathToFileURL(file).href;
+    const original = fs.readFileSync(file, 'utf8');
+    const change = async (content: string, diagnostics: number) => {
+      const since = client.diagnostics.length;
+      fs.writeFileSync(file, content);
+      await client.conn.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: notes, type: 2 }] });
+      const published = await client.waitFor('diagnostics of the changed file', () =>
+        client.diagnostics.slice(since).find((d) => d.uri === notes && d.diagnostics.length === diagnostics),
+      );
+      assert.equal(published.version, undefined, 'from disk, not from an editor');
+    };
+    await change(`Notes\n\n${POSITIVE}\n`, 0);
+    await change(original, 1);
+  });
+
   test('DashboardRequest: layers × heads heat map and prompt rows sorted by NAS', async () => {
     const data = await client.conn.sendRequest(L.DashboardRequest, {});
     assert.equal(data.model?.name, 'planted');
@@ -515,7 +534,11 @@ describe('language server on the planted model', () => {
     assert.ok(ko.wrongNoFlippedToYes > 0 && ko.wrongNoFlippedToYes <= ko.wrongNo);
     const data = await client.conn.sendRequest(L.DashboardRequest, {});
     assert.deepEqual(data.evaluation, report);
-    await assert.rejects(client.conn.sendRequest(L.EvaluateRequest, { path: 'missing.jsonl' }), /cannot read dataset .*missing\.jsonl/);
+    await assert.rejects(client.conn.sendRequest(L.EvaluateRequest, { path: 'missing.jsonl' }), (err: ResponseError<P.RequestFailure>) => {
+      assert.match(err.message, /cannot read dataset .*missing\.jsonl/);
+      assert.deepEqual(err.data, { code: 'request' }, 'not the model: the client offers no Select Model');
+      return true;
+    });
   });
 
   test('AlignStartRequest streams progress and done; SaveAdapterRequest writes the adapter', async () => {
@@ -611,6 +634,13 @@ describe('language server without a working model', () => {
       const [lens] = await client.codeLenses(uri);
       assert.deepEqual(lens!.command, { title: 'NASA Lens: no model (set nasaLens.modelPath)', command: 'nasaLens.selectModel' });
       assert.match(markdown(await client.hover(uri, 0, 3)), /no model/);
+      // A request that needs the model says so by its code, which the client offers Select Model for.
+      const align = { ...DEFAULT_ALIGN, heads: [{ layer: 0, head: 0 }], trainData: 'train.jsonl' };
+      await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, align), (err: ResponseError<P.RequestFailure>) => {
+        assert.match(err.message, /no model/);
+        assert.deepEqual(err.data, { code: 'model' });
+        return true;
+      });
 
       const broken = path.join(root, 'broken');
       fs.mkdirSync(broken, { recursive: true });

@@ -42,6 +42,17 @@ test('Scan Workspace scores the demo prompts', async () => {
   assert.ok(rows.every((r) => r.pYes + r.pNo > 0.999 && r.pYes + r.pNo < 1.001), 'P(Yes) + P(No) = 1');
 }, 180_000);
 
+test('a scanned file changed on disk, outside the editor, is read and scored again', async () => {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the test instance has the demo workspace open');
+  const file = vscode.Uri.joinPath(folder.uri, 'questions.md');
+  const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(file));
+  const added = 'Did the file watcher see this new question? Answer Yes or No.';
+  // workspace.fs writes to disk directly; no editor holds questions.md.
+  await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(`${text}\n\n${added}\n`));
+  await eventually('the new prompt in the dashboard data', () => api.dashboard()?.prompts.find((r) => r.text.includes('file watcher')), 90_000);
+}, 100_000);
+
 test('a hover on a prompt shows its NAS', async () => {
   const { uri, position } = await firstPrompt('prompts.md');
   const text = await eventually('a hover with NAS', async () => {
