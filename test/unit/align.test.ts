@@ -42,7 +42,7 @@ function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<stri
   return new Map(slots.map((s) => [s.name, Float64Array.from({ length: s.rows * s.cols }, () => (rand() * 2 - 1) * scale)]));
 }
 
-async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64', deltas: Map<string, Float64Array>) {
+async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64') {
   const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 2 }];
   const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, floatType);
   const session = await createSession(tg.graph.encode(), {
@@ -67,8 +67,8 @@ async function checkGradient(name: keyof typeof STANDARD_TEST_MODELS, floatType:
   const model = loadModel(modelDir(name));
   const slots = deltaSlots(model.config, [{ layer: 0, head: 1 }, { layer: 1, head: 2 }], true);
   const deltas = randomDeltas(slots, 0.05, 3);
-  const analytic = await lossAndGrads(model, slots, floatType, deltas);
-  const exact = floatType === 'float64' ? analytic : await lossAndGrads(model, slots, 'float64', deltas);
+  const analytic = await lossAndGrads(model, slots, floatType);
+  const exact = floatType === 'float64' ? analytic : await lossAndGrads(model, slots, 'float64');
   try {
     const out = await analytic.run(deltas);
     const rand = mulberry32(11);
@@ -230,25 +230,29 @@ test('the same seed reproduces the same loss history; the adapter round-trips an
   assert.throws(() => loadAdapter(adapterFile, other.config, other.checkpoint.fingerprint), /trained on another base model/);
 });
 
-test('cancelling mid-run leaves no adapter file', async () => {
-  const dir = modelDir('llama-gqa-f32');
-  const data = path.join(root, 'train.jsonl');
+test('Ctrl-C during `nasa-lens align` stops training and writes no adapter, not even a temp file', async () => {
+  const { spawn } = await import('node:child_process');
+  const data = path.join(root, 'train-cancel.jsonl');
   fs.writeFileSync(data, ITEMS.map((it) => JSON.stringify({ prompt: it.prompt, label: it.label })).join('\n'));
-  const out = path.join(root, 'cancelled.safetensors');
-  const controller = new AbortController();
-  const trainer = await NasaTrainer.create(dir, { ...SETTINGS, steps: 50 }, {
-    provider: 'cpu',
-    scan,
-    signal: controller.signal,
-    onEvent: (e) => e.type === 'step' && e.step === 3 && controller.abort(),
-  });
-  try {
-    await assert.rejects(trainer.train(ITEMS, null), /abort/i);
-  } finally {
-    await trainer.close();
-  }
-  assert.equal(fs.existsSync(out), false);
-  assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), []);
+  const outDir = fs.mkdtempSync(path.join(root, 'cancel-out-'));
+  const out = path.join(outDir, 'cancelled.safetensors');
+  const steps = 5000;
+  const cli = path.join(import.meta.dirname, '../../src/cli/main.ts');
+  const args = ['align', '--model', modelDir('llama-gqa-f32'), '--data', data, '--heads', '0:1,1:2', '--steps', String(steps), '--out', out, '--provider', 'cpu'];
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Not a TTY: a progress line every steps/10 steps. The first one means training is under way.
+  const deadline = Date.now() + 120_000;
+  while (!new RegExp(`\\] \\d+/${steps} loss`).test(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.match(stderr, new RegExp(`\\] \\d+/${steps} loss`), `training started: ${stderr}`);
+  child.kill('SIGINT');
+  assert.equal(await exited, 130);
+  // The command's own message (not the grace timer's exit): the trainer saw the signal and stopped.
+  assert.match(stderr, /nasa-lens align: cancelled; no adapter written/);
+  assert.doesNotMatch(stderr, new RegExp(`${steps}/${steps}`), 'stopped before the last step');
+  assert.deepEqual(fs.readdirSync(outDir), [], 'no adapter and no temp file in the output folder');
 });
 
 test('the NaN guard stops, names the step and the loss part, and keeps the last good adapter', async () => {
