@@ -11,7 +11,7 @@ import { loadModel } from '../model/load.ts';
 import { ModelRunner, type RunnerOptions } from '../model/runner.ts';
 import type { ModelConfig } from '../model/types.ts';
 import { kRows, qRows } from '../model/weights.ts';
-import type { HeadRef } from '../bias/nas.ts';
+import { missingHeadMessage, type HeadRef } from '../bias/nas.ts';
 
 /** One trainable block: which weight rows it shifts. */
 export interface DeltaSlot {
@@ -47,10 +47,9 @@ export const kDeltaName = (l: number, g: number) => `layers.${l}.kv_heads.${g}.k
 export function deltaSlots(cfg: ModelConfig, heads: HeadRef[], trainK: boolean): DeltaSlot[] {
   const D = cfg.headDim;
   const slots: DeltaSlot[] = [];
+  const missing = missingHeadMessage(heads, { layers: cfg.numLayers, heads: cfg.numHeads });
+  if (missing !== null) throw new RangeError(missing);
   for (const { layer, head } of heads) {
-    if (layer < 0 || layer >= cfg.numLayers || head < 0 || head >= cfg.numHeads) {
-      throw new RangeError(`head L${layer}H${head} does not exist (model has ${cfg.numLayers} layers × ${cfg.numHeads} heads)`);
-    }
     slots.push({ name: qDeltaName(layer, head), ...qRows(cfg, layer, head), rows: D, cols: cfg.hiddenSize });
   }
   if (trainK) {

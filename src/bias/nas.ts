@@ -133,11 +133,24 @@ export function formatHead(ref: HeadRef): string {
   return `L${ref.layer}H${ref.head}`;
 }
 
+/** How many layers and query heads a model has: what a head reference must fit. */
+export interface HeadLimits {
+  layers: number;
+  heads: number;
+}
+
+/** Why the first head of `heads` that the model does not have is refused, or null when all exist. */
+export function missingHeadMessage(heads: readonly HeadRef[], limits: HeadLimits): string | null {
+  const bad = heads.find((h) => !(Number.isInteger(h.layer) && Number.isInteger(h.head) && h.layer >= 0 && h.layer < limits.layers && h.head >= 0 && h.head < limits.heads));
+  if (bad === undefined) return null;
+  return `head ${formatHead(bad)} does not exist: the model has layers 0..${limits.layers - 1} and heads 0..${limits.heads - 1}`;
+}
+
 /**
  * Parses a head list like "14:3,2:0" (whitespace allowed around items). Bad syntax, duplicates, and
  * (when `limits` is given) out-of-range heads are PromptErrors since the list is user input.
  */
-export function parseHeads(spec: string, limits?: { layers: number; heads: number }): HeadRef[] {
+export function parseHeads(spec: string, limits?: HeadLimits): HeadRef[] {
   const items = spec.split(',').map((s) => s.trim());
   if (items.length === 1 && items[0] === '') throw new PromptError('empty head list: expected LAYER:HEAD[,LAYER:HEAD…], e.g. "14:3,2:0"');
   const seen = new Set<string>();
@@ -147,9 +160,8 @@ export function parseHeads(spec: string, limits?: { layers: number; heads: numbe
     const ref = { layer: Number(m[1]), head: Number(m[2]) };
     if (seen.has(formatHead(ref))) throw new PromptError(`head ${item} is listed twice in "${spec}"`);
     seen.add(formatHead(ref));
-    if (limits !== undefined && (ref.layer >= limits.layers || ref.head >= limits.heads)) {
-      throw new PromptError(`head ${item} does not exist: the model has layers 0..${limits.layers - 1} and heads 0..${limits.heads - 1}`);
-    }
+    const missing = limits === undefined ? null : missingHeadMessage([ref], limits);
+    if (missing !== null) throw new PromptError(missing);
     return ref;
   });
 }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { adapterOutputPolicy, saveAdapter, type Adapter } from '../align/adapter.ts';
 import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
+import { missingHeadMessage, type HeadLimits } from '../bias/nas.ts';
 import type { ScanOptions } from '../bias/scan.ts';
 import type { Provider } from '../engine/providers.ts';
 import { errorMessage } from '../model/errors.ts';
@@ -26,7 +27,7 @@ export interface AlignEnvironment {
   weights?: WeightMode;
   scan: Omit<ScanOptions, 'query'>;
   /** The loaded model's shape, to refuse heads it does not have before any work starts. */
-  limits: { layers: number; heads: number } | null;
+  limits: HeadLimits | null;
   /** The adapter applied to scores (absolute), or null: named in the result, not trained on. */
   appliedAdapter?: string | null;
   resolve(p: string): string;
@@ -152,11 +153,8 @@ function doneResult(r: AlignResult, measured: AlignMeasurement): AlignOutcome {
 }
 
 function checkHeads(s: AlignSettings, limits: AlignEnvironment['limits']): void {
-  if (limits === null) return;
-  const bad = s.heads.find((h) => !(h.layer >= 0 && h.layer < limits.layers && h.head >= 0 && h.head < limits.heads));
-  if (bad) {
-    throw new AlignRequestError(`head L${bad.layer}H${bad.head} does not exist: the model has layers 0..${limits.layers - 1} and heads 0..${limits.heads - 1}`);
-  }
+  const missing = limits === null ? null : missingHeadMessage(s.heads, limits);
+  if (missing !== null) throw new AlignRequestError(missing);
 }
 
 /** The trainer's settings, with the checks a panel's form may have missed. */

@@ -13,7 +13,7 @@ import {
   DEFAULT_PAIRS, answerTokenId, findCandidates, requireCandidates, tokenIndexAt,
 } from '../../src/bias/candidates.ts';
 import {
-  datasetNas, formatHead, headNas, nasMatrix, nasTotal, parseHeads, queryPositions, topHeads,
+  datasetNas, formatHead, headNas, missingHeadMessage, nasMatrix, nasTotal, parseHeads, queryPositions, topHeads,
   type AttentionRows,
 } from '../../src/bias/nas.ts';
 import { binaryMetrics, type Prediction } from '../../src/bias/metrics.ts';
@@ -227,6 +227,17 @@ test('datasetNas is the per-head mean; formatHead and parseHeads', () => {
   assert.throws(() => parseHeads('1:2,'), /bad head ""/);
   assert.throws(() => parseHeads('1:2,1:2'), /listed twice/);
   assert.throws(() => parseHeads('4:0', { layers: 4, heads: 8 }), /does not exist/);
+});
+
+test('missingHeadMessage: the one check of a head against the model, with its message', () => {
+  const limits = { layers: 4, heads: 8 };
+  assert.equal(missingHeadMessage([{ layer: 0, head: 0 }, { layer: 3, head: 7 }], limits), null);
+  const refused = 'head L4H0 does not exist: the model has layers 0..3 and heads 0..7';
+  assert.equal(missingHeadMessage([{ layer: 1, head: 1 }, { layer: 4, head: 0 }, { layer: 9, head: 9 }], limits), refused);
+  for (const bad of [{ layer: -1, head: 0 }, { layer: 0, head: 8 }, { layer: 0.5, head: 0 }, { layer: 0, head: NaN }]) {
+    assert.match(missingHeadMessage([bad], limits) ?? '', /does not exist: the model has layers 0\.\.3 and heads 0\.\.7/);
+  }
+  assert.throws(() => parseHeads('4:0', limits), (e: unknown) => e instanceof PromptError && e.message === refused);
 });
 
 // ---------------------------------------------------------------------------------------------
