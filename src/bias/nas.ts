@@ -1,21 +1,8 @@
 // Negative attention score (NAS) of each attention head, docs/design.md §3.3: how much a head's attention
 // from the answer position favours the negative candidate over the positive one.
 
+import { queryRowStart, type AttentionRows } from '../model/attention.ts';
 import { PromptError } from './errors.ts';
-
-/**
- * Post-softmax attention for ONE prompt, as the engine outputs it: only the last `rows` query
- * positions are kept (NAS needs no more), for every layer and query head.
- * data[((l * heads + h) * rows + r) * len + k] = attention of query position (len − rows + r) to key k,
- * in unpadded token coordinates.
- */
-export interface AttentionRows {
-  layers: number;
-  heads: number;
-  rows: number;
-  len: number;
-  data: Float32Array | Float64Array;
-}
 
 export interface HeadRef {
   layer: number;
@@ -54,21 +41,12 @@ export function headNas(attn: AttentionRows, l: number, h: number, p: number, n:
   if (queries.length === 0) throw new RangeError('the query set is empty');
   let sum = 0;
   for (const i of queries) {
-    const rowStart = rowOffset(attn, l, h, i);
+    const rowStart = queryRowStart(attn, l, h, i);
     const ap = attn.data[rowStart + p]!;
     const an = attn.data[rowStart + n]!;
     sum += (ap + an) * Math.log((an + NAS_EPSILON) / (ap + NAS_EPSILON));
   }
   return sum / queries.length;
-}
-
-/** Offset in attn.data of query position i's row, or an error if the engine did not output that row. */
-function rowOffset(attn: AttentionRows, l: number, h: number, i: number): number {
-  const firstRow = attn.len - attn.rows;
-  if (!Number.isInteger(i) || i < firstRow || i >= attn.len) {
-    throw new RangeError(`query position ${i} is not among the attention rows present (${firstRow}..${attn.len - 1})`);
-  }
-  return ((l * attn.heads + h) * attn.rows + (i - firstRow)) * attn.len;
 }
 
 function checkIndex(what: string, value: number, size: number): void {

@@ -4,6 +4,7 @@
 
 import type { Provider } from '../engine/providers.ts';
 import { createSession, ort, type Session } from '../engine/session.ts';
+import { rowStart, type AttentionRows } from './attention.ts';
 import { buildForwardGraph, type WeightDelta } from './llama.ts';
 import { weightPrecision, type WeightMode, type WeightPrecision } from './weights-graph.ts';
 import { loadModel, type LoadedModel } from './load.ts';
@@ -34,14 +35,8 @@ export interface RunnerOptions {
   maxTokens?: number;
 }
 
-/** Attention of one prompt: data[((l*heads + h)*rows + r)*len + k], row r = query position len-rows+r. */
-export interface PromptAttention {
-  layers: number;
-  heads: number;
-  rows: number;
-  len: number;
-  data: Float32Array;
-}
+/** Attention of one prompt, in the layout of src/model/attention.ts. */
+export type PromptAttention = AttentionRows<Float32Array>;
 
 /**
  * Attention knockout for one prompt of a batch: in each listed head, every query position after
@@ -183,17 +178,18 @@ export class ModelRunner {
     return batch.map((seq, b) => {
       const len = seq.length;
       const pad = T - len;
-      const data = new Float32Array(L * H * rows * len);
+      const attn: PromptAttention = { layers: L, heads: H, rows, len, data: new Float32Array(L * H * rows * len) };
       for (let l = 0; l < L; l++) {
+        // attn_l is [B, H, rows, T] over the padded batch: prompt b's keys start at `pad`.
         const src = out[`attn_${l}`].data as Float32Array;
         for (let h = 0; h < H; h++) {
           for (let r = 0; r < rows; r++) {
             const from = ((b * H + h) * rows + r) * T + pad;
-            data.set(src.subarray(from, from + len), ((l * H + h) * rows + r) * len);
+            attn.data.set(src.subarray(from, from + len), rowStart(attn, l, h, r));
           }
         }
       }
-      return { layers: L, heads: H, rows, len, data };
+      return attn;
     });
   }
 

@@ -3,6 +3,7 @@
 // attention on "No"". A prompt that cannot be scored (too long, answers sharing a first token…)
 // becomes an error entry instead of failing the whole batch.
 
+import { queryRowStart } from '../model/attention.ts';
 import type { KnockoutKeys, ModelRunner, PromptAttention } from '../model/runner.ts';
 import { errorMessage } from '../model/errors.ts';
 import {
@@ -89,13 +90,11 @@ function recordingRunner(
 
 /** Mean attention of each head's query rows on the two candidate tokens. */
 function candidateShares(attn: PromptAttention, p: PreparedPrompt): Shares {
-  const { layers, heads, rows, len, data } = attn;
-  const firstRow = len - rows;
   const share = (l: number, h: number, key: number) => {
     let sum = 0;
-    for (const q of p.queries) sum += data[((l * heads + h) * rows + (q - firstRow)) * len + key]!;
+    for (const q of p.queries) sum += attn.data[queryRowStart(attn, l, h, q) + key]!;
     return sum / p.queries.length;
   };
-  const grid = (key: number) => Array.from({ length: layers }, (_, l) => Array.from({ length: heads }, (_, h) => share(l, h, key)));
+  const grid = (key: number) => Array.from({ length: attn.layers }, (_, l) => Array.from({ length: attn.heads }, (_, h) => share(l, h, key)));
   return { neg: grid(p.negative.index), pos: grid(p.positive.index) };
 }

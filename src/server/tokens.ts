@@ -2,6 +2,7 @@
 // position over them, from one forward pass (two with an adapter on: off, then on).
 
 import { decision, preparePrompt, type PromptInput, type ScanOptions } from '../bias/scan.ts';
+import { queryRowStart } from '../model/attention.ts';
 import type { ModelRunner, PromptAttention } from '../model/runner.ts';
 import type { TokenAttention } from '../protocol.ts';
 
@@ -28,7 +29,7 @@ export async function tokenAttention(runner: ModelRunner, input: PromptInput, op
 function lastRows(a: PromptAttention): number[][][] {
   return Array.from({ length: a.layers }, (_, l) =>
     Array.from({ length: a.heads }, (_, h) => {
-      const start = ((l * a.heads + h) * a.rows + (a.rows - 1)) * a.len;
+      const start = queryRowStart(a, l, h, a.len - 1);
       return Array.from(a.data.subarray(start, start + a.len));
     }),
   );

@@ -14,8 +14,8 @@ import {
 } from '../../src/bias/candidates.ts';
 import {
   datasetNas, formatHead, headNas, missingHeadMessage, nasMatrix, nasTotal, parseHeads, queryPositions, topHeads,
-  type AttentionRows,
 } from '../../src/bias/nas.ts';
+import type { AttentionRows } from '../../src/model/attention.ts';
 import { binaryMetrics, type Prediction } from '../../src/bias/metrics.ts';
 import { mulberry32 } from '../../src/bias/random.ts';
 import { findPrompts } from '../../src/bias/prompts.ts';
@@ -24,7 +24,7 @@ import { parseDataset, readDataset } from '../../src/bias/dataset.ts';
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Attention rows filled from fn(layer, head, queryPosition, key), in the engine's layout. */
+/** Attention rows filled from fn(layer, head, queryPosition, key), in the engine's layout (written out here, not taken from src). */
 function makeAttn(
   layers: number, heads: number, len: number, rows: number,
   fn: (l: number, h: number, q: number, k: number) => number,
