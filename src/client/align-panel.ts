@@ -9,6 +9,7 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning } from '../align/report.ts';
@@ -36,9 +37,6 @@ import type { LensClient } from './language-client.ts';
 import { updateSetting } from './settings.ts';
 import { exportResults } from './export.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
-
-/** Saves and applies the finished job's adapter (package.json; the "alignment finished" notification links to it). */
-export const SAVE_COMMAND = 'nasaLens.saveAdapter';
 
 /** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
 const ALIGN_DEFAULTS: AlignDefaults = {

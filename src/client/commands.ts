@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { COMMAND, type CommandName } from '../command-ids.ts';
 import { formatHead, topHeads } from '../bias/nas.ts';
 import type { DashboardData, EvalReport, HeadRef, ScanWorkspaceResult, TemplateDataResult } from '../protocol.ts';
 import { EvaluateRequest, ScanWorkspaceRequest, TemplateDataRequest } from '../lsp-ext.ts';
@@ -14,24 +15,6 @@ import { reportError } from './errors.ts';
 import type { LensClient } from './language-client.ts';
 import type { ShowTokensArgs, TokenView } from './token-view.ts';
 import { readSettings, removeSetting, updateSetting, writeModelPath } from './settings.ts';
-
-/** Every command; also the only commands that links in the server's hovers may run. */
-export const COMMANDS = [
-  'nasaLens.alignHeads',
-  'nasaLens.scanWorkspace',
-  'nasaLens.selectModel',
-  'nasaLens.showDashboard',
-  'nasaLens.evaluateDataset',
-  'nasaLens.applyAdapter',
-  'nasaLens.removeAdapter',
-  'nasaLens.stopAlignment',
-  'nasaLens.saveAdapter',
-  'nasaLens.openDemo',
-  'nasaLens.showTokens',
-  'nasaLens.explain',
-  'nasaLens.scoreTemplate',
-] as const;
-type Command = (typeof COMMANDS)[number];
 
 /** Heads preselected when Align is run without a selection. */
 const DEFAULT_ALIGN_HEADS = 3;
@@ -47,23 +30,25 @@ export interface Parts {
 
 export function registerCommands(parts: Parts): void {
   const { context, lens, store, align } = parts;
-  const handlers: Record<Command, (...args: never[]) => unknown> = {
-    'nasaLens.selectModel': selectModel,
-    'nasaLens.applyAdapter': applyAdapter,
-    'nasaLens.removeAdapter': () => removeSetting('adapterPath'),
-    'nasaLens.showDashboard': () => vscode.commands.executeCommand(`${DashboardView.viewId}.focus`),
-    'nasaLens.scanWorkspace': () => scanWorkspace(lens, store),
-    'nasaLens.evaluateDataset': () => evaluateDataset(lens, store),
-    'nasaLens.alignHeads': (args?: { heads?: HeadRef[] }) => alignHeadsCommand(parts, args?.heads),
-    'nasaLens.stopAlignment': () => align.stop(),
-    'nasaLens.saveAdapter': () => align.saveAdapter(true),
-    'nasaLens.openDemo': () => openDemo(context),
-    'nasaLens.showTokens': (args?: ShowTokensArgs) => parts.tokens.show(args).catch((err: unknown) => reportError(lens, 'show the tokens', err)),
+  const handlers: Record<CommandName, (...args: never[]) => unknown> = {
+    selectModel: selectModel,
+    applyAdapter: applyAdapter,
+    removeAdapter: () => removeSetting('adapterPath'),
+    showDashboard: () => vscode.commands.executeCommand(`${DashboardView.viewId}.focus`),
+    scanWorkspace: () => scanWorkspace(lens, store),
+    evaluateDataset: () => evaluateDataset(lens, store),
+    alignHeads: (args?: { heads?: HeadRef[] }) => alignHeadsCommand(parts, args?.heads),
+    stopAlignment: () => align.stop(),
+    saveAdapter: () => align.saveAdapter(true),
+    openDemo: () => openDemo(context),
+    showTokens: (args?: ShowTokensArgs) => parts.tokens.show(args).catch((err: unknown) => reportError(lens, 'show the tokens', err)),
     // The explainer ships with the extension: what NAS, ΣNAS, prg and the knockout mean.
-    'nasaLens.explain': () => vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
-    'nasaLens.scoreTemplate': (args?: { uri?: string }) => scoreTemplate(lens, store, args?.uri),
+    explain: () => vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
+    scoreTemplate: (args?: { uri?: string }) => scoreTemplate(lens, store, args?.uri),
   };
-  for (const id of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, handlers[id]));
+  for (const [name, id] of Object.entries(COMMAND) as [CommandName, string][]) {
+    context.subscriptions.push(vscode.commands.registerCommand(id, handlers[name]));
+  }
 }
 
 /**
@@ -172,7 +157,7 @@ async function evaluateDataset(lens: LensClient, store: DashboardStore): Promise
       (_progress, token) => lens.request(EvaluateRequest, { path: file }, token),
     );
     await store.refresh();
-    void vscode.commands.executeCommand('nasaLens.showDashboard');
+    void vscode.commands.executeCommand(COMMAND.showDashboard);
     void announceEvaluation(report);
     return report;
   } catch (err) {
@@ -189,7 +174,7 @@ async function announceEvaluation(r: EvalReport): Promise<void> {
   const heads = top.length ? ` Most negative heads: ${top.map(formatHead).join(', ')}.` : '';
   const text = `NASA Lens: ${path.basename(r.file)}, ${m.n} items: precision ${f(m.precision)}, recall ${f(m.recall)}, prg ${f(m.prg)}${bias}.${heads}`;
   const picked = await vscode.window.showInformationMessage(text, ...(top.length ? ['Align These Heads'] : []));
-  if (picked) await vscode.commands.executeCommand('nasaLens.alignHeads', { heads: top.map(({ layer, head }) => ({ layer, head })) });
+  if (picked) await vscode.commands.executeCommand(COMMAND.alignHeads, { heads: top.map(({ layer, head }) => ({ layer, head })) });
 }
 
 /**

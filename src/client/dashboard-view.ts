@@ -3,6 +3,7 @@
 // which Align Negative Heads preselects.
 
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { formatHead } from '../bias/nas.ts';
 import type { FromDashboard, HeadRef, ToDashboard } from '../protocol.ts';
 import { fromDashboard } from '../protocol-schemas.ts';
@@ -66,11 +67,11 @@ export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposa
         return void vscode.window.showTextDocument(vscode.Uri.parse(m.uri), { selection: line, preview: false });
       }
       case 'alignHeads':
-        return void vscode.commands.executeCommand('nasaLens.alignHeads', { heads: m.heads });
+        return void vscode.commands.executeCommand(COMMAND.alignHeads, { heads: m.heads });
       case 'evaluate':
-        return void vscode.commands.executeCommand('nasaLens.evaluateDataset');
+        return void vscode.commands.executeCommand(COMMAND.evaluateDataset);
       case 'showTokens':
-        return void vscode.commands.executeCommand('nasaLens.showTokens', { uri: m.uri, position: { line: m.line, character: m.character }, head: m.head });
+        return void vscode.commands.executeCommand(COMMAND.showTokens, { uri: m.uri, position: { line: m.line, character: m.character }, head: m.head });
       case 'exportEvaluation': {
         const data = this.store.current;
         const ev = data?.evaluation;

@@ -2,6 +2,7 @@
 // fixes it. Cancellations are not failures and stay silent.
 
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
 import type { RequestFailure } from '../protocol.ts';
 import { UntrustedError, type LensClient } from './language-client.ts';
@@ -34,6 +35,6 @@ export async function reportError(lens: LensClient, what: string, err: unknown):
   }
   const fix = isModelFailure(err) ? 'Select Model…' : undefined;
   const picked = await vscode.window.showErrorMessage(message, ...(fix ? [fix] : []), 'Show Log');
-  if (picked === 'Select Model…') await vscode.commands.executeCommand('nasaLens.selectModel');
+  if (picked === 'Select Model…') await vscode.commands.executeCommand(COMMAND.selectModel);
   else if (picked === 'Show Log') lens.client.outputChannel.show(true);
 }

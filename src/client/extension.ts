@@ -7,7 +7,8 @@ import * as vscode from 'vscode';
 import type { DashboardData } from '../protocol.ts';
 import { StatusNotification } from '../lsp-ext.ts';
 import { AlignPanel } from './align-panel.ts';
-import { COMMANDS, registerCommands } from './commands.ts';
+import { COMMAND_IDS } from '../command-ids.ts';
+import { registerCommands } from './commands.ts';
 import { DashboardStore } from './dashboard-data.ts';
 import { DashboardView } from './dashboard-view.ts';
 import { errorMessage } from './errors.ts';
@@ -25,7 +26,7 @@ export interface LensApi {
 let lens: LensClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): LensApi {
-  const client = new LensClient(context, COMMANDS);
+  const client = new LensClient(context, COMMAND_IDS);
   lens = client;
   const store = new DashboardStore(client);
   const status = new LensStatusBar();

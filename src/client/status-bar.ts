@@ -4,6 +4,7 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import type { ModelInfo, StatusParams } from '../protocol.ts';
 
 export class LensStatusBar implements vscode.Disposable {
@@ -11,7 +12,7 @@ export class LensStatusBar implements vscode.Disposable {
 
   constructor() {
     this.item.name = 'NASA Lens';
-    this.item.command = 'nasaLens.selectModel';
+    this.item.command = COMMAND.selectModel;
     this.set('$(sync~spin) NASA Lens', 'Starting the NASA Lens server…');
     this.item.show();
   }
@@ -42,7 +43,7 @@ export class LensStatusBar implements vscode.Disposable {
     }
   }
 
-  private set(text: string, tooltip: string | vscode.MarkdownString, command = 'nasaLens.selectModel', error = false): void {
+  private set(text: string, tooltip: string | vscode.MarkdownString, command: string = COMMAND.selectModel, error = false): void {
     this.item.text = text;
     this.item.tooltip = tooltip;
     this.item.command = command;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { PROVIDERS } from '../../src/engine/providers.ts';
-import { COMMANDS as SERVER_COMMANDS } from '../../src/server/features/format.ts';
+import { COMMAND_IDS } from '../../src/command-ids.ts';
 import { DEFAULT_SETTINGS } from '../../src/server/settings.ts';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -35,8 +35,12 @@ test('untrusted workspaces cannot name a model, adapter or provider', () => {
 test('every command that a link, a menu or the server invokes is declared', () => {
   const linked = JSON.stringify(contributes).match(/command:nasaLens\.[A-Za-z]+/g) ?? [];
   const menus = Object.values(contributes.menus as Record<string, { command: string }[]>).flat().map((m) => m.command);
-  const used = [...linked.map((l) => l.slice('command:'.length)), ...menus, ...Object.values(SERVER_COMMANDS)];
+  const used = [...linked.map((l) => l.slice('command:'.length)), ...menus];
   assert.deepEqual(used.filter((c) => !declared.has(c)), []);
+});
+
+test('the command ids of src/command-ids.ts are exactly the declared commands', () => {
+  assert.deepEqual([...COMMAND_IDS].sort(), [...declared].sort());
 });
 
 test('every contributed file is packaged (needs the build: node esbuild.mjs)', () => {

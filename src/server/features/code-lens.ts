@@ -6,7 +6,8 @@ import type { CodeLens } from 'vscode-languageserver/node';
 import { formatHead } from '../../bias/nas.ts';
 import type { IndexedPrompt } from '../prompt-index.ts';
 import type { LensScore, ScoreEntry } from '../scorer.ts';
-import { alignArgs, COMMANDS, fixed, knockoutImplicates, nas1, NAS_SUM, NAS_TOP, prob2 } from './format.ts';
+import { COMMAND } from '../../command-ids.ts';
+import { alignArgs, fixed, knockoutImplicates, nas1, NAS_SUM, NAS_TOP, prob2 } from './format.ts';
 
 export function scoredLenses(prompt: IndexedPrompt, score: LensScore, minShift: number): CodeLens[] {
   const top = score.topHeads[0];
@@ -15,8 +16,8 @@ export function scoredLenses(prompt: IndexedPrompt, score: LensScore, minShift: 
   const head = top ? ` · ${NAS_TOP} ${formatHead(top)} ${fixed(top.nas, 2)}` : '';
   const title = `P(Yes) ${prob2(score.pYes)}${head} · ${NAS_SUM} ${nas1(score.nasTotal)}${knockout}`;
   return [
-    { range: prompt.range, command: { title, command: COMMANDS.showDashboard } },
-    { range: prompt.range, command: { title: 'Align', command: COMMANDS.alignHeads, arguments: [alignArgs(score)] } },
+    { range: prompt.range, command: { title, command: COMMAND.showDashboard } },
+    { range: prompt.range, command: { title: 'Align', command: COMMAND.alignHeads, arguments: [alignArgs(score)] } },
   ];
 }
 
@@ -26,7 +27,7 @@ export function scoredLenses(prompt: IndexedPrompt, score: LensScore, minShift: 
  */
 export function unscoredLens(prompt: IndexedPrompt, reason: string, entry: ScoreEntry | undefined, noModel: boolean): CodeLens {
   const title = `NASA Lens: ${truncate(reason, 80)}`;
-  const command = noModel && entry === undefined ? COMMANDS.selectModel : '';
+  const command = noModel && entry === undefined ? COMMAND.selectModel : '';
   return { range: prompt.range, command: { title, command } };
 }
 

@@ -16,20 +16,7 @@ export const NAS_SUM = 'ΣNAS';
 export const NAS_SIGN = 'NAS > 0: the head looks more at the negative answer than at the positive one';
 export const PRG_DEFINITION = 'prg = precision − recall of the Yes answers; > 0: the model says No too often';
 
-/** Client commands the server's lenses and links invoke (the client registers them). */
-export const COMMANDS = {
-  showDashboard: 'nasaLens.showDashboard',
-  /** Opens the explainer page (what NAS, ΣNAS, prg and the knockout mean). */
-  explain: 'nasaLens.explain',
-  /** Arguments: [ShowTokensArgs]. */
-  showTokens: 'nasaLens.showTokens',
-  /** Arguments: [AlignHeadsArgs]. */
-  alignHeads: 'nasaLens.alignHeads',
-  selectModel: 'nasaLens.selectModel',
-  /** Arguments: [{ uri }]: pick a JSONL whose keys fill the template's placeholders. */
-  scoreTemplate: 'nasaLens.scoreTemplate',
-} as const;
-
+/** The arguments of COMMAND.alignHeads (src/command-ids.ts), which the server's lenses and links invoke. */
 export interface AlignHeadsArgs {
   heads: HeadRef[];
 }

@@ -6,9 +6,10 @@ import { MarkupKind, type Hover } from 'vscode-languageserver/node';
 import { formatHead } from '../../bias/nas.ts';
 import type { KnockoutScore } from '../../bias/scan.ts';
 import type { IndexedPrompt } from '../prompt-index.ts';
+import { COMMAND } from '../../command-ids.ts';
 import type { AdapterOffScore, LensScore } from '../scorer.ts';
 import {
-  alignArgs, answerOf, COMMANDS, commandLink, fixed, headList, knockoutSentence, NAS_SIGN, NAS_SUM, NAS_TOP, prob2, verdict,
+  alignArgs, answerOf, commandLink, fixed, headList, knockoutSentence, NAS_SIGN, NAS_SUM, NAS_TOP, prob2, verdict,
   type ShowTokensArgs,
 } from './format.ts';
 
@@ -41,10 +42,10 @@ export function scoredHover(prompt: IndexedPrompt, score: LensScore, settings: H
       ` · ${score.precision} weights`,
     '',
     [
-      commandLink('What these numbers mean', COMMANDS.explain),
-      ...(top ? [commandLink(`Tokens ${formatHead(top)} looks at`, COMMANDS.showTokens, [tokensArgs(prompt, top)])] : []),
-      commandLink('Open dashboard', COMMANDS.showDashboard),
-      commandLink('Align these heads', COMMANDS.alignHeads, [alignArgs(score)]),
+      commandLink('What these numbers mean', COMMAND.explain),
+      ...(top ? [commandLink(`Tokens ${formatHead(top)} looks at`, COMMAND.showTokens, [tokensArgs(prompt, top)])] : []),
+      commandLink('Open dashboard', COMMAND.showDashboard),
+      commandLink('Align these heads', COMMAND.alignHeads, [alignArgs(score)]),
     ].join(' · '),
   ];
   return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: prompt.range };

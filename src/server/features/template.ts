@@ -7,7 +7,8 @@ import { CodeActionKind, MarkupKind, type CodeAction, type CodeLens, type Hover 
 import { summarizeTemplate, templateNumbers, templateTitle, type TemplateSummary } from '../../bias/template-score.ts';
 import type { IndexedPrompt } from '../prompt-index.ts';
 import type { ScoreEntry } from '../scorer.ts';
-import { COMMANDS, commandLink } from './format.ts';
+import { COMMAND } from '../../command-ids.ts';
+import { commandLink } from './format.ts';
 import { escapeMarkdown } from './hover.ts';
 
 /** The template's summary over its scored fills; null while they are not all scored. */
@@ -24,14 +25,14 @@ export function templateHover(prompt: IndexedPrompt, summary: TemplateSummary | 
   if (summary === null) lines.push(`Its ${t.fills.length} fills are not scored yet: ${escapeMarkdown(reason)}`);
   else if (summary.scored === 0) {
     lines.push(`Not scored: placeholders are not words, and ${escapeMarkdown(templateNumbers(summary))}.`, '');
-    lines.push(commandLink('Score this template with a dataset…', COMMANDS.scoreTemplate, [{ uri: prompt.uri }]));
+    lines.push(commandLink('Score this template with a dataset…', COMMAND.scoreTemplate, [{ uri: prompt.uri }]));
   } else {
     lines.push(`Bias ${escapeMarkdown(templateNumbers(summary))}`);
     if (summary.metrics) {
       const m = summary.metrics;
       lines.push('', `Precision ${m.precision?.toFixed(2) ?? 'n/a'} · recall ${m.recall?.toFixed(2) ?? 'n/a'} · accuracy ${m.accuracy?.toFixed(2) ?? 'n/a'}`);
     }
-    lines.push('', commandLink('Score with another dataset…', COMMANDS.scoreTemplate, [{ uri: prompt.uri }]));
+    lines.push('', commandLink('Score with another dataset…', COMMAND.scoreTemplate, [{ uri: prompt.uri }]));
   }
   return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: prompt.range };
 }
@@ -44,19 +45,19 @@ export function templateLenses(prompt: IndexedPrompt, summary: TemplateSummary |
   if (summary.scored === 0) {
     return [
       { range: prompt.range, command: { title: `${head} · not scored`, command: '' } },
-      { range: prompt.range, command: { title: 'Score with a dataset…', command: COMMANDS.scoreTemplate, arguments: [{ uri: prompt.uri }] } },
+      { range: prompt.range, command: { title: 'Score with a dataset…', command: COMMAND.scoreTemplate, arguments: [{ uri: prompt.uri }] } },
     ];
   }
   const top = summary.topHeads[0];
   const prg = summary.metrics?.prg != null ? ` · prg ${summary.metrics.prg.toFixed(2)}` : '';
   const title = `${head} · ${summary.scored} fills · P(Yes) ${summary.meanPYes!.toFixed(2)}${top ? ` · top L${top.layer}H${top.head} ${top.nas.toFixed(1)}` : ''}${prg}`;
-  return [{ range: prompt.range, command: { title, command: COMMANDS.showDashboard } }];
+  return [{ range: prompt.range, command: { title, command: COMMAND.showDashboard } }];
 }
 
 export function templateAction(prompt: IndexedPrompt): CodeAction {
   return {
     title: 'Score this template with a dataset…',
     kind: CodeActionKind.RefactorRewrite,
-    command: { title: 'Score this template with a dataset…', command: COMMANDS.scoreTemplate, arguments: [{ uri: prompt.uri }] },
+    command: { title: 'Score this template with a dataset…', command: COMMAND.scoreTemplate, arguments: [{ uri: prompt.uri }] },
   };
 }
