@@ -6,6 +6,14 @@ import type {
   AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef, SaveAdapterParams,
   TemplateDataParams, TokensParams,
 } from './protocol.ts';
+import { ALIGN_RULES, type AlignNumber } from './align/rules.ts';
+
+/** A NASA setting, within the bounds that the CLI and the align panel also apply. */
+const alignNumber = (name: AlignNumber): Schema<number> => {
+  const r = ALIGN_RULES[name];
+  if (r.integer) return integer(r.min, r.max);
+  return number(r.exclusiveMin ? { exclusiveMin: r.min, max: r.max } : { min: r.min, max: r.max });
+};
 
 const head = object({ layer: integer(0, 1_000_000), head: integer(0, 1_000_000) });
 
@@ -29,15 +37,15 @@ export const alignStartParams: Schema<AlignStartParams> = object({
   heads: heads(1),
   trainData: path,
   valData: optional(path),
-  weights: object({ align: number({ min: 0 }), task: number({ min: 0 }), keep: number({ min: 0 }) }),
-  steps: integer(1, 1_000_000),
-  lr: number({ exclusiveMin: 0, max: 1e3 }),
-  batch: integer(1, 65_536),
-  seed: integer(0, 2 ** 32 - 1),
+  weights: object({ align: alignNumber('align'), task: alignNumber('task'), keep: alignNumber('keep') }),
+  steps: alignNumber('steps'),
+  lr: alignNumber('lr'),
+  batch: alignNumber('batch'),
+  seed: alignNumber('seed'),
   trainK: boolean,
-  accuracyTolerance: optional(number({ min: 0, max: 1 })),
-  evalEvery: optional(integer(1, 1_000_000)),
-  patience: optional(integer(1, 1_000_000)),
+  accuracyTolerance: optional(alignNumber('accuracyTolerance')),
+  evalEvery: optional(alignNumber('evalEvery')),
+  patience: optional(alignNumber('patience')),
 });
 
 export const templateDataParams: Schema<TemplateDataParams> = object({ uri: string({ nonEmpty: true, maxLength: 8192 }), path });

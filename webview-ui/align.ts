@@ -5,9 +5,10 @@
 // Everything the user sees is in `state` and is saved with setState, so the panel comes back as it
 // was when VS Code re-creates a hidden webview.
 
+import type { AlignDefaults, AlignEvent, AlignOutcome, AlignStartParams, FromAlignPanel, HeadRef, ModelInfo, ToAlignPanel } from '../src/protocol.ts';
 import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
-import type { AlignDefaults, AlignEvent, AlignOutcome, AlignStartParams, FromAlignPanel, HeadRef, ModelInfo, ToAlignPanel } from '../src/protocol.ts';
+import { ALIGN_RULES, alignNumberProblem, type AlignNumber } from '../src/align/rules.ts';
 import { LiveChart, type Point } from './charts.ts';
 import { fill, h, toggleAttr } from './dom.ts';
 import { basename, formatHead, num, signed } from './format.ts';
@@ -69,31 +70,31 @@ interface AlignState {
   runTolerance?: number;
 }
 
+/** A number field of the form; its bounds are ALIGN_RULES[rule] (src/align/rules.ts), as the CLI and the server check them. */
 interface FieldSpec {
   key: NumberField;
+  rule: AlignNumber;
+  /** The form shows the setting times this (the tolerance in points: 100 × the fraction). */
+  scale?: number;
   label: string;
   title: string;
-  integer: boolean;
-  /** Smallest allowed value; `exclusive` when the value must be strictly greater. */
-  min: number;
-  exclusive?: boolean;
 }
 
 const FIELDS: readonly FieldSpec[] = [
-  { key: 'align', label: 'λ align', title: 'Weight of the mean NAS² of the chosen heads', integer: false, min: 0 },
-  { key: 'task', label: 'λ task', title: 'Weight of the yes/no cross-entropy on labelled examples', integer: false, min: 0 },
-  { key: 'keep', label: 'λ keep', title: 'Weight of KL(original ‖ adapted) over the vocabulary', integer: false, min: 0 },
-  { key: 'steps', label: 'Steps', title: 'Optimizer steps', integer: true, min: 1 },
-  { key: 'lr', label: 'Learning rate', title: 'Adam learning rate', integer: false, min: 0, exclusive: true },
-  { key: 'batch', label: 'Batch', title: 'Examples per step', integer: true, min: 1 },
-  { key: 'seed', label: 'Seed', title: 'Seed of the batch order', integer: true, min: 0 },
+  { key: 'align', rule: 'align', label: 'λ align', title: 'Weight of the mean NAS² of the chosen heads' },
+  { key: 'task', rule: 'task', label: 'λ task', title: 'Weight of the yes/no cross-entropy on labelled examples' },
+  { key: 'keep', rule: 'keep', label: 'λ keep', title: 'Weight of KL(original ‖ adapted) over the vocabulary' },
+  { key: 'steps', rule: 'steps', label: 'Steps', title: 'Optimizer steps' },
+  { key: 'lr', rule: 'lr', label: 'Learning rate', title: 'Adam learning rate' },
+  { key: 'batch', rule: 'batch', label: 'Batch', title: 'Examples per step' },
+  { key: 'seed', rule: 'seed', label: 'Seed', title: 'Seed of the batch order' },
   {
-    key: 'tolerance', label: 'Accuracy tolerance (points)', integer: false, min: 0,
+    key: 'tolerance', rule: 'accuracyTolerance', scale: 100, label: 'Accuracy tolerance (points)',
     title: 'A step is kept only if its validation accuracy is at most this many points below the unchanged model\'s',
   },
 ];
 
-/** Until the host's init arrives: the same defaults (one home, src/align/defaults.ts). */
+/** Until the host's init arrives: the same defaults as the CLI and the host (one home, src/align/defaults.ts). */
 const FALLBACK_DEFAULTS: AlignDefaults = {
   weights: DEFAULT_ALIGN.weights, steps: DEFAULT_ALIGN.steps, lr: DEFAULT_ALIGN.lr, batch: DEFAULT_ALIGN.batch,
   seed: DEFAULT_ALIGN.seed, trainK: DEFAULT_ALIGN.trainK, accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
@@ -199,7 +200,7 @@ function dataCard(refs: Pick<Refs, 'trainPath' | 'valPath' | 'valClear' | 'dataW
 
 function trainingCard(refs: Pick<Refs, 'trainK' | 'kvNote'>): HTMLElement {
   const fields = FIELDS.map((f) => {
-    const input = h('input', { id: `f-${f.key}`, type: 'number', step: 'any', min: f.min, required: true, title: f.title, oninput: () => onField(f.key) });
+    const input = h('input', { id: `f-${f.key}`, type: 'number', step: 'any', min: ALIGN_RULES[f.rule].min * (f.scale ?? 1), required: true, title: f.title, oninput: () => onField(f.key) });
     inputs[f.key] = input;
     return h('div', { class: 'field' }, h('label', { for: input.id, title: f.title }, f.label), input);
   });
@@ -480,7 +481,6 @@ function readParams(): AlignStartParams | null {
   }
   if (selection.size === 0) return invalid(ui.chips.querySelector('button') ?? null, 'Choose at least one head (a chip or a heat-map cell).');
   if (state.form.trainData === '') return invalid(null, 'Choose the training data (a JSONL file).');
-  if (values.tolerance > 100) return invalid(inputs.tolerance, 'Accuracy tolerance (points): at most 100');
   return {
     heads: selection.list(),
     trainData: state.form.trainData,
@@ -495,9 +495,8 @@ function readParams(): AlignStartParams | null {
 function parseField(f: FieldSpec, text: string): number | string {
   const v = text.trim() === '' ? NaN : Number(text);
   if (!Number.isFinite(v)) return 'enter a number';
-  if (f.integer && !Number.isInteger(v)) return 'enter a whole number';
-  if (f.exclusive ? v <= f.min : v < f.min) return `must be ${f.exclusive ? 'greater than' : 'at least'} ${f.min}`;
-  return v;
+  if (ALIGN_RULES[f.rule].integer && !Number.isInteger(v)) return 'enter a whole number';
+  return alignNumberProblem(f.rule, v, f.scale) ?? v;
 }
 
 function invalid(el: HTMLElement | null, message: string): null {

@@ -24,6 +24,7 @@ import { removeAllTempFiles } from '../fs/temp-files.ts';
 import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
+import { alignNumberProblem, type AlignNumber } from '../align/rules.ts';
 import type { AlignEvent, EvalSummary } from '../align/records.ts';
 import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
@@ -109,14 +110,6 @@ function integer(v: Values, name: string, fallback: number, min = 1): number {
 
 function positiveInt(v: Values, name: string, fallback: number): number {
   return integer(v, name, fallback, 1);
-}
-
-function nonNegative(v: Values, name: string, fallback: number): number {
-  const x = str(v, name);
-  if (x === undefined) return fallback;
-  const n = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? Number(x) : NaN;
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number ≥ 0, got "${x}"`);
-  return n;
 }
 
 const KNOCKOUT_OPTIONS = { knockout: { type: 'string' }, threshold: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
@@ -469,26 +462,33 @@ const ALIGN_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 function alignSettings(v: Values): AlignSettings {
-  const lr = nonNegative(v, 'lr', DEFAULT_ALIGN.lr);
-  if (lr === 0) throw new UsageError('--lr must be greater than 0');
-  const tolerance = nonNegative(v, 'accuracy-tolerance', DEFAULT_ALIGN.accuracyTolerance);
-  if (tolerance > 1) throw new UsageError(`--accuracy-tolerance is a fraction (0.02 = 2 points), got "${str(v, 'accuracy-tolerance')}"`);
   return {
     heads: parseHeads(required(v, 'heads')),
     trainK: Boolean(v['train-k']),
     weights: {
-      align: nonNegative(v, 'lambda-align', DEFAULT_ALIGN.weights.align),
-      task: nonNegative(v, 'lambda-task', DEFAULT_ALIGN.weights.task),
-      keep: nonNegative(v, 'lambda-keep', DEFAULT_ALIGN.weights.keep),
+      align: alignNumber(v, 'lambda-align', 'align', DEFAULT_ALIGN.weights.align),
+      task: alignNumber(v, 'lambda-task', 'task', DEFAULT_ALIGN.weights.task),
+      keep: alignNumber(v, 'lambda-keep', 'keep', DEFAULT_ALIGN.weights.keep),
     },
-    steps: integer(v, 'steps', DEFAULT_ALIGN.steps, 0),
-    lr,
-    batch: positiveInt(v, 'batch', DEFAULT_ALIGN.batch),
-    seed: integer(v, 'seed', DEFAULT_ALIGN.seed, 0),
-    accuracyTolerance: tolerance,
-    evalEvery: positiveInt(v, 'eval-every', DEFAULT_ALIGN.evalEvery),
-    patience: positiveInt(v, 'patience', DEFAULT_ALIGN.patience),
+    // 0 steps is --dump-grad's run (the gradient at zero deltas), refused without it.
+    steps: str(v, 'steps') === '0' ? 0 : alignNumber(v, 'steps', 'steps', DEFAULT_ALIGN.steps),
+    lr: alignNumber(v, 'lr', 'lr', DEFAULT_ALIGN.lr),
+    batch: alignNumber(v, 'batch', 'batch', DEFAULT_ALIGN.batch),
+    seed: alignNumber(v, 'seed', 'seed', DEFAULT_ALIGN.seed),
+    accuracyTolerance: alignNumber(v, 'accuracy-tolerance', 'accuracyTolerance', DEFAULT_ALIGN.accuracyTolerance),
+    evalEvery: alignNumber(v, 'eval-every', 'evalEvery', DEFAULT_ALIGN.evalEvery),
+    patience: alignNumber(v, 'patience', 'patience', DEFAULT_ALIGN.patience),
   };
+}
+
+/** A NASA setting's flag, written in decimal, within the bounds of src/align/rules.ts (as the server and the panel check them). */
+function alignNumber(v: Values, flag: string, name: AlignNumber, fallback: number): number {
+  const x = str(v, flag);
+  if (x === undefined) return fallback;
+  const n = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? Number(x) : NaN;
+  const problem = alignNumberProblem(name, n);
+  if (problem !== null) throw new UsageError(`--${flag} ${problem === 'must be a number' ? 'must be a number written in decimal' : problem}, got "${x}"`);
+  return n;
 }
 
 /** A one-line progress bar on stderr, redrawn in place on a terminal, every tenth of the run otherwise. */

@@ -157,29 +157,19 @@ function checkHeads(s: AlignSettings, limits: AlignEnvironment['limits']): void 
   if (missing !== null) throw new AlignRequestError(missing);
 }
 
-/** The trainer's settings, with the checks a panel's form may have missed. */
+/** The trainer's settings from params that passed their schema (src/protocol-schemas.ts, with the bounds of src/align/rules.ts). */
 function alignSettings(p: AlignStartParams): AlignSettings {
-  if (!Array.isArray(p.heads) || p.heads.length === 0) throw new AlignRequestError('choose at least one head to align');
-  if (!Number.isInteger(p.steps) || p.steps < 1) throw new AlignRequestError(`steps must be a whole number ≥ 1, got ${p.steps}`);
-  if (!(p.lr > 0)) throw new AlignRequestError(`the learning rate must be > 0, got ${p.lr}`);
-  if (!Number.isInteger(p.batch) || p.batch < 1) throw new AlignRequestError(`the batch size must be a whole number ≥ 1, got ${p.batch}`);
   const w = p.weights;
-  if (![w?.align, w?.task, w?.keep].every((x) => typeof x === 'number' && x >= 0)) throw new AlignRequestError('loss weights must be numbers ≥ 0');
-  const tolerance = p.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance;
-  if (!(typeof tolerance === 'number' && tolerance >= 0 && tolerance <= 1)) {
-    throw new AlignRequestError(`the accuracy tolerance must be a fraction between 0 and 1, got ${p.accuracyTolerance}`);
-  }
-  const whole = (x: unknown, fallback: number) => (Number.isInteger(x) && (x as number) >= 1 ? (x as number) : fallback);
   return {
     heads: p.heads.map(({ layer, head }) => ({ layer, head })),
-    trainK: Boolean(p.trainK),
+    trainK: p.trainK,
     weights: { align: w.align, task: w.task, keep: w.keep },
     steps: p.steps,
     lr: p.lr,
     batch: p.batch,
-    seed: Number.isInteger(p.seed) ? p.seed : 0,
-    accuracyTolerance: tolerance,
-    evalEvery: whole(p.evalEvery, DEFAULT_ALIGN.evalEvery),
-    patience: whole(p.patience, DEFAULT_ALIGN.patience),
+    seed: p.seed,
+    accuracyTolerance: p.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance,
+    evalEvery: p.evalEvery ?? DEFAULT_ALIGN.evalEvery,
+    patience: p.patience ?? DEFAULT_ALIGN.patience,
   };
 }

@@ -20,6 +20,10 @@ import { NasaTrainer, TRAINING_OPTIMIZATION, batchFeeds, prepare, softmaxWithNeg
 import type { DatasetItem } from '../../src/bias/dataset.ts';
 import { referenceForward } from '../reference/llama64.ts';
 import { main } from '../../src/cli/main.ts';
+import { DEFAULT_ALIGN } from '../../src/align/defaults.ts';
+import { alignNumberProblem } from '../../src/align/rules.ts';
+import { alignStartParams } from '../../src/protocol-schemas.ts';
+import { check, SchemaError } from '../../src/schema.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nasa-align-'));
 const scan = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
@@ -303,5 +307,25 @@ test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align
   assert.match(io.out, /^measured on .*cli-labelled\.jsonl \(validation data, \d+ items\); base: .* without adapter$/m);
   assert.match(io.out, /^(Kept the deltas of step [24]|No validated step lowered \|prg\|).* within 5 points/m);
   assert.equal(await main([...args.slice(0, -4), '--accuracy-tolerance', '2', '--out', adapter], capture), 1);
-  assert.match(io.err, /--accuracy-tolerance is a fraction/);
+  assert.match(io.err, /--accuracy-tolerance must be at most 1, got "2"/);
+});
+
+test('NASA settings have one set of bounds: the CLI flags and the server schema refuse the same values', async () => {
+  assert.equal(alignNumberProblem('lr', 0), 'must be greater than 0');
+  assert.equal(alignNumberProblem('steps', 1.5), 'must be a whole number');
+  assert.equal(alignNumberProblem('batch', 0), 'must be at least 1');
+  assert.equal(alignNumberProblem('seed', 2 ** 32), `must be at most ${2 ** 32 - 1}`);
+  assert.equal(alignNumberProblem('keep', NaN), 'must be a number');
+  assert.equal(alignNumberProblem('task', 50), null);
+  const params = { ...DEFAULT_ALIGN, heads: [{ layer: 0, head: 1 }], trainData: 'train.jsonl' };
+  assert.deepEqual(check(alignStartParams, params, 'params'), params);
+  const out = { out: () => undefined, log: () => undefined };
+  for (const [name, flag, value] of [['lr', 'lr', 0], ['batch', 'batch', 0], ['steps', 'steps', 2.5], ['seed', 'seed', 2 ** 32], ['lr', 'lr', 1e4]] as const) {
+    const bad = { ...params, [name]: value };
+    assert.throws(() => check(alignStartParams, bad, 'params'), SchemaError, `${name} = ${value} passes the server's schema`);
+    let err = '';
+    const code = await main(['align', '--model', 'unused', '--data', 'unused.jsonl', '--heads', '0:1', '--out', 'x.safetensors', `--${flag}`, String(value)], { ...out, log: (m) => (err += m) });
+    assert.equal(code, 1);
+    assert.match(err, new RegExp(`--${flag} ${alignNumberProblem(name, value)}`));
+  }
 });

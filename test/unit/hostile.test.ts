@@ -407,7 +407,7 @@ test('align refuses --adapter and --query, which it would ignore; --steps 0x10 i
   const args = ALIGN.map((a, i) => (ALIGN[i - 1] === '--steps' ? '0x10' : a));
   const r = await run(...args, '--out', path.join(root, 'never.safetensors'));
   assert.equal(r.code, 1);
-  assert.match(r.err, /--steps must be a whole number ≥ 0 written in decimal, got "0x10"/);
+  assert.match(r.err, /--steps must be a number written in decimal, got "0x10"/);
   assert.equal(fs.existsSync(path.join(root, 'never.safetensors')), false);
 });
 
