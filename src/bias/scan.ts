@@ -220,6 +220,11 @@ export interface ScoreRun {
   /** Values of the runner's delta inputs (an adapter under training). */
   deltas?: ReadonlyMap<string, Float32Array>;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Each prompt's attention rows from its own forward pass (not a knockout copy's), for a caller that
+   * reads more from them than NAS (the editor's attention shares) without running the model again.
+   */
+  onAttention?: (prompt: PreparedPrompt, attention: PromptAttention) => void;
 }
 
 export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK' | 'knockout'>, run: ScoreRun = {}): Promise<PromptScore[]> {
@@ -258,6 +263,7 @@ async function scoreBatch(
     fixed ? [...items.map(() => null), ...copies.map(knockoutKeysOf)] : undefined,
   );
   const scores = items.map((p, j) => plainScore(p, out.logits[j]!, out.attention[j]!, opts.topK, where(j)));
+  items.forEach((p, j) => run.onAttention?.(p, out.attention[j]!));
   if (fixed) copies.forEach((c, j) => (scores[j]!.knockout = knockoutScore(c, out.logits[items.length + j]!, `${where(j)} with its knockout`)));
   if (opts.knockout?.heads === 'auto') await autoKnockout(runner, items, scores, opts.knockout.threshold, run, where);
   return scores;

@@ -4,7 +4,7 @@
 // becomes an error entry instead of failing the whole batch.
 
 import { queryRowStart } from '../model/attention.ts';
-import type { KnockoutKeys, ModelRunner, PromptAttention } from '../model/runner.ts';
+import type { ModelRunner, PromptAttention } from '../model/runner.ts';
 import { errorMessage } from '../model/errors.ts';
 import {
   preparePrompt, scorePrepared, type KnockoutScore, type PreparedPrompt, type PromptInput, type PromptScore, type ScanOptions,
@@ -50,42 +50,18 @@ export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptIn
     }
   });
   if (prepared.length === 0) return entries;
-  const shares = new Map<number[], Shares>();
-  const byIds = new Map(prepared.map((p) => [p.ids, p]));
-  const recorder = recordingRunner(runner, (batch, attention, knockout) => {
-    batch.forEach((ids, j) => {
-      const p = byIds.get(ids);
-      // Knockout copies share their prompt's ids; the shares are the plain forward's.
-      if (p && !knockout?.[j]) shares.set(ids, candidateShares(attention[j]!, p));
-    });
-  });
-  const scores = await scorePrepared(recorder, prepared, opts, { signal });
+  // The shares come from the same forward pass as the scores, handed over by scorePrepared.
+  const shares = new Map<PreparedPrompt, Shares>();
+  const scores = await scorePrepared(runner, prepared, opts, { signal, onAttention: (p, attention) => shares.set(p, candidateShares(attention, p)) });
   // With an adapter on, the same session scores the prompts again with its deltas at zero.
   const off = runner.hasDeltaDefaults ? await scorePrepared(runner, prepared, opts, { signal, deltas: new Map() }) : null;
   scores.forEach((score, k) => {
-    const s = shares.get(prepared[k]!.ids)!;
+    const s = shares.get(prepared[k]!)!;
     const lens: LensScore = { ...score, precision: runner.precision, negShare: s.neg, posShare: s.pos };
     if (off) lens.adapterOff = { pYes: off[k]!.pYes, pNo: off[k]!.pNo, topHeads: off[k]!.topHeads, knockout: off[k]!.knockout };
     entries[slots[k]!] = { ok: true, score: lens };
   });
   return entries;
-}
-
-/**
- * The runner with its forward pass observed. scorePrepared reduces attention to NAS; the shares
- * come from the same forward output, so we watch it instead of running the model twice. The
- * batch's id arrays are the prepared prompts' own arrays, which identifies each row.
- */
-function recordingRunner(
-  runner: ModelRunner, onForward: (batch: number[][], attention: PromptAttention[], knockout?: readonly (KnockoutKeys | null)[]) => void,
-): ModelRunner {
-  const spy = Object.create(runner) as ModelRunner;
-  spy.forward = async (batch, rows, deltas, knockout) => {
-    const out = await runner.forward(batch, rows, deltas, knockout);
-    onForward(batch, out.attention, knockout);
-    return out;
-  };
-  return spy;
 }
 
 /** Mean attention of each head's query rows on the two candidate tokens. */
