@@ -110,7 +110,7 @@ test('scan --knockout: auto by default, given heads, the JSON shape, and bad hea
   const table = await run('scan', '--model', modelDir, '--prompt', prompt, '--knockout', '1:2');
   assert.match(table.out, /P\(Yes\) without them/);
   assert.match(table.out, /\d\.\d{3} \(L1H2\)/);
-  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', '7:0'], /head 7:0 does not exist/);
+  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', '7:0'], /head L7H0 does not exist: the model has layers 0\.\.1 and heads 0\.\.3/);
   await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', 'x'], /bad head "x"/);
   await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--threshold', '1'], /--threshold goes with --knockout/);
   const plain = await run('scan', '--model', modelDir, '--prompt', prompt, '--json');
