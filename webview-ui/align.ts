@@ -10,7 +10,7 @@ import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
 import { ALIGN_RULES, alignNumberProblem, type AlignNumber } from '../src/align/rules.ts';
 import { LiveChart, type Point } from './charts.ts';
-import { fill, h, toggleAttr } from './dom.ts';
+import { fill, h } from './dom.ts';
 import { basename, formatHead, num, signed } from './format.ts';
 import { Heatmap } from './heatmap.ts';
 import { HeadSelection, headKey } from './selection.ts';
