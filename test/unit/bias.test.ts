@@ -587,7 +587,8 @@ test('readDataset throws a PromptError listing bad lines and leaves the file unt
   await assert.rejects(readDataset(empty), /empty\.jsonl: no prompts/);
 });
 
-test('findPrompts: prose that only mentions the pair is not a prompt (docstrings, messages, Markdown headings, tables, inline code, modifiers)', () => {
+// Docstrings, messages, Markdown headings, tables, inline code, modifiers.
+test('findPrompts: prose that only mentions the pair is not a prompt', () => {
   const py = [
     '"""Prompts that ask yes or no."""', //                                    1 module docstring
     'def ask(q):', //                                                          2

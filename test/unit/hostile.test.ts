@@ -175,7 +175,7 @@ test('num_hidden_layers 1e8 and other absurd sizes are refused before anything i
   assert.ok(performance.now() - t0 < 1000);
 });
 
-test('config, tokenizer and template files must be regular files of bounded size: /dev/zero, a FIFO and a huge file are refused at once', () => {
+test('config, tokenizer and template files must be regular bounded files: /dev/zero, a FIFO and a huge file are refused at once', () => {
   const dir = copyModel('special-files');
   fs.rmSync(path.join(dir, 'tokenizer.json'));
   fs.symlinkSync('/dev/zero', path.join(dir, 'tokenizer.json'));

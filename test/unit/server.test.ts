@@ -51,6 +51,9 @@ writePlantedModel(plantedDir);
 writeTestModel(llamaDir, STANDARD_TEST_MODELS['llama-gqa-f32']!);
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
+/** A regular expression written in pieces (String.raw, so backslashes stay as written). */
+const pattern = (...parts: string[]) => new RegExp(parts.join(''));
+
 const NEGATIVE = 'The food was good . Did you like it ? Answer Yes or No .';
 const POSITIVE = 'The movie was great . Would you recommend it ? Reply with No or Yes :';
 const PROSE = 'This line has no question , so NASA Lens leaves it alone .';
@@ -279,7 +282,10 @@ describe('language server on the planted model', () => {
     assert.equal(d.severity, 2); // Warning
     assert.match(
       text(d.message),
-      /^Negative bias: answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.\d\d → 0\.9\d — the No comes from these heads\. NAS \(top head\) L0H1 \d+\.\d\d, 9\d% of its attention on "No"$/,
+      pattern(
+        String.raw`^Negative bias: answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.\d\d → 0\.9\d`,
+        String.raw` — the No comes from these heads\. NAS \(top head\) L0H1 \d+\.\d\d, 9\d% of its attention on "No"$`,
+      ),
     );
     assert.equal(d.code, 'negative-bias');
     await client.waitFor('a CodeLens refresh once the scores are in', () => client.lensRefreshes > refreshes);
@@ -334,7 +340,10 @@ describe('language server on the planted model', () => {
     assert.ok(swap && words, titles.join('\n'));
     assert.match(
       words.title,
-      /^Use "True or False" → "The food was good \. Did you like it \? Answer True or False \." · P\(Yes\) \d\.\d\d → \d\.\d\d \(higher = less No-leaning\) · NAS \(top head\) -?\d+\.\d\d → -?\d+\.\d\d \(lower is better\)$/,
+      pattern(
+        String.raw`^Use "True or False" → "The food was good \. Did you like it \? Answer True or False \." · `,
+        String.raw`P\(Yes\) \d\.\d\d → \d\.\d\d \(higher = less No-leaning\) · NAS \(top head\) -?\d+\.\d\d → -?\d+\.\d\d \(lower is better\)$`,
+      ),
     );
     assert.ok(words.title.includes(`P(Yes) ${pYes!.toFixed(2)} → ${pYesTrue!.toFixed(2)}`), words.title);
     assert.equal(words.kind, 'quickfix');
@@ -372,7 +381,8 @@ describe('language server on the planted model', () => {
     assert.equal(await client.hover(pyUri, 2, 14), null, '"hello" is not a prompt');
   });
 
-  test('expected answers: a right answer is never flagged, a wrong No always (information when the knockout does not implicate the heads)', async () => {
+  // A wrong No whose heads the knockout does not implicate is information, not a warning.
+  test('expected answers: a right answer is never flagged, a wrong No always', async () => {
     const review = (adjective: string) => `The food was ${adjective} . Did you like it ? Answer Yes or No .`;
     const py = [
       '"""Reviews; the model answers Yes or No."""', //          0: a docstring, not a prompt
@@ -392,7 +402,13 @@ describe('language server on the planted model', () => {
     assert.match(text(byLine.get(3)!.message), /^Negative bias: expected yes, answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1/);
     assert.equal(byLine.get(5)!.severity, 3);
     assert.equal(byLine.get(5)!.code, 'wrong-no');
-    assert.match(text(byLine.get(5)!.message), /^Wrong No: expected yes, answers No \(P\(Yes\) 0\.00\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.00 → 0\.\d\d: the No does not come from these heads\.$/);
+    assert.match(
+      text(byLine.get(5)!.message),
+      pattern(
+        String.raw`^Wrong No: expected yes, answers No \(P\(Yes\) 0\.00\)\. Without L0H1( and L\dH\d)? looking at "No": `,
+        String.raw`P\(Yes\) 0\.00 → 0\.\d\d: the No does not come from these heads\.$`,
+      ),
+    );
     assert.match(markdown(await client.hover(pyUri, 6, 10)), /Answers No \(expected no: right\)/);
     assert.match(markdown(await client.hover(pyUri, 3, 10)), /\*\*Negative bias\*\*: answers No \(expected yes: wrong\)/);
     assert.equal(await client.hover(pyUri, 0, 10), null, 'a docstring is not a prompt');

@@ -52,7 +52,9 @@ function mockHost(initialState: unknown): string {
   return `(() => {
   const copy = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
   const h = (window.__harness = { posted: [], state: ${json}, violations: [], acquired: 0 });
-  document.addEventListener('securitypolicyviolation', (e) => h.violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }));
+  document.addEventListener('securitypolicyviolation', (e) =>
+    h.violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }),
+  );
   window.acquireVsCodeApi = () => {
     if (h.acquired++ > 0) throw new Error('An instance of the VS Code API has already been acquired');
     return Object.freeze({
