@@ -6,8 +6,7 @@ import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type {
   AlignDoneParams,
   AlignProgressParams,
-  AlignStartParams,
-  AlignStartResult,
+  AlignStartRequestParams,
   AlignStopParams,
   DashboardData,
   EvalReport,
@@ -39,7 +38,7 @@ export const EvaluateRequest = new RequestType<EvaluateParams, EvalReport, void>
 export const TemplateDataRequest = new RequestType<TemplateDataParams, TemplateDataResult, void>('nasaLens/templateData');
 
 /** client → server: start NASA; progress comes as AlignProgressNotification, the end as AlignDoneNotification. */
-export const AlignStartRequest = new RequestType<AlignStartParams, AlignStartResult, void>('nasaLens/align/start');
+export const AlignStartRequest = new RequestType<AlignStartRequestParams, null, void>('nasaLens/align/start');
 
 export const AlignStopRequest = new RequestType<AlignStopParams, null, void>('nasaLens/align/stop');
 

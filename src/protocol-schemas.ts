@@ -3,8 +3,8 @@
 
 import { array, boolean, integer, literal, number, object, optional, SchemaError, string, tagged, type Schema } from './schema.ts';
 import type {
-  AlignStartParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef, SaveAdapterParams,
-  TemplateDataParams, TokensParams,
+  AlignStartParams, AlignStartRequestParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef,
+  SaveAdapterParams, TemplateDataParams, TokensParams,
 } from './protocol.ts';
 import { ALIGN_RULES, type AlignNumber } from './align/rules.ts';
 
@@ -33,7 +33,9 @@ const path = string({ nonEmpty: true, maxLength: 4096 });
 
 export const evaluateParams: Schema<EvaluateParams> = object({ path });
 
-export const alignStartParams: Schema<AlignStartParams> = object({
+const jobId = string({ nonEmpty: true, maxLength: 100 });
+
+const alignRun = {
   heads: heads(1),
   trainData: path,
   valData: optional(path),
@@ -46,17 +48,21 @@ export const alignStartParams: Schema<AlignStartParams> = object({
   accuracyTolerance: optional(alignNumber('accuracyTolerance')),
   evalEvery: optional(alignNumber('evalEvery')),
   patience: optional(alignNumber('patience')),
-});
+};
+
+export const alignStartParams: Schema<AlignStartParams> = object(alignRun);
+
+export const alignStartRequestParams: Schema<AlignStartRequestParams> = object({ ...alignRun, jobId });
 
 export const templateDataParams: Schema<TemplateDataParams> = object({ uri: string({ nonEmpty: true, maxLength: 8192 }), path });
 
-export const alignStopParams: Schema<AlignStopParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }) });
+export const alignStopParams: Schema<AlignStopParams> = object({ jobId });
 
 const uri = string({ nonEmpty: true, maxLength: 8192 });
 
 export const tokensParams: Schema<TokensParams> = object({ uri, position: object({ line: integer(0), character: integer(0) }) });
 
-export const saveAdapterParams: Schema<SaveAdapterParams> = object({ jobId: string({ nonEmpty: true, maxLength: 100 }), path });
+export const saveAdapterParams: Schema<SaveAdapterParams> = object({ jobId, path });
 
 export const fromAlignPanel: Schema<FromAlignPanel> = tagged({
   ready: object({}),

@@ -162,7 +162,11 @@ export interface AlignStartParams {
   evalEvery?: number;
   patience?: number;
 }
-export interface AlignStartResult {
+/**
+ * AlignStartRequest's params: the run, and the id the client made for it (a UUID), so that the
+ * progress and done notifications, which carry it, belong to a known job even before the answer.
+ */
+export interface AlignStartRequestParams extends AlignStartParams {
   jobId: string;
 }
 

@@ -8,6 +8,7 @@
 // (after an init that names the job, so that a new webview shows it running).
 
 import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { COMMAND } from '../command-ids.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
@@ -68,8 +69,6 @@ export class AlignPanel implements vscode.Disposable {
   private heads: HeadRef[] = [];
   private data: { train?: string; val?: string } = {};
   private job: Job | undefined;
-  /** Notifications that arrive while AlignStartRequest's answer (the job id) is still on its way. */
-  private early: (AlignProgressParams | AlignDoneParams)[] | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(
@@ -260,26 +259,24 @@ export class AlignPanel implements vscode.Disposable {
   }
 
   private async start(params: AlignStartParams): Promise<void> {
-    // `early` is set while a start request is on its way: a second Start must not race it.
-    if (this.running || this.early) {
+    if (this.running) {
       this.post({ type: 'error', message: 'An alignment is already running: stop it first.' });
       return;
     }
-    this.early = [];
-    let jobId: string;
+    // The id is ours: the job exists before the request leaves, so its first notifications,
+    // which may come before the answer, already have a job to go to (and a second Start is refused).
+    this.dropJob();
+    const job = this.newJob(randomUUID(), params);
+    this.job = job;
     try {
-      jobId = (await this.lens.request(AlignStartRequest, params)).jobId;
+      await this.lens.request(AlignStartRequest, { ...params, jobId: job.id });
     } catch (err) {
-      this.early = undefined;
+      job.finish();
+      if (this.job === job) this.job = undefined;
+      void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', false);
       this.post({ type: 'error', message: errorMessage(err) });
       await reportError(this.lens, 'start the alignment', err);
-      return;
     }
-    const early = this.early.filter((p) => p.jobId === jobId);
-    this.early = undefined;
-    this.dropJob();
-    this.job = this.newJob(jobId, params);
-    for (const p of early) ('event' in p ? this.onProgress(p) : this.onDone(p));
   }
 
   private newJob(id: string, params: AlignStartParams): Job {
@@ -302,7 +299,6 @@ export class AlignPanel implements vscode.Disposable {
   }
 
   private onProgress(p: AlignProgressParams): void {
-    if (this.early) this.early.push(p);
     if (p.jobId !== this.job?.id) return;
     this.job.events.push(p.event);
     this.job.report(p.event);
@@ -310,7 +306,6 @@ export class AlignPanel implements vscode.Disposable {
   }
 
   private onDone(p: AlignDoneParams): void {
-    if (this.early) this.early.push(p);
     const job = this.job;
     if (p.jobId !== job?.id) return;
     job.done = p;

@@ -3,7 +3,6 @@
 // the next run finishes). Training starts from the base model: an adapter in nasaLens.adapterPath
 // is not stacked under the new one.
 
-import { randomUUID } from 'node:crypto';
 import { adapterOutputPolicy, saveAdapter, type Adapter } from '../align/adapter.ts';
 import { NasaTrainer, type AlignResult, type AlignSettings } from '../align/trainer.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
@@ -15,7 +14,7 @@ import { resolveModelDir } from '../model/hub.ts';
 import type { WeightMode } from '../model/weights-graph.ts';
 import type { ModelConfig } from '../model/types.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
-import type { AlignDoneParams, AlignMeasurement, AlignOutcome, AlignProgressParams, AlignStartParams } from '../protocol.ts';
+import type { AlignDoneParams, AlignMeasurement, AlignOutcome, AlignProgressParams, AlignStartParams, AlignStartRequestParams } from '../protocol.ts';
 import { ModelUnavailableError } from './model-session.ts';
 
 export class AlignRequestError extends Error {}
@@ -60,9 +59,13 @@ export class AlignJobs {
 
   constructor(private readonly events: AlignEvents) {}
 
-  /** Checks the request and reads its data, then trains in the background; returns the job id. */
-  async start(params: AlignStartParams, env: AlignEnvironment): Promise<string> {
+  /**
+   * Checks the request and reads its data, then trains in the background. The job id is the client's
+   * (its notifications then match a job the client already knows); it must be new.
+   */
+  async start(params: AlignStartRequestParams, env: AlignEnvironment): Promise<void> {
     if (this.running) throw new AlignRequestError(`an alignment is already running (job ${this.running.jobId}); stop it first`);
+    if (this.finished?.jobId === params.jobId) throw new AlignRequestError(`job id ${params.jobId} is already taken by the last run`);
     if (!env.modelPath) throw new ModelUnavailableError('no model: set nasaLens.modelPath before aligning heads');
     const settings = alignSettings(params);
     checkHeads(settings, env.limits);
@@ -80,14 +83,13 @@ export class AlignJobs {
     };
     // Checked again after the await: another start may have won the race.
     if (this.running) throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
-    const jobId = randomUUID();
+    const jobId = params.jobId;
     const controller = new AbortController();
     const job: RunningAlign = { jobId, controller, finished: Promise.resolve() };
     this.running = job;
     job.finished = this.run(job, env.modelPath, env, settings, train, val, inputs, measured).finally(() => {
       if (this.running === job) this.running = null;
     });
-    return jobId;
   }
 
   /** Stops the job; its done notification says 'cancelled'. Unknown or finished jobs: nothing to do. */

@@ -14,7 +14,7 @@ import {
   TemplateDataRequest,
   TokensRequest,
 } from '../lsp-ext.ts';
-import { alignStartParams, alignStopParams, evaluateParams, saveAdapterParams, templateDataParams, tokensParams } from '../protocol-schemas.ts';
+import { alignStartRequestParams, alignStopParams, evaluateParams, saveAdapterParams, templateDataParams, tokensParams } from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import { tokenAttention } from './tokens.ts';
 import * as path from 'node:path';
@@ -76,7 +76,10 @@ export function registerCustomRequests(server: ServerContext): void {
   );
 
   c.onRequest(AlignStartRequest, (raw, token) =>
-    answer(signalOf(token), log, async () => ({ jobId: await align.start(check(alignStartParams, raw, 'params'), alignEnvironment(server)) })),
+    answer(signalOf(token), log, async () => {
+      await align.start(check(alignStartRequestParams, raw, 'params'), alignEnvironment(server));
+      return null;
+    }),
   );
 
   c.onRequest(AlignStopRequest, (raw, token) =>

@@ -26,7 +26,7 @@ import { loadModel } from '../../src/model/load.ts';
 import type { ModelRunner } from '../../src/model/runner.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../../src/model/safetensors.ts';
 import { loadTokenizer } from '../../src/model/tokenizer.ts';
-import { alignStartParams, fromAlignPanel, fromDashboard, saveAdapterParams } from '../../src/protocol-schemas.ts';
+import { alignStartParams, alignStartRequestParams, fromAlignPanel, fromDashboard, saveAdapterParams } from '../../src/protocol-schemas.ts';
 import { check } from '../../src/schema.ts';
 import { scoredHover } from '../../src/server/features/hover.ts';
 import type { LensScore } from '../../src/server/scorer.ts';
@@ -148,8 +148,13 @@ test("the server's adapter save goes through the same gate", async () => {
   let done: (e?: string) => void = () => undefined;
   const finished = new Promise<string | undefined>((resolve) => (done = resolve));
   const jobs = new AlignJobs({ progress: () => undefined, done: (d) => done(d.error), log: () => undefined });
-  const params = check(alignStartParams, { heads: [{ layer: 0, head: 1 }], trainData: data, weights: { align: 1, task: 1, keep: 0.1 }, steps: 1, lr: 0.01, batch: 2, seed: 0, trainK: false }, 'params');
-  const jobId = await jobs.start(params, { modelPath: modelDir, provider: 'cpu', scan, limits: { layers: 2, heads: 4 }, resolve: (p) => path.resolve(root, p) });
+  const jobId = 'job-gate';
+  const params = check(
+    alignStartRequestParams,
+    { jobId, heads: [{ layer: 0, head: 1 }], trainData: data, weights: { align: 1, task: 1, keep: 0.1 }, steps: 1, lr: 0.01, batch: 2, seed: 0, trainK: false },
+    'params',
+  );
+  await jobs.start(params, { modelPath: modelDir, provider: 'cpu', scan, limits: { layers: 2, heads: 4 }, resolve: (p) => path.resolve(root, p) });
   assert.equal(await finished, undefined);
   const before = snapshot(modelDir);
   assert.throws(() => jobs.save(jobId, path.join(modelDir, 'model.safetensors')), /model file name/);

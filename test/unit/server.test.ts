@@ -569,7 +569,8 @@ describe('language server on the planted model', () => {
       seed: 0,
       trainK: false,
     };
-    const { jobId } = await client.conn.sendRequest(L.AlignStartRequest, params);
+    const jobId = 'job-save';
+    assert.equal(await client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId }), null);
     const done = await client.waitFor('align done', () => client.alignDone.find((d) => d.jobId === jobId));
     assert.equal(done.error, undefined);
     assert.equal(done.result?.history.length, 3);
@@ -585,7 +586,9 @@ describe('language server on the planted model', () => {
     assert.deepEqual(header.tensors.map((t) => t.name), ['layers.0.heads.1.q_delta']);
     assert.deepEqual(JSON.parse(header.metadata.heads!), [{ layer: 0, head: 1 }]);
     await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId: 'nope', path: 'x.safetensors' }), /nothing to save/);
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId: 'job-l5', heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId }), /job id job-save is already taken by the last run/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, params), /params\.jobId must be a string/);
     // Params are checked by their schema before use (issue 12): no job starts, no raw TypeError.
     await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, null), /params must be an object, got null/);
     await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0.5, head: 1 }] }), /params\.heads\[0\]\.layer must be a whole number/);
@@ -629,9 +632,10 @@ describe('language server on the planted model', () => {
       seed: 1,
       trainK: true,
     };
-    const { jobId } = await client.conn.sendRequest(L.AlignStartRequest, params);
+    const jobId = 'job-stop';
+    await client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId });
     await client.waitFor('a training step', () => client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'step'));
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, params), /already running/);
+    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId: 'job-second' }), /already running/);
     const t0 = Date.now();
     await client.conn.sendRequest(L.AlignStopRequest, { jobId });
     const done = await client.waitFor('align done', () => client.alignDone.find((d) => d.jobId === jobId));
@@ -652,7 +656,7 @@ describe('language server without a working model', () => {
       assert.deepEqual(lens!.command, { title: 'NASA Lens: no model (set nasaLens.modelPath)', command: 'nasaLens.selectModel' });
       assert.match(markdown(await client.hover(uri, 0, 3)), /no model/);
       // A request that needs the model says so by its code, which the client offers Select Model for.
-      const align = { ...DEFAULT_ALIGN, heads: [{ layer: 0, head: 0 }], trainData: 'train.jsonl' };
+      const align = { ...DEFAULT_ALIGN, jobId: 'job-no-model', heads: [{ layer: 0, head: 0 }], trainData: 'train.jsonl' };
       await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, align), (err: ResponseError<P.RequestFailure>) => {
         assert.match(err.message, /no model/);
         assert.deepEqual(err.data, { code: 'model' });
