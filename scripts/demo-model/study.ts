@@ -116,7 +116,6 @@ const withCi = (m: BinaryMetrics, key: 'accuracy' | 'precision' | 'recall' | 'pr
 const formatIds = [...FORMAT_IDS];
 
 type Family = 'testTrain' | 'testHeldout';
-const FAMILIES: readonly Family[] = ['testTrain', 'testHeldout'];
 
 interface MethodRow {
   method: string;
@@ -503,8 +502,12 @@ function report(r: any, rows: MethodRow[]): string {
   // The paper's claim is about negative bias: judge it where the plain format is biased.
   const idkBiased = r.idk.filter((x: any) => biased.includes(x.plain));
   const reproduced = idkBiased.length > 0 && idkBiased.every((x: any) => Math.abs(x.withIdk.prg ?? 1) <= Math.abs(x.without.prg ?? 1) / 2);
-  p(`Finding: ${reproduced ? 'reproduced' : 'not reproduced'} where the plain format is biased — ${idkBiased.map((x: any) => `${x.plain}: |prg| ${f3(Math.abs(x.without.prg ?? 1))} without the option, ${f3(Math.abs(x.withIdk.prg ?? 1))} with it (${x.format}), the model answering Unknown on ${f3(x.idkShareLottery)} of the lottery items and ${f3(x.idkShareKnowable)} of the others`).join('; ')}.`
-    + ` Where the plain format is not biased the option changes little: ${r.idk.filter((x: any) => !biased.includes(x.plain)).map((x: any) => `${x.plain} ${f3(x.without.prg)}, ${x.format} ${f3(x.withIdk.prg)}`).join('; ')}.`);
+  const withOption = (x: any) =>
+    `${x.plain}: |prg| ${f3(Math.abs(x.without.prg ?? 1))} without the option, ${f3(Math.abs(x.withIdk.prg ?? 1))} with it (${x.format}), ` +
+    `the model answering Unknown on ${f3(x.idkShareLottery)} of the lottery items and ${f3(x.idkShareKnowable)} of the others`;
+  const unbiased = r.idk.filter((x: any) => !biased.includes(x.plain)).map((x: any) => `${x.plain} ${f3(x.without.prg)}, ${x.format} ${f3(x.withIdk.prg)}`);
+  p(`Finding: ${reproduced ? 'reproduced' : 'not reproduced'} where the plain format is biased — ${idkBiased.map(withOption).join('; ')}.`
+    + ` Where the plain format is not biased the option changes little: ${unbiased.join('; ')}.`);
   p('On this model the finding follows from its training data, where an unknowable item that offers Unknown is answered Unknown: the');
   p('shortcut "say the negative word" was never needed there, so the two-way P(Yes) of those items is not pushed down.');
   p();
@@ -562,9 +565,10 @@ function report(r: any, rows: MethodRow[]): string {
   {
     const k1 = (r.knockout.rows as InterventionRow[])[0]!;
     const cell = (fr: FormatRow[], f: string) => fr.find((x) => x.format === f)?.prg ?? null;
+    const randomShift = (a: InterventionRow) => formatIds.map((f) => Math.abs((a.randomByFormatMean[f] ?? 0) - (cell(r.knockout.none.byFormat, f) ?? 0)));
     p(`Reading: cutting the top head's (${formatHead(k1.top[0]!)}) edge to the negative candidate changes prg per format from`
       + ` ${formatIds.map((f) => `${f} ${f3(cell(r.knockout.none.byFormat, f))} → ${f3(cell(k1.topByFormat, f))}`).join(', ')};`
-      + ` k random heads leave it within ${f3(Math.max(...(r.knockout.rows as InterventionRow[]).flatMap((a) => formatIds.map((f) => Math.abs((a.randomByFormatMean[f] ?? 0) - (cell(r.knockout.none.byFormat, f) ?? 0))))))} of its value.`
+      + ` k random heads leave it within ${f3(Math.max(...(r.knockout.rows as InterventionRow[]).flatMap(randomShift)))} of its value.`
       + ' Where prg rises in the formats that were not biased, the head appears to be what tells the model where the negative candidate'
       + ' sits: without it the model answers every format the way it answers the biased one. So the top NAS heads carry the'
       + ' format-dependence of the shortcut rather than the shortcut alone, and removing them does not lower prg here; NASA,'
@@ -590,7 +594,8 @@ function report(r: any, rows: MethodRow[]): string {
     p(`| method | ${formatIds.join(' | ')} | mean \\|prg\\| |`);
     p(`|---|${formatIds.map(() => '---').join('|')}|---|`);
     for (const row of rows) {
-      p(`| ${row.short} | ${formatIds.map((f) => `${byFormatCell(row.byFormat[fam], f, 'prg')} (${byFormatCell(row.byFormat[fam], f, 'accuracy')})`).join(' | ')} | ${f3(row.meanAbsPrg[fam])} |`);
+      const cells = formatIds.map((f) => `${byFormatCell(row.byFormat[fam], f, 'prg')} (${byFormatCell(row.byFormat[fam], f, 'accuracy')})`);
+      p(`| ${row.short} | ${cells.join(' | ')} | ${f3(row.meanAbsPrg[fam])} |`);
     }
     p();
   }

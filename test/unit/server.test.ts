@@ -342,7 +342,8 @@ describe('language server on the planted model', () => {
       words.title,
       pattern(
         String.raw`^Use "True or False" → "The food was good \. Did you like it \? Answer True or False \." · `,
-        String.raw`P\(Yes\) \d\.\d\d → \d\.\d\d \(higher = less No-leaning\) · NAS \(top head\) -?\d+\.\d\d → -?\d+\.\d\d \(lower is better\)$`,
+        String.raw`P\(Yes\) \d\.\d\d → \d\.\d\d \(higher = less No-leaning\) · `,
+        String.raw`NAS \(top head\) -?\d+\.\d\d → -?\d+\.\d\d \(lower is better\)$`,
       ),
     );
     assert.ok(words.title.includes(`P(Yes) ${pYes!.toFixed(2)} → ${pYesTrue!.toFixed(2)}`), words.title);
