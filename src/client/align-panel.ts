@@ -23,7 +23,6 @@ import type {
   AlignOutcome,
   AlignProgressParams,
   AlignStartParams,
-  AlignStartResult,
   FromAlignPanel,
   HeadRef,
   SaveAdapterResult,
