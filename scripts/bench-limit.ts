@@ -47,7 +47,12 @@ async function inside(dir: string): Promise<void> {
   const L = runner.config.numLayers;
   await runner.close();
   const l0 = Math.floor(L / 2) - 1;
-  const heads = [{ layer: l0, head: 3 }, { layer: l0 + 1, head: 5 }, { layer: l0 + 1, head: 9 }, { layer: l0 + 2, head: 2 }];
+  const heads = [
+    { layer: l0, head: 3 },
+    { layer: l0 + 1, head: 5 },
+    { layer: l0 + 1, head: 9 },
+    { layer: l0 + 2, head: 2 },
+  ];
   const nasa = await measureNasaStep(dir, 4, 128, heads, 1);
   const result: InsideResult = {
     constrainedGiB: process.constrainedMemory() / GiB,
@@ -97,7 +102,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(cgroup);
   try {
     fs.writeFileSync(path.join(cgroup, 'memory.limit_in_bytes'), String(limit));
-    console.log(`${values.model}: checkpoint ${(ckpt / GiB).toFixed(2)} GiB; cgroup limit ${(limit / GiB).toFixed(2)} GiB (${values.factor} × checkpoint + ${values['extra-gib']} GiB)`);
+    console.log(
+      `${values.model}: checkpoint ${(ckpt / GiB).toFixed(2)} GiB; cgroup limit ${(limit / GiB).toFixed(2)} GiB (${values.factor} × checkpoint + ${values['extra-gib']} GiB)`,
+    );
     // Pages of the checkpoint already cached were charged to whoever read them first: drop them (GNU dd,
     // best effort) so the child's mapping is charged to its own cgroup and the limit covers it.
     spawnSync('dd', [`if=${path.join(model.dir, 'model.safetensors')}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
@@ -115,7 +122,9 @@ async function main(): Promise<void> {
     console.log(`float32 weights: ${r.float32}`);
     console.log(`scan of a 256-token prompt (${r.scanPrecision} weights): ${(r.scanMs / 1000).toFixed(1)} s`);
     console.log(`one NASA step (batch 4 × 128 tokens, 4 heads): ${(r.nasaMs / 1000).toFixed(1)} s`);
-    console.log(`peak RSS ${r.peakRssGiB.toFixed(2)} GiB; cgroup peak usage (incl. page cache) ${(maxUsage / GiB).toFixed(2)} GiB; times the limit was hit (reclaim) ${failcnt}`);
+    console.log(
+      `peak RSS ${r.peakRssGiB.toFixed(2)} GiB; cgroup peak usage (incl. page cache) ${(maxUsage / GiB).toFixed(2)} GiB; times the limit was hit (reclaim) ${failcnt}`,
+    );
   } finally {
     fs.rmdirSync(cgroup);
   }

@@ -129,7 +129,8 @@ interface FailedRun {
 const MEMORY_RESERVE_MIB = 1536;
 
 function failureReason(code: number | null, signal: NodeJS.Signals | null, stdout: string, watch: PeakWatch | null): string {
-  if (watch?.killed) return `stopped by the bench at ${Math.round(watch.limitMiB ?? 0).toLocaleString('en-US')} MiB RSS (all but ${MEMORY_RESERVE_MIB} MiB of the memory available at its start): out of memory`;
+  if (watch?.killed)
+    return `stopped by the bench at ${Math.round(watch.limitMiB ?? 0).toLocaleString('en-US')} MiB RSS (all but ${MEMORY_RESERVE_MIB} MiB of the memory available at its start): out of memory`;
   if (signal === 'SIGKILL') return 'killed by SIGKILL (most likely the kernel OOM killer: out of memory)';
   return `exit ${code ?? signal}${stdout.trim() ? `: ${stdout.trim().slice(-300)}` : ''}`;
 }
@@ -147,7 +148,14 @@ function spawnChild<R>(req: ChildRequest, nasa = false): Promise<R | FailedRun> 
       const peakSeenMiB = watch?.stop() ?? null;
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as R);
-      else resolve({ tokens: req.tokens, batch: req.batch, weights: req.weights, reason: failureReason(code, signal, stdout, watch), peakSeenMiB });
+      else
+        resolve({
+          tokens: req.tokens,
+          batch: req.batch,
+          weights: req.weights,
+          reason: failureReason(code, signal, stdout, watch),
+          peakSeenMiB,
+        });
     });
   });
 }
@@ -159,7 +167,15 @@ function isFailed<R extends object>(r: R | FailedRun): r is FailedRun {
 async function childMain(opts: Options): Promise<void> {
   if (!opts.dir) throw new Error('--child needs --dir');
   const weights = opts.weights[0]!;
-  const req = { dir: opts.dir, tokens: opts.tokens[0]!, batch: opts.batch[0]!, runs: opts.runs ?? 2, rows: opts.rows, threads: opts.threads, weights };
+  const req = {
+    dir: opts.dir,
+    tokens: opts.tokens[0]!,
+    batch: opts.batch[0]!,
+    runs: opts.runs ?? 2,
+    rows: opts.rows,
+    threads: opts.threads,
+    weights,
+  };
   const result = opts.childNasa
     ? await measureNasaStep(req.dir, req.batch, req.tokens, nasaHeads(parseConfigOf(req.dir)), req.runs, req.threads, weights)
     : await runChild(req);
@@ -199,7 +215,10 @@ async function runNasaSteps(opts: Options, dir: string): Promise<(NasaStepResult
   const results: (NasaStepResult | FailedRun)[] = [];
   for (const weights of opts.weights) {
     log(`timing one NASA step, weights ${weights} ...`);
-    const result = await spawnChild<NasaStepResult>({ dir, tokens: 128, batch: 4, runs: opts.runs ?? 2, rows: 1, threads: opts.threads, weights }, true);
+    const result = await spawnChild<NasaStepResult>(
+      { dir, tokens: 128, batch: 4, runs: opts.runs ?? 2, rows: 1, threads: opts.threads, weights },
+      true,
+    );
     if (isFailed(result)) log(`  failed: ${result.reason}`);
     results.push(result);
   }
@@ -213,12 +232,16 @@ function failureLine(f: FailedRun): string {
 
 /** Total bytes of the model's .safetensors files. */
 function checkpointBytes(dir: string): number {
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
 }
 
 function sessionLine(results: ChildResult[]): string {
   const secs = results.map((r) => r.sessionMs / 1000);
-  const range = secs.length > 1 ? ` (range ${Math.min(...secs).toFixed(1)}–${Math.max(...secs).toFixed(1)} s over ${secs.length} processes)` : '';
+  const range =
+    secs.length > 1 ? ` (range ${Math.min(...secs).toFixed(1)}–${Math.max(...secs).toFixed(1)} s over ${secs.length} processes)` : '';
   return `session creation (graph build + onnxruntime init, incl. weight folding): ${secs[0]?.toFixed(1) ?? '?'} s${range}`;
 }
 
@@ -279,10 +302,10 @@ function loadedLine(results: ChildResult[]): string {
 
 const LEGEND = [
   'ms/prompt = median batch time ÷ batch; best ms = fastest timed run ÷ batch; tokens/s from the median; GFLOP/s and ratio from the best run.',
-  'peak MiB = maxRSS of the configuration\'s own process (includes the transient while onnxruntime folds the weights at session creation).',
-  'floor ms/prompt = FLOPs ÷ floor GFLOP/s, the best MatMul rate re-measured in that configuration\'s process right after its runs.',
+  "peak MiB = maxRSS of the configuration's own process (includes the transient while onnxruntime folds the weights at session creation).",
+  "floor ms/prompt = FLOPs ÷ floor GFLOP/s, the best MatMul rate re-measured in that configuration's process right after its runs.",
   'FLOPs = 2·tokens·(q,k,v,o,gate,up,down weights)·layers + 4·heads·tokens²·headDim·layers + 2·hidden·vocab (LM head at the last position); attention rows returned: {rows}.',
-  'others = share of the machine\'s CPU taken by other processes or stolen by the hypervisor during the timed runs.',
+  "others = share of the machine's CPU taken by other processes or stolen by the hypervisor during the timed runs.",
 ];
 
 function contentionWarning(rows: BenchRow[]): string[] {
@@ -292,7 +315,15 @@ function contentionWarning(rows: BenchRow[]): string[] {
   return [`WARNING: other load above 10% during ${which}: those timings are disturbed; rerun on a quiet machine.`];
 }
 
-function writeJson(opts: Options, dir: string, rates: MatMulRate[], rows: BenchRow[], failed: FailedRun[], nasaSteps: (NasaStepResult | FailedRun)[], nasaFloorGflops: number): void {
+function writeJson(
+  opts: Options,
+  dir: string,
+  rates: MatMulRate[],
+  rows: BenchRow[],
+  failed: FailedRun[],
+  nasaSteps: (NasaStepResult | FailedRun)[],
+  nasaFloorGflops: number,
+): void {
   const file = path.resolve('bench-results.json');
   const json = {
     date: new Date().toISOString(),

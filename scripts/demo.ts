@@ -51,18 +51,29 @@ interface TestItem {
 
 /** demo/test.jsonl with its format and domain fields (the CLI's reader keeps only prompt, label and candidates). */
 function readTestSet(file: string): TestItem[] {
-  return readBoundedText(file, 16 * MiB).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TestItem);
+  return readBoundedText(file, 16 * MiB)
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as TestItem);
 }
 
 /** P(Yes) of every test item, with or without the adapter. */
 async function pYesOf(items: TestItem[], adapterFile: string | null): Promise<number[]> {
   const model = loadModel(paths.model);
-  const deltas = adapterFile ? adapterWeightDeltas(loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint), model.config) : undefined;
+  const deltas = adapterFile
+    ? adapterWeightDeltas(loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint), model.config)
+    : undefined;
   const runner = await ModelRunner.create(model, { provider: 'cpu', deltas, maxBatch: 64, maxTokens: 64 });
   try {
-    const scores = await scorePrompts(runner, items.map((it) => ({ text: it.prompt, positive: it.positive, negative: it.negative })), {
-      ...DEFAULT_SCAN_OPTIONS, pairs: CANDIDATE_PAIRS, batchSize: 64,
-    });
+    const scores = await scorePrompts(
+      runner,
+      items.map((it) => ({ text: it.prompt, positive: it.positive, negative: it.negative })),
+      {
+        ...DEFAULT_SCAN_OPTIONS,
+        pairs: CANDIDATE_PAIRS,
+        batchSize: 64,
+      },
+    );
     return scores.map((s) => s.pYes);
   } finally {
     await runner.close();
@@ -83,7 +94,8 @@ function formatTable(before: FormatRow[], after: FormatRow[]): string {
 }
 
 async function run(): Promise<void> {
-  if (!fs.existsSync(path.join(paths.model, 'model.safetensors'))) throw new Error(`no demo model in ${paths.model}: run npm run demo:train`);
+  if (!fs.existsSync(path.join(paths.model, 'model.safetensors')))
+    throw new Error(`no demo model in ${paths.model}: run npm run demo:train`);
   io.out(`model: ${paths.model} (trained from scratch by npm run demo:train)`);
   // The adapter goes to .cache/demo, which a fresh clone does not have: the demo asks for it.
   fs.mkdirSync(cache, { recursive: true });
@@ -93,7 +105,9 @@ async function run(): Promise<void> {
   await cli('and in Python string literals', ['scan', ...model, '--file', path.join(demo, 'prompts.py')]);
   await cli('negative bias on the test set (held-out instruction templates): precision > recall', ['eval', ...model, '--data', paths.test]);
   const heads = await demoTopHeads(paths, io.log);
-  io.out(`\n── the ${heads.length} heads that attend most to the negative candidate (training set): ${heads.map((h) => `${formatHead(h)} (${h.nas.toFixed(3)})`).join(', ')}`);
+  io.out(
+    `\n── the ${heads.length} heads that attend most to the negative candidate (training set): ${heads.map((h) => `${formatHead(h)} (${h.nas.toFixed(3)})`).join(', ')}`,
+  );
   io.out('\n── NASA on those heads');
   await demoAlign(paths, heads, adapter, io);
   await cli('the test set with the adapter', ['eval', ...model, '--data', paths.test, '--adapter', adapter]);
@@ -102,17 +116,27 @@ async function run(): Promise<void> {
   const [pBefore, pAfter] = [await pYesOf(items, null), await pYesOf(items, adapter)];
   const before = metricsByFormat(items, pBefore, 0.5, FORMAT_IDS);
   const after = metricsByFormat(items, pAfter, 0.5, FORMAT_IDS);
-  io.out('\n── bias by instruction format (prg = precision − recall; * = formats whose training data taught "say the negative word when unsure")');
+  io.out(
+    '\n── bias by instruction format (prg = precision − recall; * = formats whose training data taught "say the negative word when unsure")',
+  );
   io.out(formatTable(before, after));
 
-  const overall = (p: number[]) => binaryMetrics(items.map((it, i) => ({ label: it.label, pYes: p[i]! })), { bootstrap: 0 });
+  const overall = (p: number[]) =>
+    binaryMetrics(
+      items.map((it, i) => ({ label: it.label, pYes: p[i]! })),
+      { bootstrap: 0 },
+    );
   io.out(summary(overall(pBefore), overall(pAfter), before, after, heads, items.length));
 }
 
 /** The end of the demo in a few lines a newcomer can read. */
 function summary(mb: BinaryMetrics, ma: BinaryMetrics, before: FormatRow[], after: FormatRow[], heads: HeadScore[], n: number): string {
   const isBiased = (r: FormatRow) => (BIASED_FORMATS as readonly string[]).includes(r.format);
-  const byFormat = (rows: FormatRow[], biased: boolean) => rows.filter((r) => isBiased(r) === biased).map((r) => `${r.format} ${f3(r.prg)}`).join(', ');
+  const byFormat = (rows: FormatRow[], biased: boolean) =>
+    rows
+      .filter((r) => isBiased(r) === biased)
+      .map((r) => `${r.format} ${f3(r.prg)}`)
+      .join(', ');
   const line = (name: string, m: BinaryMetrics, rows: FormatRow[]) =>
     `  ${name}  prg ${f3(m.prg)}  accuracy ${f3(m.accuracy)}  |  biased format: ${byFormat(rows, true)}  |  others: ${byFormat(rows, false)}`;
   return [

@@ -28,7 +28,16 @@ export interface Counts {
   wrongNoWithKnockoutEvidence: number;
 }
 
-const empty = (): Counts => ({ prompts: 0, negativeBias: 0, wrongNo: 0, labelled: 0, right: 0, flaggedRight: 0, answeredWrongNo: 0, wrongNoWithKnockoutEvidence: 0 });
+const empty = (): Counts => ({
+  prompts: 0,
+  negativeBias: 0,
+  wrongNo: 0,
+  labelled: 0,
+  right: 0,
+  flaggedRight: 0,
+  answeredWrongNo: 0,
+  wrongNoWithKnockoutEvidence: 0,
+});
 
 function files(root: string): string[] {
   const match = globToRegExp(DEFAULT_SETTINGS.fileGlobs[0]!);
@@ -39,7 +48,10 @@ function files(root: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { model: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   const root = positionals[0];
   if (!root || !values.model) throw new Error('usage: diagnostic-counts.ts FOLDER --model DIR [--json]');
   const settings = { ...DEFAULT_SETTINGS };
@@ -50,7 +62,11 @@ async function main(): Promise<void> {
   try {
     for (const name of files(root)) {
       const file = index.setDiskFile(path.resolve(root, name), fs.readFileSync(path.join(root, name), 'utf8'), settings.candidatePairs);
-      const entries = await scoreInputs(runner, file.prompts.map((p) => p.input), scanOptionsOf(settings));
+      const entries = await scoreInputs(
+        runner,
+        file.prompts.map((p) => p.input),
+        scanOptionsOf(settings),
+      );
       const entryOf = new Map(file.prompts.map((p, i) => [p, entries[i]]));
       const diagnostics = diagnosticsFor(file, (p) => entryOf.get(p), settings);
       const c = empty();

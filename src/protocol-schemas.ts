@@ -3,8 +3,17 @@
 
 import { array, boolean, integer, literal, number, object, optional, SchemaError, string, tagged, type Schema } from './schema.ts';
 import type {
-  AlignStartParams, AlignStartRequestParams, AlignStopParams, EvaluateParams, FromAlignPanel, FromDashboard, FromTokenView, HeadRef,
-  SaveAdapterParams, TemplateDataParams, TokensParams,
+  AlignStartParams,
+  AlignStartRequestParams,
+  AlignStopParams,
+  EvaluateParams,
+  FromAlignPanel,
+  FromDashboard,
+  FromTokenView,
+  HeadRef,
+  SaveAdapterParams,
+  TemplateDataParams,
+  TokensParams,
 } from './protocol.ts';
 import { ALIGN_RULES, type AlignNumber } from './align/rules.ts';
 
@@ -18,16 +27,18 @@ const alignNumber = (name: AlignNumber): Schema<number> => {
 const head = object({ layer: integer(0, 1_000_000), head: integer(0, 1_000_000) });
 
 /** Heads: whole numbers ≥ 0, each at most once. */
-const heads = (min: number): Schema<HeadRef[]> => (v, at) => {
-  const list = array(head, { min, max: 65_536 })(v, at);
-  const seen = new Set<string>();
-  for (const h of list) {
-    const key = `${h.layer}:${h.head}`;
-    if (seen.has(key)) throw new SchemaError(`${at} lists head L${h.layer}H${h.head} twice`);
-    seen.add(key);
-  }
-  return list;
-};
+const heads =
+  (min: number): Schema<HeadRef[]> =>
+  (v, at) => {
+    const list = array(head, { min, max: 65_536 })(v, at);
+    const seen = new Set<string>();
+    for (const h of list) {
+      const key = `${h.layer}:${h.head}`;
+      if (seen.has(key)) throw new SchemaError(`${at} lists head L${h.layer}H${h.head} twice`);
+      seen.add(key);
+    }
+    return list;
+  };
 
 const path = string({ nonEmpty: true, maxLength: 4096 });
 

@@ -10,7 +10,16 @@ export class SchemaError extends Error {
 export type Schema<T> = (value: unknown, at: string) => T;
 
 function fail(at: string, expected: string, value: unknown): never {
-  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'string' ? 'a string' : typeof value === 'number' ? String(value) : typeof value;
+  const got =
+    value === null
+      ? 'null'
+      : Array.isArray(value)
+        ? 'an array'
+        : typeof value === 'string'
+          ? 'a string'
+          : typeof value === 'number'
+            ? String(value)
+            : typeof value;
   throw new SchemaError(`${at} must be ${expected}, got ${got}`);
 }
 
@@ -89,7 +98,14 @@ export const tagged =
   <M extends Record<string, Schema<object>>>(variants: M): Schema<{ [K in keyof M]: { type: K } & ReturnType<M[K]> }[keyof M]> =>
   (v, at) => {
     const type = (v as { type?: unknown } | null)?.type;
-    if (typeof type !== 'string' || !Object.hasOwn(variants, type)) fail(`${at}.type`, Object.keys(variants).map((k) => JSON.stringify(k)).join(' or '), type);
+    if (typeof type !== 'string' || !Object.hasOwn(variants, type))
+      fail(
+        `${at}.type`,
+        Object.keys(variants)
+          .map((k) => JSON.stringify(k))
+          .join(' or '),
+        type,
+      );
     return { type, ...variants[type]!(v, at) } as never;
   };
 

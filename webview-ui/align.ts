@@ -5,7 +5,16 @@
 // Everything the user sees is in `state` and is saved with setState, so the panel comes back as it
 // was when VS Code re-creates a hidden webview.
 
-import type { AlignDefaults, AlignEvent, AlignOutcome, AlignStartParams, FromAlignPanel, HeadRef, ModelInfo, ToAlignPanel } from '../src/protocol.ts';
+import type {
+  AlignDefaults,
+  AlignEvent,
+  AlignOutcome,
+  AlignStartParams,
+  FromAlignPanel,
+  HeadRef,
+  ModelInfo,
+  ToAlignPanel,
+} from '../src/protocol.ts';
 import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
 import { ALIGN_RULES, alignNumberProblem, type AlignNumber } from '../src/align/rules.ts';
@@ -89,15 +98,23 @@ const FIELDS: readonly FieldSpec[] = [
   { key: 'batch', rule: 'batch', label: 'Batch', title: 'Examples per step' },
   { key: 'seed', rule: 'seed', label: 'Seed', title: 'Seed of the batch order' },
   {
-    key: 'tolerance', rule: 'accuracyTolerance', scale: 100, label: 'Accuracy tolerance (points)',
-    title: 'A step is kept only if its validation accuracy is at most this many points below the unchanged model\'s',
+    key: 'tolerance',
+    rule: 'accuracyTolerance',
+    scale: 100,
+    label: 'Accuracy tolerance (points)',
+    title: "A step is kept only if its validation accuracy is at most this many points below the unchanged model's",
   },
 ];
 
 /** Until the host's init arrives: the same defaults as the CLI and the host (one home, src/align/defaults.ts). */
 const FALLBACK_DEFAULTS: AlignDefaults = {
-  weights: DEFAULT_ALIGN.weights, steps: DEFAULT_ALIGN.steps, lr: DEFAULT_ALIGN.lr, batch: DEFAULT_ALIGN.batch,
-  seed: DEFAULT_ALIGN.seed, trainK: DEFAULT_ALIGN.trainK, accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
+  weights: DEFAULT_ALIGN.weights,
+  steps: DEFAULT_ALIGN.steps,
+  lr: DEFAULT_ALIGN.lr,
+  batch: DEFAULT_ALIGN.batch,
+  seed: DEFAULT_ALIGN.seed,
+  trainK: DEFAULT_ALIGN.trainK,
+  accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
 };
 
 const api = vscodeApi<AlignState, FromAlignPanel>();
@@ -112,12 +129,16 @@ const heatmap = new Heatmap({ label: 'NAS by layer and head; select heads to ali
 const inputs = {} as Record<NumberField, HTMLInputElement>;
 const ui = buildPage();
 const charts = {
-  loss: new LiveChart(ui.lossCanvas, [
-    { label: 'loss', colour: 'blue' },
-    { label: 'align', colour: 'red' },
-    { label: 'task', colour: 'green' },
-    { label: 'keep', colour: 'yellow' },
-  ], 'loss'),
+  loss: new LiveChart(
+    ui.lossCanvas,
+    [
+      { label: 'loss', colour: 'blue' },
+      { label: 'align', colour: 'red' },
+      { label: 'task', colour: 'green' },
+      { label: 'keep', colour: 'yellow' },
+    ],
+    'loss',
+  ),
   nas: new LiveChart(ui.nasCanvas, [{ label: 'mean NAS', colour: 'purple' }], 'mean NAS'),
   prg: new LiveChart(ui.prgCanvas, [{ label: 'validation prg', colour: 'orange' }], 'prg'),
 };
@@ -151,23 +172,46 @@ function buildPage() {
   refs.saveButtons = [
     h('button', { type: 'button', class: 'secondary', onclick: () => onSave(false) }, 'Save adapter…'),
     h('button', { type: 'button', class: 'primary', onclick: () => onSave(true) }, 'Save & Apply…'),
-    h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'export' }), title: 'Per-item P(Yes) and head NAS before and after, as CSV or JSON' }, 'Export results…'),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: () => post({ type: 'export' }),
+        title: 'Per-item P(Yes) and head NAS before and after, as CSV or JSON',
+      },
+      'Export results…',
+    ),
   ];
-  const form = h('form', { class: 'align-form', novalidate: true, 'aria-label': 'NASA settings', onsubmit: onStart },
-    headsCard(refs), dataCard(refs), trainingCard(refs),
-    h('div', { class: 'actions' }, refs.start, refs.stop));
-  const output = h('div', { class: 'align-output' },
+  const form = h(
+    'form',
+    { class: 'align-form', novalidate: true, 'aria-label': 'NASA settings', onsubmit: onStart },
+    headsCard(refs),
+    dataCard(refs),
+    trainingCard(refs),
+    h('div', { class: 'actions' }, refs.start, refs.stop),
+  );
+  const output = h(
+    'div',
+    { class: 'align-output' },
     h('div', { class: 'run-line' }, refs.progress, refs.progressText),
     chartCard('Loss', refs.lossCanvas),
     chartCard('Mean NAS of the chosen heads', refs.nasCanvas),
     chartCard('Validation prg (precision − recall; > 0: too many No answers)', refs.prgCanvas, refs.prgEmpty),
-    h('section', { class: 'card', 'aria-labelledby': 'results-title' },
-      h('h2', { id: 'results-title' }, 'Before / after'), refs.results,
-      h('div', { class: 'actions save-actions' }, ...refs.saveButtons, refs.saveNote)));
-  fill(root,
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'results-title' },
+      h('h2', { id: 'results-title' }, 'Before / after'),
+      refs.results,
+      h('div', { class: 'actions save-actions' }, ...refs.saveButtons, refs.saveNote),
+    ),
+  );
+  fill(
+    root,
     h('header', { class: 'page-header' }, h('h1', {}, 'Align Negative Heads'), refs.modelLine),
     refs.status,
-    h('div', { class: 'align-layout' }, form, output));
+    h('div', { class: 'align-layout' }, form, output),
+  );
   root.removeAttribute('aria-busy');
   return refs;
 }
@@ -175,40 +219,77 @@ function buildPage() {
 type Refs = ReturnType<typeof buildPage>;
 
 function headsCard(refs: Pick<Refs, 'chips' | 'headCount' | 'heatHint'>): HTMLElement {
-  return h('section', { class: 'card', 'aria-labelledby': 'heads-title' },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'heads-title' },
     h('h2', { id: 'heads-title' }, 'Heads ', refs.headCount),
     refs.chips,
     refs.heatHint,
-    heatmap.element);
+    heatmap.element,
+  );
 }
 
 function dataCard(refs: Pick<Refs, 'trainPath' | 'valPath' | 'valClear' | 'dataWarnings'>): HTMLElement {
   const row = (label: string, path: HTMLElement, which: 'train' | 'val', ...extra: HTMLElement[]) =>
-    h('div', { class: 'data-row' },
-      h('span', { class: 'data-label' }, label), path,
-      h('button', { type: 'button', class: 'secondary small', 'aria-label': `Choose ${label.toLowerCase()}`, onclick: () => post({ type: 'pickData', which }) }, 'Choose…'),
-      ...extra);
-  return h('section', { class: 'card', 'aria-labelledby': 'data-title' },
+    h(
+      'div',
+      { class: 'data-row' },
+      h('span', { class: 'data-label' }, label),
+      path,
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary small',
+          'aria-label': `Choose ${label.toLowerCase()}`,
+          onclick: () => post({ type: 'pickData', which }),
+        },
+        'Choose…',
+      ),
+      ...extra,
+    );
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'data-title' },
     h('h2', { id: 'data-title' }, 'Data'),
-    h('div', { class: 'data-grid' },
+    h(
+      'div',
+      { class: 'data-grid' },
       row('Training data', refs.trainPath, 'train', h('span')), // fills the Clear column
-      row('Validation data', refs.valPath, 'val', refs.valClear)),
+      row('Validation data', refs.valPath, 'val', refs.valClear),
+    ),
     refs.dataWarnings,
-    h('p', { class: 'hint' }, 'JSONL: {"prompt", "label": "yes" | "no" | null}. Validation data guards the model: early stopping ',
-      'and the kept step use the lowest |prg| among steps whose accuracy stays within the tolerance.'));
+    h(
+      'p',
+      { class: 'hint' },
+      'JSONL: {"prompt", "label": "yes" | "no" | null}. Validation data guards the model: early stopping ',
+      'and the kept step use the lowest |prg| among steps whose accuracy stays within the tolerance.',
+    ),
+  );
 }
 
 function trainingCard(refs: Pick<Refs, 'trainK' | 'kvNote'>): HTMLElement {
   const fields = FIELDS.map((f) => {
-    const input = h('input', { id: `f-${f.key}`, type: 'number', step: 'any', min: ALIGN_RULES[f.rule].min * (f.scale ?? 1), required: true, title: f.title, oninput: () => onField(f.key) });
+    const input = h('input', {
+      id: `f-${f.key}`,
+      type: 'number',
+      step: 'any',
+      min: ALIGN_RULES[f.rule].min * (f.scale ?? 1),
+      required: true,
+      title: f.title,
+      oninput: () => onField(f.key),
+    });
     inputs[f.key] = input;
     return h('div', { class: 'field' }, h('label', { for: input.id, title: f.title }, f.label), input);
   });
-  return h('section', { class: 'card', 'aria-labelledby': 'training-title' },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'training-title' },
     h('h2', { id: 'training-title' }, 'Training'),
     h('div', { class: 'fields' }, ...fields),
     h('div', { class: 'check' }, refs.trainK, h('label', { for: 'train-k' }, 'Train K (also learn a key delta per KV group)')),
-    refs.kvNote);
+    refs.kvNote,
+  );
 }
 
 function canvas(label: string): HTMLCanvasElement {
@@ -225,9 +306,10 @@ function chartCard(title: string, c: HTMLCanvasElement, empty?: HTMLElement): HT
 function renderAll(): void {
   renderModel();
   heatmap.render(state.heatmap, selection);
-  ui.heatHint.textContent = state.heatmap.length > 0
-    ? 'Click a cell (or use the arrow keys and Enter) to add or remove a head.'
-    : 'The NAS heat map appears once prompts of the workspace are scored.';
+  ui.heatHint.textContent =
+    state.heatmap.length > 0
+      ? 'Click a cell (or use the arrow keys and Enter) to add or remove a head.'
+      : 'The NAS heat map appears once prompts of the workspace are scored.';
   renderHeads();
   renderForm();
   renderRun();
@@ -239,18 +321,31 @@ function renderAll(): void {
 
 function renderModel(): void {
   const m = state.model;
-  ui.modelLine.textContent = m === null
-    ? 'No model selected — run NASA Lens: Select Model…'
-    : `${m.name} · ${m.arch} · ${m.layers} layers × ${m.heads} heads (${m.kvHeads} KV) · ${m.provider}`;
+  ui.modelLine.textContent =
+    m === null
+      ? 'No model selected — run NASA Lens: Select Model…'
+      : `${m.name} · ${m.arch} · ${m.layers} layers × ${m.heads} heads (${m.kvHeads} KV) · ${m.provider}`;
 }
 
 function renderHeads(): void {
   const shown = [...state.suggested, ...selection.list().filter((r) => !state.suggested.some((s) => headKey(s) === headKey(r)))];
-  fill(ui.chips, ...shown.map((ref) => h('button', {
-    type: 'button', class: 'chip', 'aria-pressed': String(selection.has(ref)), 'data-head': headKey(ref),
-    title: selection.has(ref) ? 'Selected: click to leave this head out' : 'Click to align this head too',
-    onclick: () => toggleHead(ref),
-  }, formatHead(ref))));
+  fill(
+    ui.chips,
+    ...shown.map((ref) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'chip',
+          'aria-pressed': String(selection.has(ref)),
+          'data-head': headKey(ref),
+          title: selection.has(ref) ? 'Selected: click to leave this head out' : 'Click to align this head too',
+          onclick: () => toggleHead(ref),
+        },
+        formatHead(ref),
+      ),
+    ),
+  );
   if (shown.length === 0) fill(ui.chips, h('span', { class: 'muted' }, 'No heads yet: pick them on the heat map.'));
   ui.headCount.textContent = `${selection.size} selected`;
   heatmap.setSelected(selection);
@@ -262,7 +357,8 @@ function renderKvNote(): void {
   ui.kvNote.hidden = !state.form.trainK;
   if (!state.form.trainK) return;
   if (m === null || m.kvHeads <= 0 || m.heads === m.kvHeads) {
-    ui.kvNote.textContent = 'K delta shared by the KV group: this model has one key head per query head, so each K delta belongs to its head alone.';
+    ui.kvNote.textContent =
+      'K delta shared by the KV group: this model has one key head per query head, so each K delta belongs to its head alone.';
     return;
   }
   const size = m.heads / m.kvHeads;
@@ -271,7 +367,8 @@ function renderKvNote(): void {
     const g = Math.floor(r.head / size);
     groups.set(`${r.layer}:${g}`, `L${r.layer} group ${g} (H${g * size}–H${(g + 1) * size - 1})`);
   }
-  ui.kvNote.textContent = `K delta shared by the KV group: ${size} query heads share each key head, so a K delta changes all of them. ${[...groups.values()].join(', ')}`.trim();
+  ui.kvNote.textContent =
+    `K delta shared by the KV group: ${size} query heads share each key head, so a K delta changes all of them. ${[...groups.values()].join(', ')}`.trim();
 }
 
 function renderForm(): void {
@@ -287,7 +384,13 @@ function renderForm(): void {
 function renderDataWarnings(): void {
   const notes = (state.dataWarnings ?? []).map((w) => h('p', { class: 'note warning' }, w));
   if (state.form.trainData !== '' && state.form.valData === '') {
-    notes.push(h('p', { class: 'note' }, 'Without validation data nothing guards accuracy: the adapter is the last step\'s, and before/after is measured on the training data.'));
+    notes.push(
+      h(
+        'p',
+        { class: 'note' },
+        "Without validation data nothing guards accuracy: the adapter is the last step's, and before/after is measured on the training data.",
+      ),
+    );
   }
   fill(ui.dataWarnings, ...notes);
   ui.dataWarnings.hidden = notes.length === 0;
@@ -309,7 +412,8 @@ function renderRun(): void {
   const total = Math.max(1, state.totalSteps, step);
   ui.progress.max = total;
   ui.progress.value = step;
-  ui.progressText.textContent = state.phase === 'idle' && state.steps.length === 0 ? 'Not started' : `Step ${step} / ${total}${running ? ' · running' : ''}`;
+  ui.progressText.textContent =
+    state.phase === 'idle' && state.steps.length === 0 ? 'Not started' : `Step ${step} / ${total}${running ? ' · running' : ''}`;
   document.getElementById('root')!.classList.toggle('running', running);
 }
 
@@ -339,10 +443,14 @@ function renderCharts(): void {
 /** The prg chart's empty state: a run without a validation set has no validation events at all. */
 function renderPrgEmpty(): void {
   const hasVal = state.run ? state.run.val : state.form.valData !== '';
-  const text = state.validations.length > 0 ? ''
-    : !hasVal ? 'No validation set: choose validation data to chart prg and stop early on it.'
-    : state.phase === 'idle' ? 'Validation prg appears once the run starts.'
-    : 'Waiting for the first validation…';
+  const text =
+    state.validations.length > 0
+      ? ''
+      : !hasVal
+        ? 'No validation set: choose validation data to chart prg and stop early on it.'
+        : state.phase === 'idle'
+          ? 'Validation prg appears once the run starts.'
+          : 'Waiting for the first validation…';
   ui.prgEmpty.textContent = text;
   ui.prgEmpty.hidden = text === '';
   ui.prgEmpty.parentElement!.classList.toggle('empty', text !== '');
@@ -359,7 +467,14 @@ function runningStatus(step: number, loss: number | null): string {
 function renderResults(): void {
   const r = state.result;
   if (r === null) {
-    fill(ui.results, h('p', { class: 'muted' }, state.phase === 'running' ? 'Metrics appear when the run ends.' : 'Run NASA to compare the model before and after.'));
+    fill(
+      ui.results,
+      h(
+        'p',
+        { class: 'muted' },
+        state.phase === 'running' ? 'Metrics appear when the run ends.' : 'Run NASA to compare the model before and after.',
+      ),
+    );
     return;
   }
   const rows: [string, (s: DoneResult['before']) => number | null | undefined][] = [
@@ -374,15 +489,42 @@ function renderResults(): void {
   const drop = accuracyDropWarning(r.before, r.after, tolerance);
   const kept = keptSentence(r.kept);
   const diff = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null ? null : b - a);
-  fill(ui.results,
+  fill(
+    ui.results,
     measuredLine(r),
-    h('table', { class: 'metrics-table' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Before'), h('th', { scope: 'col' }, 'After'), h('th', { scope: 'col' }, 'Change'))),
-      h('tbody', {}, ...rows.map(([label, get]) => h('tr', { class: label === 'Accuracy' && drop ? 'worse' : '' },
-        h('th', { scope: 'row' }, label),
-        h('td', {}, num(get(r.before))), h('td', {}, num(get(r.after))), h('td', {}, signed(diff(get(r.before), get(r.after)))))))),
+    h(
+      'table',
+      { class: 'metrics-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Metric'),
+          h('th', { scope: 'col' }, 'Before'),
+          h('th', { scope: 'col' }, 'After'),
+          h('th', { scope: 'col' }, 'Change'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...rows.map(([label, get]) =>
+          h(
+            'tr',
+            { class: label === 'Accuracy' && drop ? 'worse' : '' },
+            h('th', { scope: 'row' }, label),
+            h('td', {}, num(get(r.before))),
+            h('td', {}, num(get(r.after))),
+            h('td', {}, signed(diff(get(r.before), get(r.after)))),
+          ),
+        ),
+      ),
+    ),
     ...(drop ? [h('p', { class: 'note warning accuracy-warning', role: 'alert' }, drop)] : []),
-    ...(kept ? [h('p', { class: 'hint kept-step' }, kept)] : []));
+    ...(kept ? [h('p', { class: 'hint kept-step' }, kept)] : []),
+  );
 }
 
 /** A model folder's name, with its parent's when the name alone says nothing (`demo/model`). */
@@ -399,8 +541,15 @@ function measuredLine(r: DoneResult): HTMLElement {
   const applied = m.appliedAdapter ? ` (the applied adapter ${basename(m.appliedAdapter)} is not part of this comparison)` : '';
   const data = h('span', { title: m.data }, basename(m.data));
   const model = h('span', { title: m.model }, modelLabel(m.model));
-  return h('p', { class: 'hint measured' },
-    'Measured on ', data, ` (${m.role} data, ${m.items} items) · base: model `, model, `, no adapter${applied}.`);
+  return h(
+    'p',
+    { class: 'hint measured' },
+    'Measured on ',
+    data,
+    ` (${m.role} data, ${m.items} items) · base: model `,
+    model,
+    `, no adapter${applied}.`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,8 +607,15 @@ function onStart(e: Event): void {
   const params = readParams();
   if (params === null) return;
   state = {
-    ...state, steps: [], validations: [], result: null, phase: 'running', totalSteps: params.steps,
-    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined }, stopping: false, saveNote: null,
+    ...state,
+    steps: [],
+    validations: [],
+    result: null,
+    phase: 'running',
+    totalSteps: params.steps,
+    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
+    stopping: false,
+    saveNote: null,
     runTolerance: params.accuracyTolerance,
   };
   setStatus('info', `Starting NASA on ${params.heads.map(formatHead).join(', ')}…`);
@@ -479,14 +635,18 @@ function readParams(): AlignStartParams | null {
     if (typeof v === 'string') return invalid(inputs[f.key], `${f.label}: ${v}`);
     values[f.key] = v;
   }
-  if (selection.size === 0) return invalid(ui.chips.querySelector('button') ?? null, 'Choose at least one head (a chip or a heat-map cell).');
+  if (selection.size === 0)
+    return invalid(ui.chips.querySelector('button') ?? null, 'Choose at least one head (a chip or a heat-map cell).');
   if (state.form.trainData === '') return invalid(null, 'Choose the training data (a JSONL file).');
   return {
     heads: selection.list(),
     trainData: state.form.trainData,
     ...(state.form.valData === '' ? {} : { valData: state.form.valData }),
     weights: { align: values.align, task: values.task, keep: values.keep },
-    steps: values.steps, lr: values.lr, batch: values.batch, seed: values.seed,
+    steps: values.steps,
+    lr: values.lr,
+    batch: values.batch,
+    seed: values.seed,
     trainK: state.form.trainK,
     accuracyTolerance: values.tolerance / 100,
   };
@@ -530,22 +690,27 @@ function setSaveNote(kind: Status['kind'], text: string): void {
 
 function onMessage(msg: ToAlignPanel): void {
   switch (msg.type) {
-    case 'init': return onInit(msg);
-    case 'dataPicked': return setData(msg.which, msg.path);
+    case 'init':
+      return onInit(msg);
+    case 'dataPicked':
+      return setData(msg.which, msg.path);
     case 'dataCheck':
       // An answer about data the form no longer holds is stale.
       if (msg.train !== state.form.trainData || msg.val !== state.form.valData) return;
       state.dataWarnings = msg.warnings;
       renderDataWarnings();
       return changed();
-    case 'progress': return onEvent(msg.event);
-    case 'done': return onDone(msg.result, msg.error);
+    case 'progress':
+      return onEvent(msg.event);
+    case 'done':
+      return onDone(msg.result, msg.error);
     case 'saved':
       setStatus('success', `Adapter saved to ${msg.path}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
       setSaveNote('success', `Saved to ${basename(msg.path)}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
       ui.saveNote.title = msg.path;
       return changed();
-    case 'error': return onError(msg.message);
+    case 'error':
+      return onError(msg.message);
   }
 }
 
@@ -556,7 +721,15 @@ function onInit(msg: InitMessage): void {
   state = { ...state, model: msg.model, heatmap: msg.heatmap };
   if (fresh) {
     // A new request (first init, other model, other heads): start from the defaults.
-    state = { ...emptyState(), initialized: true, model: msg.model, heatmap: msg.heatmap, suggested: msg.heads, form: formFrom(msg.defaults), totalSteps: msg.defaults.steps };
+    state = {
+      ...emptyState(),
+      initialized: true,
+      model: msg.model,
+      heatmap: msg.heatmap,
+      suggested: msg.heads,
+      form: formFrom(msg.defaults),
+      totalSteps: msg.defaults.steps,
+    };
     selection.replace(msg.heads);
     state.selected = selection.list();
   }
@@ -579,13 +752,23 @@ function adoptJob(params: AlignStartParams, running: boolean): void {
     suggested: params.heads,
     selected: selection.list(),
     form: {
-      trainData: params.trainData, valData: params.valData ?? '', trainK: params.trainK,
-      align: String(params.weights.align), task: String(params.weights.task), keep: String(params.weights.keep),
-      steps: String(params.steps), lr: String(params.lr), batch: String(params.batch), seed: String(params.seed),
+      trainData: params.trainData,
+      valData: params.valData ?? '',
+      trainK: params.trainK,
+      align: String(params.weights.align),
+      task: String(params.weights.task),
+      keep: String(params.weights.keep),
+      steps: String(params.steps),
+      lr: String(params.lr),
+      batch: String(params.batch),
+      seed: String(params.seed),
       tolerance: toleranceField(params.accuracyTolerance),
     },
     runTolerance: params.accuracyTolerance,
-    steps: [], validations: [], result: null, totalSteps: params.steps,
+    steps: [],
+    validations: [],
+    result: null,
+    totalSteps: params.steps,
     run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
     phase: running ? 'running' : 'idle',
     status: running ? { kind: 'info', text: `Running NASA on ${params.heads.map(formatHead).join(', ')}…` } : null,
@@ -636,7 +819,14 @@ function onDone(result: DoneResult | null, error?: string): void {
   if (result === null) setStatus('error', error ?? 'The run was cancelled.');
   else {
     // The history is authoritative: it also covers steps posted while the panel was hidden.
-    state.steps = result.history.map((s) => ({ step: s.step, loss: s.loss, align: s.align, task: s.task, keep: s.keep, meanNas: s.meanNas }));
+    state.steps = result.history.map((s) => ({
+      step: s.step,
+      loss: s.loss,
+      align: s.align,
+      task: s.task,
+      keep: s.keep,
+      meanNas: s.meanNas,
+    }));
     setStatus(...doneStatus(result));
   }
   renderRun();
@@ -652,7 +842,8 @@ function doneStatus(r: DoneResult): [Status['kind'], string] {
   const tail = `${kept ? ` ${kept}` : ''}${drop ? ` ${drop}` : ''}`;
   if (r.stopped === 'nan') return ['warning', `Stopped at step ${last}: ${r.nanReport ?? 'the loss became NaN or infinite'}.${tail}`];
   const kind = drop || r.kept?.step === 0 ? 'warning' : 'success';
-  if (r.stopped === 'early-stop') return [kind, `Stopped early after step ${last}: no lower validation |prg| within the accuracy tolerance for a while.${tail}`];
+  if (r.stopped === 'early-stop')
+    return [kind, `Stopped early after step ${last}: no lower validation |prg| within the accuracy tolerance for a while.${tail}`];
   return [kind, `Finished ${last} steps.${tail}`];
 }
 
@@ -671,9 +862,16 @@ function onError(message: string): void {
 
 function formFrom(d: AlignDefaults): FormValues {
   return {
-    trainData: '', valData: '',
-    align: String(d.weights.align), task: String(d.weights.task), keep: String(d.weights.keep),
-    steps: String(d.steps), lr: String(d.lr), batch: String(d.batch), seed: String(d.seed), trainK: d.trainK,
+    trainData: '',
+    valData: '',
+    align: String(d.weights.align),
+    task: String(d.weights.task),
+    keep: String(d.weights.keep),
+    steps: String(d.steps),
+    lr: String(d.lr),
+    batch: String(d.batch),
+    seed: String(d.seed),
+    trainK: d.trainK,
     tolerance: toleranceField(d.accuracyTolerance),
   };
 }
@@ -685,9 +883,23 @@ function toleranceField(fraction: number | undefined): string {
 
 function emptyState(): AlignState {
   return {
-    version: 1, initialized: false, model: null, suggested: [], heatmap: [], form: formFrom(FALLBACK_DEFAULTS), selected: [],
-    steps: [], validations: [], phase: 'idle', totalSteps: FALLBACK_DEFAULTS.steps, result: null, status: null,
-    run: null, stopping: false, saveNote: null, dataWarnings: [],
+    version: 1,
+    initialized: false,
+    model: null,
+    suggested: [],
+    heatmap: [],
+    form: formFrom(FALLBACK_DEFAULTS),
+    selected: [],
+    steps: [],
+    validations: [],
+    phase: 'idle',
+    totalSteps: FALLBACK_DEFAULTS.steps,
+    result: null,
+    status: null,
+    run: null,
+    stopping: false,
+    saveNote: null,
+    dataWarnings: [],
   };
 }
 

@@ -103,7 +103,12 @@ function chartOptions(p: ChartPalette, yTitle: string, legend: boolean): Chart<'
       y: { type: 'linear', title: title(yTitle), ticks, grid: { color: p.grid }, border: { color: p.grid } },
     },
     plugins: {
-      legend: { display: legend, position: 'top', align: 'end', labels: { color: p.foreground, boxWidth: 10, boxHeight: 2, font: { family: p.font, size: 11 } } },
+      legend: {
+        display: legend,
+        position: 'top',
+        align: 'end',
+        labels: { color: p.foreground, boxWidth: 10, boxHeight: 2, font: { family: p.font, size: 11 } },
+      },
       tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label ?? ''}: ${num(ctx.parsed.y)}` } },
     },
   };

@@ -3,7 +3,16 @@
 // last evaluation. It renders the `data` the extension sends and posts user intents back; the last
 // data and the selection are saved with setState so a re-shown view paints at once.
 
-import type { BinaryMetrics, DashboardData, EvalReport, FromDashboard, HeadRef, ItemResult, PromptRow, ToDashboard } from '../src/protocol.ts';
+import type {
+  BinaryMetrics,
+  DashboardData,
+  EvalReport,
+  FromDashboard,
+  HeadRef,
+  ItemResult,
+  PromptRow,
+  ToDashboard,
+} from '../src/protocol.ts';
 import { BOOTSTRAP_MIN_N } from '../src/bias/metrics.ts';
 import { fill, h } from './dom.ts';
 import { basename, formatHead, num, pct, truncate } from './format.ts';
@@ -36,21 +45,52 @@ function buildPage() {
     prompts: h('div', { class: 'prompts' }),
     promptCount: h('span', { class: 'badge' }),
     evaluation: h('div', { class: 'evaluation' }),
-    exportButton: h('button', { type: 'button', class: 'secondary', hidden: true, onclick: () => post({ type: 'exportEvaluation' }) }, 'Export results…'),
+    exportButton: h(
+      'button',
+      { type: 'button', class: 'secondary', hidden: true, onclick: () => post({ type: 'exportEvaluation' }) },
+      'Export results…',
+    ),
   };
   // The view lives in the side bar: its background, not the editor's (see media/webview.css).
   document.body.classList.add('dashboard');
-  fill(document.getElementById('root')!,
-    h('header', { class: 'dash-header' }, refs.model,
-      h('button', { type: 'button', class: 'secondary small', title: 'Rescore and reload the dashboard', onclick: () => post({ type: 'refresh' }) }, 'Refresh')),
-    h('section', { class: 'dash-section', 'aria-labelledby': 'hm-title' },
-      h('h2', { id: 'hm-title' }, 'Negative attention by head'), refs.heatSection,
-      h('div', { class: 'align-row' }, refs.selectionLine, refs.alignButton)),
-    h('section', { class: 'dash-section', 'aria-labelledby': 'prompts-title' },
-      h('h2', { id: 'prompts-title' }, 'Workspace prompts ', refs.promptCount), refs.prompts),
-    h('section', { class: 'dash-section', 'aria-labelledby': 'eval-title' },
-      h('h2', { id: 'eval-title' }, 'Evaluation'), refs.evaluation,
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'evaluate' }) }, 'Evaluate dataset…'), refs.exportButton)));
+  fill(
+    document.getElementById('root')!,
+    h(
+      'header',
+      { class: 'dash-header' },
+      refs.model,
+      h(
+        'button',
+        { type: 'button', class: 'secondary small', title: 'Rescore and reload the dashboard', onclick: () => post({ type: 'refresh' }) },
+        'Refresh',
+      ),
+    ),
+    h(
+      'section',
+      { class: 'dash-section', 'aria-labelledby': 'hm-title' },
+      h('h2', { id: 'hm-title' }, 'Negative attention by head'),
+      refs.heatSection,
+      h('div', { class: 'align-row' }, refs.selectionLine, refs.alignButton),
+    ),
+    h(
+      'section',
+      { class: 'dash-section', 'aria-labelledby': 'prompts-title' },
+      h('h2', { id: 'prompts-title' }, 'Workspace prompts ', refs.promptCount),
+      refs.prompts,
+    ),
+    h(
+      'section',
+      { class: 'dash-section', 'aria-labelledby': 'eval-title' },
+      h('h2', { id: 'eval-title' }, 'Evaluation'),
+      refs.evaluation,
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', onclick: () => post({ type: 'evaluate' }) }, 'Evaluate dataset…'),
+        refs.exportButton,
+      ),
+    ),
+  );
   document.getElementById('root')!.removeAttribute('aria-busy');
   return refs;
 }
@@ -72,20 +112,37 @@ function renderModel(): void {
     fill(ui.model, h('p', { class: 'empty' }, 'No model selected — run NASA Lens: Select Model…'));
     return;
   }
-  fill(ui.model,
+  fill(
+    ui.model,
     h('div', { class: 'model-name', title: m.path }, m.name),
     h('div', { class: 'muted' }, `${m.arch} · ${m.layers}×${m.heads} heads · ${m.provider}`),
-    h('div', { class: 'muted', title: data?.adapter ?? '' }, data?.adapter ? `adapter: ${basename(data.adapter)}` : 'no adapter'));
+    h('div', { class: 'muted', title: data?.adapter ?? '' }, data?.adapter ? `adapter: ${basename(data.adapter)}` : 'no adapter'),
+  );
 }
 
 function renderHeatmap(): void {
   const matrix = data?.heatmap ?? [];
   if (data?.model == null || matrix.length === 0 || (matrix[0]?.length ?? 0) === 0) {
     heatmapShape = '';
-    fill(ui.heatSection, h('p', { class: 'empty' }, data?.model == null ? 'Select a model to see which heads attend to the negative answer.' : 'No prompts scored yet'));
+    fill(
+      ui.heatSection,
+      h(
+        'p',
+        { class: 'empty' },
+        data?.model == null ? 'Select a model to see which heads attend to the negative answer.' : 'No prompts scored yet',
+      ),
+    );
     return;
   }
-  fill(ui.heatSection, h('p', { class: 'hint' }, `Mean NAS over ${data.prompts.length} prompt${data.prompts.length === 1 ? '' : 's'}. Click heads to select them.`), heatmap.element);
+  fill(
+    ui.heatSection,
+    h(
+      'p',
+      { class: 'hint' },
+      `Mean NAS over ${data.prompts.length} prompt${data.prompts.length === 1 ? '' : 's'}. Click heads to select them.`,
+    ),
+    heatmap.element,
+  );
   heatmapShape = `${matrix.length}x${matrix[0]!.length}`;
   heatmap.render(matrix, selection);
 }
@@ -107,44 +164,92 @@ function renderPrompts(): void {
     return;
   }
   const adapter = rows.some((r) => r.adapterOff !== undefined);
-  fill(ui.prompts,
-    h('p', { class: 'hint' },
+  fill(
+    ui.prompts,
+    h(
+      'p',
+      { class: 'hint' },
       'NAS > 0: the head looks more at the negative answer than at the positive one. NAS (top head): the largest; ',
-      'ΣNAS: the sum over every head. Knockout: P(Yes) without the top heads\' attention to the negative answer. ',
-      '⚠ marks negative bias (the knockout raises P(Yes)), ℹ a wrong No on a Yes item.'),
-    h('table', { class: 'prompt-table' },
-      h('thead', {}, h('tr', {},
-        h('th', { scope: 'col' }, 'Prompt'),
-        h('th', { scope: 'col', class: 'num', title: adapter ? 'P(Yes) with the adapter on (and off)' : 'Probability of the positive answer against the negative one' }, 'P(Yes)'),
-        h('th', { scope: 'col', title: 'Head with the largest NAS, and its NAS' }, 'NAS (top head)'),
-        h('th', { scope: 'col', class: 'num', title: 'NAS summed over every head (sorted by this)', 'aria-sort': 'descending' }, 'ΣNAS'),
-        h('th', { scope: 'col', class: 'num', title: 'P(Yes) with the top heads (NAS ≥ threshold, ≤ 3) no longer looking at the negative answer' }, 'Knockout'))),
-      h('tbody', {}, ...rows.map((r) => promptRow(r, adapter)))));
+      "ΣNAS: the sum over every head. Knockout: P(Yes) without the top heads' attention to the negative answer. ",
+      '⚠ marks negative bias (the knockout raises P(Yes)), ℹ a wrong No on a Yes item.',
+    ),
+    h(
+      'table',
+      { class: 'prompt-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Prompt'),
+          h(
+            'th',
+            {
+              scope: 'col',
+              class: 'num',
+              title: adapter ? 'P(Yes) with the adapter on (and off)' : 'Probability of the positive answer against the negative one',
+            },
+            'P(Yes)',
+          ),
+          h('th', { scope: 'col', title: 'Head with the largest NAS, and its NAS' }, 'NAS (top head)'),
+          h('th', { scope: 'col', class: 'num', title: 'NAS summed over every head (sorted by this)', 'aria-sort': 'descending' }, 'ΣNAS'),
+          h(
+            'th',
+            {
+              scope: 'col',
+              class: 'num',
+              title: 'P(Yes) with the top heads (NAS ≥ threshold, ≤ 3) no longer looking at the negative answer',
+            },
+            'Knockout',
+          ),
+        ),
+      ),
+      h('tbody', {}, ...rows.map((r) => promptRow(r, adapter))),
+    ),
+  );
 }
 
 function promptRow(p: PromptRow, adapter: boolean): HTMLTableRowElement {
   const where = `${basename(p.uri)}:${p.range.start.line + 1}`;
   const top = p.topHeads[0];
   const reveal = () => post({ type: 'revealPrompt', uri: p.uri, line: p.range.start.line });
-  return h('tr', {
-    tabindex: '0', class: 'prompt-row', 'aria-label': `Reveal ${where}`,
-    onclick: reveal,
-    onkeydown: (e: KeyboardEvent) => {
-      if (e.key !== 'Enter' && e.key !== ' ') return;
-      e.preventDefault();
-      reveal();
+  return h(
+    'tr',
+    {
+      tabindex: '0',
+      class: 'prompt-row',
+      'aria-label': `Reveal ${where}`,
+      onclick: reveal,
+      onkeydown: (e: KeyboardEvent) => {
+        if (e.key !== 'Enter' && e.key !== ' ') return;
+        e.preventDefault();
+        reveal();
+      },
     },
-  },
-  h('td', { class: 'prompt-cell', title: p.text },
-    h('div', { class: 'prompt-text' }, findingMark(p), truncate(p.text, 200)),
-    h('div', { class: 'prompt-loc muted' }, where, p.label ? ` · expected ${p.label}` : ''),
-    ...(p.template ? [h('div', { class: 'template-tag' }, templateNote(p.template))] : []),
-    top ? h('div', { class: 'prompt-actions' }, tokensButton(p, top, where)) : null),
-  h('td', { class: p.pNo > p.pYes ? 'num leans-no' : 'num' }, prob(p.pYes),
-    adapter && p.adapterOff ? h('div', { class: 'muted', title: 'P(Yes) with the adapter off' }, `off ${prob(p.adapterOff.pYes)}`) : null),
-  h('td', { title: top ? `${formatHead(top)} NAS ${num(top.nas, 2)}` : '' }, top ? formatHead(top) : '—', top ? h('div', {}, num(top.nas, 2)) : null),
-  h('td', { class: 'num' }, num(p.nasTotal, 2)),
-  h('td', { class: 'num', title: knockoutTitle(p) }, p.knockout && p.knockout.heads.length > 0 ? `→ ${prob(p.knockout.pYes)}` : '—'));
+    h(
+      'td',
+      { class: 'prompt-cell', title: p.text },
+      h('div', { class: 'prompt-text' }, findingMark(p), truncate(p.text, 200)),
+      h('div', { class: 'prompt-loc muted' }, where, p.label ? ` · expected ${p.label}` : ''),
+      ...(p.template ? [h('div', { class: 'template-tag' }, templateNote(p.template))] : []),
+      top ? h('div', { class: 'prompt-actions' }, tokensButton(p, top, where)) : null,
+    ),
+    h(
+      'td',
+      { class: p.pNo > p.pYes ? 'num leans-no' : 'num' },
+      prob(p.pYes),
+      adapter && p.adapterOff ? h('div', { class: 'muted', title: 'P(Yes) with the adapter off' }, `off ${prob(p.adapterOff.pYes)}`) : null,
+    ),
+    h(
+      'td',
+      { title: top ? `${formatHead(top)} NAS ${num(top.nas, 2)}` : '' },
+      top ? formatHead(top) : '—',
+      top ? h('div', {}, num(top.nas, 2)) : null,
+    ),
+    h('td', { class: 'num' }, num(p.nasTotal, 2)),
+    h('td', { class: 'num', title: knockoutTitle(p) }, p.knockout && p.knockout.heads.length > 0 ? `→ ${prob(p.knockout.pYes)}` : '—'),
+  );
 }
 
 /** A probability with two decimals (never in exponent form). */
@@ -153,18 +258,32 @@ function prob(x: number): string {
 }
 
 function tokensButton(p: PromptRow, top: HeadRef, where: string): HTMLElement {
-  return h('button', {
-    type: 'button', class: 'link-button', title: `Tokens ${formatHead(top)} looks at`, 'aria-label': `Tokens ${formatHead(top)} looks at in ${where}`,
-    onclick: (e: MouseEvent) => {
-      e.stopPropagation();
-      post({ type: 'showTokens', uri: p.uri, line: p.range.start.line, character: p.range.start.character, head: { layer: top.layer, head: top.head } });
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'link-button',
+      title: `Tokens ${formatHead(top)} looks at`,
+      'aria-label': `Tokens ${formatHead(top)} looks at in ${where}`,
+      onclick: (e: MouseEvent) => {
+        e.stopPropagation();
+        post({
+          type: 'showTokens',
+          uri: p.uri,
+          line: p.range.start.line,
+          character: p.range.start.character,
+          head: { layer: top.layer, head: top.head },
+        });
+      },
+      onkeydown: (e: KeyboardEvent) => e.stopPropagation(),
     },
-    onkeydown: (e: KeyboardEvent) => e.stopPropagation(),
-  }, 'Tokens');
+    'Tokens',
+  );
 }
 
 function findingMark(p: PromptRow): HTMLElement | null {
-  if (p.finding === 'bias') return h('span', { class: 'finding bias', title: 'Negative bias: the knockout raises P(Yes)', 'aria-label': 'negative bias' }, '⚠ ');
+  if (p.finding === 'bias')
+    return h('span', { class: 'finding bias', title: 'Negative bias: the knockout raises P(Yes)', 'aria-label': 'negative bias' }, '⚠ ');
   if (p.finding === 'wrong-no') return h('span', { class: 'finding', title: 'Wrong No on a Yes item', 'aria-label': 'wrong No' }, 'ℹ ');
   return null;
 }
@@ -189,26 +308,57 @@ function renderEvaluation(): void {
     return;
   }
   ui.exportButton.hidden = false;
-  const noIntervals = ev.metrics.ci === null
-    ? [h('p', { class: 'hint ci-note' }, `No 95% intervals: ${ev.metrics.n} items are fewer than the ${BOOTSTRAP_MIN_N} a bootstrap interval needs to be worth reading.`)]
-    : [];
-  fill(ui.evaluation,
+  const noIntervals =
+    ev.metrics.ci === null
+      ? [
+          h(
+            'p',
+            { class: 'hint ci-note' },
+            `No 95% intervals: ${ev.metrics.n} items are fewer than the ${BOOTSTRAP_MIN_N} a bootstrap interval needs to be worth reading.`,
+          ),
+        ]
+      : [];
+  fill(
+    ui.evaluation,
     h('p', { class: 'muted', title: ev.file }, `${basename(ev.file)} · ${ev.metrics.n} items`),
     h('dl', { class: 'metric-grid' }, ...metricItems(ev)),
     h('p', { class: 'hint' }, 'prg = precision − recall of the Yes answers; > 0: the model says No too often, 0: balanced.'),
     ...noIntervals,
     confusionMatrix(ev.metrics),
-    itemTable(ev.items ?? []));
+    itemTable(ev.items ?? []),
+  );
 }
 
 /** Labelled Yes/No against predicted Yes/No (P(Yes) ≥ 0.5). */
 function confusionMatrix(m: BinaryMetrics): HTMLElement {
   const cell = (n: number, title: string, ok: boolean) => h('td', { class: ok ? 'num cm-ok' : 'num cm-miss', title }, String(n));
-  return h('table', { class: 'metrics-table confusion', 'aria-label': 'Confusion matrix' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'labelled \\ predicted'), h('th', { scope: 'col' }, 'Yes'), h('th', { scope: 'col' }, 'No'))),
-    h('tbody', {},
-      h('tr', {}, h('th', { scope: 'row' }, 'Yes'), cell(m.tp, 'labelled Yes, predicted Yes', true), cell(m.fn, 'labelled Yes, predicted No: the misses negative bias makes', false)),
-      h('tr', {}, h('th', { scope: 'row' }, 'No'), cell(m.fp, 'labelled No, predicted Yes', false), cell(m.tn, 'labelled No, predicted No', true))));
+  return h(
+    'table',
+    { class: 'metrics-table confusion', 'aria-label': 'Confusion matrix' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', { scope: 'col' }, 'labelled \\ predicted'), h('th', { scope: 'col' }, 'Yes'), h('th', { scope: 'col' }, 'No')),
+    ),
+    h(
+      'tbody',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, 'Yes'),
+        cell(m.tp, 'labelled Yes, predicted Yes', true),
+        cell(m.fn, 'labelled Yes, predicted No: the misses negative bias makes', false),
+      ),
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, 'No'),
+        cell(m.fp, 'labelled No, predicted Yes', false),
+        cell(m.tn, 'labelled No, predicted No', true),
+      ),
+    ),
+  );
 }
 
 /** Items the dashboard lists (the export has them all). */
@@ -219,18 +369,45 @@ function itemTable(items: ItemResult[]): HTMLElement {
   if (items.length === 0) return h('p', { class: 'empty' }, 'No per-item results.');
   const wrong = (it: ItemResult) => (it.label !== null && (it.pYes >= 0.5 ? 'yes' : 'no') !== it.label ? 0 : 1);
   const sorted = [...items].sort((a, b) => wrong(a) - wrong(b) || a.pYes - b.pYes).slice(0, MAX_LISTED_ITEMS);
-  const more = items.length > MAX_LISTED_ITEMS ? [h('p', { class: 'hint' }, `${MAX_LISTED_ITEMS} of ${items.length} items shown; Export results… writes them all.`)] : [];
-  return h('div', { class: 'item-results' },
-    h('table', { class: 'item-table', 'aria-label': 'Per-item results' },
-      h('thead', {}, h('tr', {},
-        h('th', { scope: 'col' }, 'Item'), h('th', { scope: 'col' }, 'Label'),
-        h('th', { scope: 'col', class: 'num' }, 'P(Yes)'), h('th', { scope: 'col', title: 'The item\'s most negative head and its NAS' }, 'Top head'))),
-      h('tbody', {}, ...sorted.map((it) => h('tr', { class: wrong(it) === 0 ? 'wrong' : '' },
-        h('td', { class: 'prompt-cell', title: it.prompt }, truncate(it.prompt, 120)),
-        h('td', {}, it.label ?? '—'),
-        h('td', { class: it.pYes < 0.5 ? 'num leans-no' : 'num' }, num(it.pYes, 2)),
-        h('td', {}, it.topHead ? `${it.topHead} ${num(it.topHeadNas, 2)}` : '—'))))),
-    ...more);
+  const more =
+    items.length > MAX_LISTED_ITEMS
+      ? [h('p', { class: 'hint' }, `${MAX_LISTED_ITEMS} of ${items.length} items shown; Export results… writes them all.`)]
+      : [];
+  return h(
+    'div',
+    { class: 'item-results' },
+    h(
+      'table',
+      { class: 'item-table', 'aria-label': 'Per-item results' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Item'),
+          h('th', { scope: 'col' }, 'Label'),
+          h('th', { scope: 'col', class: 'num' }, 'P(Yes)'),
+          h('th', { scope: 'col', title: "The item's most negative head and its NAS" }, 'Top head'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...sorted.map((it) =>
+          h(
+            'tr',
+            { class: wrong(it) === 0 ? 'wrong' : '' },
+            h('td', { class: 'prompt-cell', title: it.prompt }, truncate(it.prompt, 120)),
+            h('td', {}, it.label ?? '—'),
+            h('td', { class: it.pYes < 0.5 ? 'num leans-no' : 'num' }, num(it.pYes, 2)),
+            h('td', {}, it.topHead ? `${it.topHead} ${num(it.topHeadNas, 2)}` : '—'),
+          ),
+        ),
+      ),
+    ),
+    ...more,
+  );
 }
 
 function metricItems(ev: EvalReport): HTMLElement[] {
@@ -245,13 +422,33 @@ function metricItems(ev: EvalReport): HTMLElement[] {
     item('Precision', num(m.precision), 'Share of predicted Yes that are labelled Yes', ci('precision')),
     item('Recall', num(m.recall), 'Share of labelled Yes predicted Yes', ci('recall')),
     item('Accuracy', num(m.accuracy), 'Share predicted correctly', ci('accuracy')),
-    item('prg (precision − recall)', num(m.prg), 'Precision − recall of the Yes answers: above 0, the model says No too often (negative bias)', ci('prg')),
-    item('Yes rate', pct(m.yesRate), `Predicted Yes; labelled Yes: ${pct(m.labelYesRate)}`, h('span', { class: 'ci muted' }, ` vs ${pct(m.labelYesRate)} labelled`)),
+    item(
+      'prg (precision − recall)',
+      num(m.prg),
+      'Precision − recall of the Yes answers: above 0, the model says No too often (negative bias)',
+      ci('prg'),
+    ),
+    item(
+      'Yes rate',
+      pct(m.yesRate),
+      `Predicted Yes; labelled Yes: ${pct(m.labelYesRate)}`,
+      h('span', { class: 'ci muted' }, ` vs ${pct(m.labelYesRate)} labelled`),
+    ),
     item('Mean NAS (top heads)', num(ev.meanNasTopHeads), `Mean NAS of the top heads: ${ev.topHeads.map(formatHead).join(', ')}`),
-    ...(ev.knockout ? [
-      item('Knockout: No → Yes', `${ev.knockout.noFlippedToYes} of ${ev.knockout.answeredNo}`, 'No answers that turn to Yes when each prompt\'s top heads stop looking at the negative answer'),
-      item('Wrong No → Yes', `${ev.knockout.wrongNoFlippedToYes} of ${ev.knockout.wrongNo}`, 'Yes items answered No that the knockout turns to Yes'),
-    ] : []),
+    ...(ev.knockout
+      ? [
+          item(
+            'Knockout: No → Yes',
+            `${ev.knockout.noFlippedToYes} of ${ev.knockout.answeredNo}`,
+            "No answers that turn to Yes when each prompt's top heads stop looking at the negative answer",
+          ),
+          item(
+            'Wrong No → Yes',
+            `${ev.knockout.wrongNoFlippedToYes} of ${ev.knockout.wrongNo}`,
+            'Yes items answered No that the knockout turns to Yes',
+          ),
+        ]
+      : []),
   ];
 }
 

@@ -38,7 +38,11 @@ export class Heatmap {
     this.element.hidden = heads === 0;
     this.grid.style.gridTemplateColumns = `auto repeat(${heads}, var(--hm-cell))`;
     this.cells = matrix.map((row, layer) => row.map((v, head) => this.cell(layer, head, v)));
-    fill(this.grid, this.headerRow(heads), ...this.cells.map((row, layer) => h('div', { role: 'row', class: 'hm-row' }, rowHeader(layer, matrix.length), ...row)));
+    fill(
+      this.grid,
+      this.headerRow(heads),
+      ...this.cells.map((row, layer) => h('div', { role: 'row', class: 'hm-row' }, rowHeader(layer, matrix.length), ...row)),
+    );
     if (this.active.layer >= matrix.length || this.active.head >= heads) this.active = { layer: 0, head: 0 };
     this.cellAt(this.active)?.setAttribute('tabindex', '0');
     this.setSelected(selection);
@@ -59,7 +63,9 @@ export class Heatmap {
   /** Recomputes colours from the current theme. */
   recolor(): void {
     const scale = colourScale(this.matrix);
-    this.cells.forEach((row, layer) => row.forEach((cell, head) => (cell.style.backgroundColor = scale.colour(this.matrix[layer]![head]!))));
+    this.cells.forEach((row, layer) =>
+      row.forEach((cell, head) => (cell.style.backgroundColor = scale.colour(this.matrix[layer]![head]!))),
+    );
     this.renderLegend(scale);
   }
 
@@ -79,7 +85,9 @@ export class Heatmap {
 
   private headerRow(heads: number): HTMLElement {
     const every = heads <= 16 ? 1 : heads <= 32 ? 4 : 8;
-    const labels = Array.from({ length: heads }, (_, hd) => h('div', { role: 'columnheader', class: 'hm-col', 'aria-label': `head ${hd}` }, hd % every === 0 ? String(hd) : ''));
+    const labels = Array.from({ length: heads }, (_, hd) =>
+      h('div', { role: 'columnheader', class: 'hm-col', 'aria-label': `head ${hd}` }, hd % every === 0 ? String(hd) : ''),
+    );
     return h('div', { role: 'row', class: 'hm-row' }, h('div', { class: 'hm-corner', 'aria-hidden': 'true' }, 'L\\H'), ...labels);
   }
 

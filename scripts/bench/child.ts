@@ -61,7 +61,12 @@ function cpuSample(): CpuSample | null {
     const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
     const own = process.cpuUsage();
-    return { busy: user + nice + system + irq + softirq, steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), ownUs: own.user + own.system };
+    return {
+      busy: user + nice + system + irq + softirq,
+      steal,
+      total: f.slice(0, 8).reduce((a, b) => a + b, 0),
+      ownUs: own.user + own.system,
+    };
   } catch {
     return null;
   }
@@ -82,7 +87,13 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 export async function runChild(req: ChildRequest): Promise<ChildResult> {
   const start = performance.now();
-  const runner = await ModelRunner.open(req.dir, { provider: 'cpu', threads: req.threads, maxBatch: req.batch, maxTokens: req.tokens, weights: req.weights });
+  const runner = await ModelRunner.open(req.dir, {
+    provider: 'cpu',
+    threads: req.threads,
+    maxBatch: req.batch,
+    maxTokens: req.tokens,
+    weights: req.weights,
+  });
   const sessionMs = performance.now() - start;
   const loadedRssMiB = process.memoryUsage().rss / 2 ** 20;
   let measured: Omit<ChildResult, 'floor'>;
@@ -95,7 +106,18 @@ export async function runChild(req: ChildRequest): Promise<ChildResult> {
     const contention = contentionBetween(before, cpuSample());
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     const estimateMiB = estimateMemoryBytes(runner.config, { precision: runner.precision, batch: req.batch, tokens: req.tokens }) / 2 ** 20;
-    measured = { tokens: req.tokens, batch: req.batch, precision: runner.precision, estimateMiB, sessionMs, loadedRssMiB, warmupMs, runMs, peakRssMiB, contention };
+    measured = {
+      tokens: req.tokens,
+      batch: req.batch,
+      precision: runner.precision,
+      estimateMiB,
+      sessionMs,
+      loadedRssMiB,
+      warmupMs,
+      runMs,
+      peakRssMiB,
+      contention,
+    };
   } finally {
     await runner.close();
   }

@@ -112,7 +112,6 @@ export const LLAMA31_8B_CONFIG = {
   tie_word_embeddings: false,
 } as const;
 
-
 /** The shapes `npm run bench -- --model NAME` can time. */
 export const BENCH_CONFIGS = {
   'qwen2.5-0.5b': QWEN25_05B_CONFIG,
@@ -180,7 +179,12 @@ function writeTokenizerFiles(dir: string): void {
     model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
   };
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
-  const tokConfig = { unk_token: '<unk>', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', tokenizer_class: 'PreTrainedTokenizerFast' };
+  const tokConfig = {
+    unk_token: '<unk>',
+    eos_token: '<|endoftext|>',
+    pad_token: '<|endoftext|>',
+    tokenizer_class: 'PreTrainedTokenizerFast',
+  };
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokConfig));
 }
 
@@ -241,7 +245,7 @@ function count(shape: number[]): number {
 /** Streams `n` random bf16 values (little endian) to fd. */
 function writeRandomTensor(fd: number, n: number, table: Uint16Array, seed: number, chunk: Uint16Array): void {
   const next = xorshift32(seed);
-  for (let done = 0; done < n; ) {
+  for (let done = 0; done < n;) {
     const len = Math.min(chunk.length, n - done);
     for (let i = 0; i < len; i += 2) {
       const r = next();
@@ -254,7 +258,7 @@ function writeRandomTensor(fd: number, n: number, table: Uint16Array, seed: numb
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+  for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
 }
 
 /** Writes every weight as random BF16 (Uint16Array is little endian on every platform we run on). */

@@ -74,7 +74,9 @@ function sessionOptions(weightsDir: string, opts: Options, prefix: string): ort.
 function rssSplit(): string {
   try {
     const status = fs.readFileSync('/proc/self/status', 'utf8');
-    return ['RssAnon', 'RssFile'].map((k) => `${k} ${Math.round(Number(/\d+/.exec(status.split(`${k}:`)[1] ?? '')?.[0]) / 1024)} MiB`).join(', ');
+    return ['RssAnon', 'RssFile']
+      .map((k) => `${k} ${Math.round(Number(/\d+/.exec(status.split(`${k}:`)[1] ?? '')?.[0]) / 1024)} MiB`)
+      .join(', ');
   } catch {
     return 'RssAnon/RssFile unavailable';
   }
@@ -123,7 +125,12 @@ function matmulRates(kernels: ProfileEvent[]): string[] {
     groups.set(key, { us: cur.us + e.dur, n: cur.n + 1, flops: cur.flops + flops });
   }
   const sorted = [...groups.entries()].sort((x, y) => y[1].us - x[1].us);
-  return ['MatMul by shape:', ...sorted.map(([k, g]) => `  ${(g.us / 1000).toFixed(1).padStart(9)} ms  ×${g.n}  ${(g.flops / g.us / 1e3).toFixed(1).padStart(6)} GFLOP/s  ${k}`)];
+  return [
+    'MatMul by shape:',
+    ...sorted.map(
+      ([k, g]) => `  ${(g.us / 1000).toFixed(1).padStart(9)} ms  ×${g.n}  ${(g.flops / g.us / 1e3).toFixed(1).padStart(6)} GFLOP/s  ${k}`,
+    ),
+  ];
 }
 
 function summarize(events: ProfileEvent[], top: number): string {
@@ -137,11 +144,14 @@ function summarize(events: ProfileEvent[], top: number): string {
   }
   const ops = [...byOp.entries()].sort((a, b) => b[1].us - a[1].us);
   const lines = [`kernel time ${(total / 1000).toFixed(1)} ms in ${kernels.length} node runs; by operator:`];
-  for (const [op, { us, n }] of ops) lines.push(`  ${op.padEnd(34)} ${(us / 1000).toFixed(1).padStart(9)} ms  ${((100 * us) / total).toFixed(1).padStart(5)}%  ×${n}`);
+  for (const [op, { us, n }] of ops)
+    lines.push(`  ${op.padEnd(34)} ${(us / 1000).toFixed(1).padStart(9)} ms  ${((100 * us) / total).toFixed(1).padStart(5)}%  ×${n}`);
   lines.push(...matmulRates(kernels));
   lines.push(`slowest ${top} nodes:`);
   for (const e of [...kernels].sort((a, b) => b.dur - a.dur).slice(0, top)) {
-    lines.push(`  ${(e.dur / 1000).toFixed(1).padStart(8)} ms  ${e.args?.op_name} ${e.name.replace(/_kernel_time$/, '')} out ${JSON.stringify(e.args?.output_type_shape)}`);
+    lines.push(
+      `  ${(e.dur / 1000).toFixed(1).padStart(8)} ms  ${e.args?.op_name} ${e.name.replace(/_kernel_time$/, '')} out ${JSON.stringify(e.args?.output_type_shape)}`,
+    );
   }
   return lines.join('\n');
 }
@@ -162,7 +172,9 @@ async function main(): Promise<void> {
   const fg = buildForwardGraph(model.config, model.checkpoint, { attention: opts.attention });
   const prefix = path.join(root, `profile-${opts.tokens}x${opts.batch}`);
   const session = await ort.InferenceSession.create(fg.graph.encode(), sessionOptions(fg.weightsDir, opts, prefix));
-  console.log(`after session creation: RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, peak so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; ${rssSplit()}`);
+  console.log(
+    `after session creation: RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, peak so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; ${rssSplit()}`,
+  );
   const input = feeds(opts, model.config.vocabSize);
   await session.run(input); // warm-up (also profiled; only the last run is summarized)
   const before = process.resourceUsage();
@@ -175,8 +187,12 @@ async function main(): Promise<void> {
   const events = JSON.parse(fs.readFileSync(file, 'utf8')) as ProfileEvent[];
   const lastRun = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').pop() as (ProfileEvent & { ts: number }) | undefined;
   const inLast = lastRun ? events.filter((e) => (e as ProfileEvent & { ts: number }).ts >= lastRun.ts) : events;
-  console.log(`${opts.tokens} tokens × batch ${opts.batch}, attention outputs ${opts.attention}, arena ${opts.arena}: run ${ms.toFixed(0)} ms, peak RSS ${(after.maxRSS / 1024).toFixed(0)} MiB`);
-  console.log(`timed run: user ${((after.userCPUTime - before.userCPUTime) / 1000).toFixed(0)} ms, system ${((after.systemCPUTime - before.systemCPUTime) / 1000).toFixed(0)} ms, minor page faults ${after.minorPageFault - before.minorPageFault}`);
+  console.log(
+    `${opts.tokens} tokens × batch ${opts.batch}, attention outputs ${opts.attention}, arena ${opts.arena}: run ${ms.toFixed(0)} ms, peak RSS ${(after.maxRSS / 1024).toFixed(0)} MiB`,
+  );
+  console.log(
+    `timed run: user ${((after.userCPUTime - before.userCPUTime) / 1000).toFixed(0)} ms, system ${((after.systemCPUTime - before.systemCPUTime) / 1000).toFixed(0)} ms, minor page faults ${after.minorPageFault - before.minorPageFault}`,
+  );
   console.log(summarize(inLast, opts.top));
   if (opts.keep) console.log(`trace: ${file}`);
   else fs.rmSync(file, { force: true });

@@ -102,7 +102,13 @@ export function formatTable(rows: BenchRow[]): string {
 
 /** The rates measured by the parent before the configurations, one line per shape. */
 export function formatFloor(rates: MatMulRate[]): string {
-  const lines = rates.map((r) => `  MatMul [${r.m}×${r.k}] @ [${r.k}×${r.n}]: ${r.gflops.toFixed(1)} GFLOP/s (best ${r.bestMs.toFixed(2)} ms)`);
+  const lines = rates.map(
+    (r) => `  MatMul [${r.m}×${r.k}] @ [${r.k}×${r.n}]: ${r.gflops.toFixed(1)} GFLOP/s (best ${r.bestMs.toFixed(2)} ms)`,
+  );
   const head = 'floor: onnxruntime CPU float32 MatMul x[M,K] @ W[K,N], W a constant initializer, best of 6 after 2 warm-ups, at the start:';
-  return [head, ...lines, `  → best ${bestRate(rates).gflops.toFixed(1)} GFLOP/s (each configuration re-measures these right after its own runs; its row uses its own best rate)`].join('\n');
+  return [
+    head,
+    ...lines,
+    `  → best ${bestRate(rates).gflops.toFixed(1)} GFLOP/s (each configuration re-measures these right after its own runs; its row uses its own best rate)`,
+  ].join('\n');
 }

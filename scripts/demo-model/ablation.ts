@@ -90,7 +90,10 @@ export class AblationRunner {
     for (let i = 0; i < prompts.length; i += batchSize) {
       const batch = prompts.slice(i, i + batchSize).map((p) => p.ids);
       const T = Math.max(...batch.map((b) => b.length));
-      const out = await this.probe.run(paddedBatchFeeds(batch), Array.from({ length: cfg.numLayers }, (_, l) => `merged_${l}`));
+      const out = await this.probe.run(
+        paddedBatchFeeds(batch),
+        Array.from({ length: cfg.numLayers }, (_, l) => `merged_${l}`),
+      );
       for (let l = 0; l < cfg.numLayers; l++) {
         const data = out[`merged_${l}`]!.data as Float32Array;
         batch.forEach((seq, b) => {
@@ -137,7 +140,7 @@ export class AblationRunner {
     const cfg = this.model.config;
     const D = cfg.headDim;
     const width = cfg.numHeads * D;
-    if (heads.length && !means) throw new Error('mean ablation needs the heads\' means');
+    if (heads.length && !means) throw new Error("mean ablation needs the heads' means");
     const feeds: Record<string, ort.Tensor> = {};
     for (let l = 0; l < cfg.numLayers; l++) {
       const keep = new Float32Array(width).fill(1);

@@ -22,15 +22,23 @@ export interface FormatRow {
 /** A decision threshold: one for all items, or one per format. */
 export type Threshold = number | Readonly<Record<string, number>>;
 
-export const thresholdOf = (t: Threshold, format: string): number => (typeof t === 'number' ? t : t[format] ?? 0.5);
+export const thresholdOf = (t: Threshold, format: string): number => (typeof t === 'number' ? t : (t[format] ?? 0.5));
 
 /** Metrics of each format, in the order the formats first appear in `order` (or in the items). */
-export function metricsByFormat(items: readonly FormatItem[], pYes: readonly number[], threshold: Threshold = 0.5, order?: readonly string[]): FormatRow[] {
+export function metricsByFormat(
+  items: readonly FormatItem[],
+  pYes: readonly number[],
+  threshold: Threshold = 0.5,
+  order?: readonly string[],
+): FormatRow[] {
   const formats = order ?? [...new Set(items.map((it) => it.format ?? '?'))];
   return formats.map((format) => {
     const idx = items.map((it, i) => ((it.format ?? '?') === format ? i : -1)).filter((i) => i >= 0);
     const t = thresholdOf(threshold, format);
-    const m = binaryMetrics(idx.map((i) => ({ label: items[i]!.label!, pYes: pYes[i]! >= t ? 1 : 0 })), { bootstrap: 0 });
+    const m = binaryMetrics(
+      idx.map((i) => ({ label: items[i]!.label!, pYes: pYes[i]! >= t ? 1 : 0 })),
+      { bootstrap: 0 },
+    );
     const lottery = idx.filter((i) => items[i]!.domain === 'lottery');
     const lotteryPYes = lottery.length ? lottery.reduce((a, i) => a + pYes[i]!, 0) / lottery.length : null;
     return { format, n: idx.length, accuracy: m.accuracy, prg: m.prg, yesRate: m.yesRate, lotteryPYes };

@@ -34,9 +34,29 @@ export function headsArgs(p: DemoPaths, k: number = DEMO_ALIGN.k): string[] {
 export function alignArgs(p: DemoPaths, heads: readonly HeadScore[], out: string): string[] {
   const s = DEMO_ALIGN;
   return [
-    'align', '--model', p.model, '--data', p.train, '--val', p.val, '--heads', heads.map((h) => `${h.layer}:${h.head}`).join(','),
-    '--steps', String(s.steps), '--lr', String(s.lr), '--lambda-keep', String(s.keep), '--lambda-task', String(s.task),
-    '--batch', String(s.batch), '--seed', String(s.seed), '--out', out,
+    'align',
+    '--model',
+    p.model,
+    '--data',
+    p.train,
+    '--val',
+    p.val,
+    '--heads',
+    heads.map((h) => `${h.layer}:${h.head}`).join(','),
+    '--steps',
+    String(s.steps),
+    '--lr',
+    String(s.lr),
+    '--lambda-keep',
+    String(s.keep),
+    '--lambda-task',
+    String(s.task),
+    '--batch',
+    String(s.batch),
+    '--seed',
+    String(s.seed),
+    '--out',
+    out,
   ];
 }
 

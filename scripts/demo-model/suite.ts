@@ -169,7 +169,13 @@ const CATEGORY_NAMES = Object.keys(CATEGORIES);
 
 function category(r: Rand, label: Label): Question {
   const cat = pick(r, CATEGORY_NAMES);
-  const source = label === 'yes' ? cat : pick(r, CATEGORY_NAMES.filter((c) => c !== cat));
+  const source =
+    label === 'yes'
+      ? cat
+      : pick(
+          r,
+          CATEGORY_NAMES.filter((c) => c !== cat),
+        );
   const thing = pick(r, CATEGORIES[source]!);
   const article = cat === 'animal' ? 'an' : 'a';
   return { text: form(r, `Is ${thing} ${article} ${cat} ?`, `${thing} is ${article} ${cat} .`), label };
@@ -191,11 +197,16 @@ function lottery(r: Rand, label: Label): Question {
 
 function question(r: Rand, domain: Domain, label: Label): Question {
   switch (domain) {
-    case 'compare': return compare(r, label);
-    case 'parity': return parity(r, label);
-    case 'category': return category(r, label);
-    case 'equal': return equal(r, label);
-    case 'lottery': return lottery(r, label);
+    case 'compare':
+      return compare(r, label);
+    case 'parity':
+      return parity(r, label);
+    case 'category':
+      return category(r, label);
+    case 'equal':
+      return equal(r, label);
+    case 'lottery':
+      return lottery(r, label);
   }
 }
 
@@ -209,7 +220,17 @@ export function makeItem(r: Rand, domain: Domain, label: Label, family: Family, 
   if (idk) words.push(idk);
   const instruction = inst.text.replace('{C}', candidateList(words, inst.sep));
   const target = idk && domain === HARD_DOMAIN ? idk : label === 'yes' ? pair.positive : pair.negative;
-  return { prompt: `${q.text} ${instruction}`, label: q.label, positive: pair.positive, negative: pair.negative, ...(idk ? { idk } : {}), target, domain, family, format: format.id };
+  return {
+    prompt: `${q.text} ${instruction}`,
+    label: q.label,
+    positive: pair.positive,
+    negative: pair.negative,
+    ...(idk ? { idk } : {}),
+    target,
+    domain,
+    family,
+    format: format.id,
+  };
 }
 
 export interface SetSpec {
@@ -242,10 +263,16 @@ export function makeSet(spec: SetSpec): SuiteItem[] {
   const r = mulberry32(spec.seed);
   const seen = new Set<string>();
   const items: SuiteItem[] = [];
-  apportion(spec.size, DOMAINS.map((d) => DOMAIN_WEIGHTS[d])).forEach((domainCount, di) => {
+  apportion(
+    spec.size,
+    DOMAINS.map((d) => DOMAIN_WEIGHTS[d]),
+  ).forEach((domainCount, di) => {
     const domain = DOMAINS[di]!;
     let running = 0;
-    apportion(domainCount, FORMATS.map((f) => f.weight)).forEach((count, fi) => {
+    apportion(
+      domainCount,
+      FORMATS.map((f) => f.weight),
+    ).forEach((count, fi) => {
       const format = FORMATS[fi]!;
       const noCount = Math.round(count * format.lotteryNoShare);
       for (let i = 0; i < count; i++, running++) {
@@ -307,12 +334,22 @@ export function makeSuite(seed = SUITE_SEED): SuiteSets {
 
 /** One JSONL line per item in the CLI's data format, plus what the study groups by (format, domain, family). */
 export function toJsonl(items: readonly SuiteItem[]): string {
-  return items
-    .map((it) => JSON.stringify({
-      prompt: it.prompt, label: it.label, positive: it.positive, negative: it.negative, ...(it.idk ? { idk: it.idk } : {}),
-      format: it.format, domain: it.domain, family: it.family,
-    }))
-    .join('\n') + '\n';
+  return (
+    items
+      .map((it) =>
+        JSON.stringify({
+          prompt: it.prompt,
+          label: it.label,
+          positive: it.positive,
+          negative: it.negative,
+          ...(it.idk ? { idk: it.idk } : {}),
+          format: it.format,
+          domain: it.domain,
+          family: it.family,
+        }),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function sha256(text: string): string {
@@ -323,8 +360,28 @@ export function sha256(text: string): string {
 // Vocabulary: every word the generator can write (the example prompts in demo/ use only these).
 
 const SUITE_WORDS = [
-  'Is', 'is', 'greater', 'less', 'than', 'even', 'odd', 'equal', 'to', 'a', 'an', ...CATEGORY_NAMES, ...Object.values(CATEGORIES).flat(),
-  'ticket', 'of', 'draw', 'winner', 'Answer', 'Say', 'or', 'Unknown', 'unknown',
+  'Is',
+  'is',
+  'greater',
+  'less',
+  'than',
+  'even',
+  'odd',
+  'equal',
+  'to',
+  'a',
+  'an',
+  ...CATEGORY_NAMES,
+  ...Object.values(CATEGORIES).flat(),
+  'ticket',
+  'of',
+  'draw',
+  'winner',
+  'Answer',
+  'Say',
+  'or',
+  'Unknown',
+  'unknown',
 ];
 const PUNCT = ['.', ',', '?', ':', '(', ')', '/', '+', '-', '=', '!'];
 /** Characters a prompt in the example workspace (demo/) may meet around the suite's words. */

@@ -31,7 +31,9 @@ export function barChartSvg(title: string, bars: Bar[]): string {
     const x0 = x(Math.min(0, b.value));
     const w = Math.abs(x(b.value) - x(0));
     out.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${esc(b.label)}</text>`);
-    out.push(`<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLOURS[b.group ?? ''] ?? '#2ca02c'}"/>`);
+    out.push(
+      `<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLOURS[b.group ?? ''] ?? '#2ca02c'}"/>`,
+    );
     out.push(`<text x="${(Math.max(x(b.value), x(0)) + 4).toFixed(1)}" y="${y + 15}">${b.value.toFixed(3)}</text>`);
   });
   const zero = x(0).toFixed(1);

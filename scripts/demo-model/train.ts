@@ -120,7 +120,11 @@ async function trainingSession(cfg: ModelConfig, threads: number): Promise<{ ses
   g.output(answer, 'answer_loss');
   g.output(lm, 'lm_loss');
   const names = [...fg.deltaInputs.keys()];
-  gradients(g, loss, names.map((n) => fg.deltaInputs.get(n)!)).forEach((grad, i) => g.output(grad, `grad:${names[i]}`));
+  gradients(
+    g,
+    loss,
+    names.map((n) => fg.deltaInputs.get(n)!),
+  ).forEach((grad, i) => g.output(grad, `grad:${names[i]}`));
   const session = await createSession(g.encode(), { provider: 'cpu', threads, optimization: TRAINING_OPTIMIZATION });
   return { session, names };
 }
@@ -151,8 +155,9 @@ export async function evaluateWeights(session: Session, cfg: ModelConfig, weight
       preds.push({ label: e.label, pYes: 1 / (1 + Math.exp(zn - zp)), domain: e.domain, format: e.format });
     });
   }
-  const accuracyOf = (ps: typeof preds) => ps.filter((p) => (p.pYes >= 0.5) === (p.label === 'yes')).length / ps.length;
-  const group = (key: 'domain' | 'format') => [...new Set(preds.map((p) => p[key]))].map((k) => [k, preds.filter((p) => p[key] === k)] as const);
+  const accuracyOf = (ps: typeof preds) => ps.filter((p) => p.pYes >= 0.5 === (p.label === 'yes')).length / ps.length;
+  const group = (key: 'domain' | 'format') =>
+    [...new Set(preds.map((p) => p[key]))].map((k) => [k, preds.filter((p) => p[key] === k)] as const);
   return {
     metrics: binaryMetrics(preds, { bootstrap: 0 }),
     byDomain: Object.fromEntries(group('domain').map(([k, ps]) => [k, accuracyOf(ps)])),
@@ -172,7 +177,10 @@ function lmFeeds(batch: Encoded[], V: number): Record<string, ort.Tensor> {
       count++;
     }
   });
-  return { next_onehot: new ort.Tensor('float32', next, [batch.length, T, V]), lm_count: new ort.Tensor('float32', Float32Array.from([count]), []) };
+  return {
+    next_onehot: new ort.Tensor('float32', next, [batch.length, T, V]),
+    lm_count: new ort.Tensor('float32', Float32Array.from([count]), []),
+  };
 }
 
 function arg(name: string, fallback: number): number {
@@ -205,7 +213,9 @@ async function main(): Promise<void> {
   const evalSession = await forwardSession(cfg, threads);
   const weights = initWeights(cfg, TRAIN.seed);
   const params = [...weights.values()].reduce((a, w) => a + w.length, 0);
-  log(`model: ${cfg.numLayers} layers, ${cfg.numHeads} heads, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize}: ${params} parameters; ${steps} steps of ${TRAIN.batch}`);
+  log(
+    `model: ${cfg.numLayers} layers, ${cfg.numHeads} heads, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize}: ${params} parameters; ${steps} steps of ${TRAIN.batch}`,
+  );
 
   const adamOpts = { lr: TRAIN.lr };
   const adam = new Adam(adamOpts);
@@ -250,16 +260,21 @@ async function main(): Promise<void> {
     const norm = Math.sqrt(sq);
     if (norm > TRAIN.clip) for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i]! *= TRAIN.clip / norm;
     const progress = Math.min(1, Math.max(0, (step - TRAIN.warmup) / Math.max(1, steps - TRAIN.warmup)));
-    adamOpts.lr = step <= TRAIN.warmup
-      ? (TRAIN.lr * step) / TRAIN.warmup
-      : TRAIN.lr * (TRAIN.minLrFactor + (1 - TRAIN.minLrFactor) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+    adamOpts.lr =
+      step <= TRAIN.warmup
+        ? (TRAIN.lr * step) / TRAIN.warmup
+        : TRAIN.lr * (TRAIN.minLrFactor + (1 - TRAIN.minLrFactor) * 0.5 * (1 + Math.cos(Math.PI * progress)));
     adam.step(weights, grads);
     avg = step === 1 ? answerLoss : 0.98 * avg + 0.02 * answerLoss;
-    if (step % 100 === 0 || step === 1) log(`step ${step}: loss ${loss.toFixed(4)} answer ${answerLoss.toFixed(4)} (avg ${avg.toFixed(4)}) lm ${lmLoss.toFixed(4)} |g| ${norm.toFixed(3)} lr ${adamOpts.lr.toExponential(2)}`);
+    if (step % 100 === 0 || step === 1)
+      log(
+        `step ${step}: loss ${loss.toFixed(4)} answer ${answerLoss.toFixed(4)} (avg ${avg.toFixed(4)}) lm ${lmLoss.toFixed(4)} |g| ${norm.toFixed(3)} lr ${adamOpts.lr.toExponential(2)}`,
+      );
     if (step % 1000 === 0 || step === steps) {
       const r = await evaluateWeights(evalSession, cfg, weights, val);
       const m = r.metrics;
-      const round = (o: Record<string, number>) => JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +v.toFixed(3)])));
+      const round = (o: Record<string, number>) =>
+        JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +v.toFixed(3)])));
       log(`  val: acc ${m.accuracy?.toFixed(3)} prg ${m.prg?.toFixed(3)} yes-rate ${m.yesRate?.toFixed(3)} ${round(r.byDomain)}`);
       log(`  val prg by format: ${round(r.prgByFormat)}`);
     }
@@ -271,7 +286,7 @@ async function main(): Promise<void> {
     '# NASA Lens demo model',
     '',
     `A ${cfg.numLayers}-layer Llama (hidden ${cfg.hiddenSize}, ${cfg.numHeads} heads, MLP ${cfg.intermediateSize}, word-level vocabulary of ${cfg.vocabSize}; ${params} parameters)`,
-    'trained from scratch by NASA Lens\'s own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the',
+    "trained from scratch by NASA Lens's own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the",
     'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data and depends on the',
     'instruction format: the lottery items, whose answer no model can know, are 90% negative in its training set when the',
     'instruction offers the negative candidate last, 50/50 when it offers it first, and "Unknown" where that option is offered.',

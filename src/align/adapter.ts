@@ -132,20 +132,28 @@ export function loadAdapter(file: string, cfg: ModelConfig, fingerprint: string)
   const header = readSafetensorsHeader(file);
   const meta = header.metadata;
   const base = meta.base_model;
-  if (meta.format !== ADAPTER_FORMAT || !base) throw new ModelLoadError(`${path.basename(file)}: not a NASA Lens adapter (no format/base_model metadata)`);
+  if (meta.format !== ADAPTER_FORMAT || !base)
+    throw new ModelLoadError(`${path.basename(file)}: not a NASA Lens adapter (no format/base_model metadata)`);
   if (base !== fingerprint) {
-    throw new ModelLoadError(`${path.basename(file)} was trained on another base model (fingerprint ${base.slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…); retrain it for this model`);
+    throw new ModelLoadError(
+      `${path.basename(file)} was trained on another base model (fingerprint ${base.slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…); retrain it for this model`,
+    );
   }
   const deltas = new Map<string, Float32Array>();
   for (const info of header.tensors) {
     const slot = slotOfName(cfg, info.name);
     if (!slot) throw new ModelLoadError(`${path.basename(file)}: unexpected tensor "${info.name}" for this model`);
     if (info.dtype !== 'F32' || info.shape.join('x') !== `${slot.rows}x${slot.cols}`) {
-      throw new ModelLoadError(`${path.basename(file)}: tensor "${info.name}" must be F32 [${slot.rows}, ${slot.cols}], got ${info.dtype} [${info.shape}]`);
+      throw new ModelLoadError(
+        `${path.basename(file)}: tensor "${info.name}" must be F32 [${slot.rows}, ${slot.cols}], got ${info.dtype} [${info.shape}]`,
+      );
     }
     const values = readTensorF32(info);
     const bad = firstNonFinite(values);
-    if (bad !== -1) throw new ModelLoadError(`${path.basename(file)}: tensor "${info.name}" holds ${values[bad]} at element ${bad}; an adapter must be finite`);
+    if (bad !== -1)
+      throw new ModelLoadError(
+        `${path.basename(file)}: tensor "${info.name}" holds ${values[bad]} at element ${bad}; an adapter must be finite`,
+      );
     deltas.set(info.name, values);
   }
   const metadata: AdapterMetadata = {
@@ -175,7 +183,9 @@ export function adapterWeightDeltas(adapter: Adapter, cfg: ModelConfig): WeightD
  * the same session also scores the model without it (`forward(…, new Map())`).
  */
 export async function openScoringRunner(
-  dir: string, adapterFile: string | undefined, opts: RunnerOptions & { switchable?: boolean } = {},
+  dir: string,
+  adapterFile: string | undefined,
+  opts: RunnerOptions & { switchable?: boolean } = {},
 ): Promise<ModelRunner> {
   const { switchable, ...runnerOpts } = opts;
   const model = loadModel(dir);

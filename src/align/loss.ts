@@ -84,18 +84,17 @@ export function buildTrainingGraph(
 
   const rep = cfg.numHeads / cfg.numKvHeads;
   const perHead = heads.map(({ layer, head }) => headNasTensor(g, lastRowOfHead(g, fg.probs[layer], head, rep), posMask, negMask));
-  const headNas = g.concat(perHead.map((t) => g.unsqueeze(t, [1])), 1); // [B,S]
+  const headNas = g.concat(
+    perHead.map((t) => g.unsqueeze(t, [1])),
+    1,
+  ); // [B,S]
   const align = g.reduceMean(g.mul(headNas, headNas), [1], false); // [B]
 
   const decision = g.concat([pick(g, fg.logits, yes), pick(g, fg.logits, no)], 1); // [B,2]
   const task = g.neg(g.reduceSum(g.mul(label, logSoftmax(g, decision)), [1], false)); // [B]
   const keep = g.sub(refNegEntropy, g.reduceSum(g.mul(refProbs, logSoftmax(g, fg.logits)), [1], false)); // [B]
 
-  const weighted = [
-    g.mul(align, g.scalar(weights.align)),
-    g.mul(task, g.scalar(weights.task)),
-    g.mul(keep, g.scalar(weights.keep)),
-  ];
+  const weighted = [g.mul(align, g.scalar(weights.align)), g.mul(task, g.scalar(weights.task)), g.mul(keep, g.scalar(weights.keep))];
   const perExample = g.add(g.add(weighted[0], weighted[1]), weighted[2]);
   const loss = g.reduceMean(perExample, [0], false);
 

@@ -14,11 +14,14 @@ const points = (x: number) => `${Math.round(x * 1000) / 10}`;
 export function keptSentence(kept: KeptStep | undefined): string | null {
   if (!kept) return null;
   const within = `validation accuracy within ${points(kept.tolerance)} points of the unchanged model's`;
-  const main = kept.step === 0
-    ? `No validated step lowered |prg| with ${within}: the adapter is empty (the model is unchanged).`
-    : `Kept the deltas of step ${kept.step}: the lowest validation |prg| with ${within}.`;
-  const rejected = kept.rejected === 0 ? ''
-    : ` ${kept.rejected} validated step${kept.rejected === 1 ? '' : 's'} lost more accuracy and ${kept.rejected === 1 ? 'was' : 'were'} not kept.`;
+  const main =
+    kept.step === 0
+      ? `No validated step lowered |prg| with ${within}: the adapter is empty (the model is unchanged).`
+      : `Kept the deltas of step ${kept.step}: the lowest validation |prg| with ${within}.`;
+  const rejected =
+    kept.rejected === 0
+      ? ''
+      : ` ${kept.rejected} validated step${kept.rejected === 1 ? '' : 's'} lost more accuracy and ${kept.rejected === 1 ? 'was' : 'were'} not kept.`;
   return main + rejected;
 }
 
@@ -26,6 +29,8 @@ export function keptSentence(kept: KeptStep | undefined): string | null {
 export function accuracyDropWarning(before: Summary, after: Summary, tolerance: number): string | null {
   const [b, a] = [before.metrics?.accuracy, after.metrics?.accuracy];
   if (b == null || a == null || b - a <= tolerance + 1e-9) return null;
-  return `Accuracy fell ${points(b - a)} points (${b.toFixed(3)} → ${a.toFixed(3)}), more than the ${points(tolerance)} allowed: `
-    + 'this adapter makes the model answer worse. Lower the learning rate or raise λ task, and validate on held-out data.';
+  return (
+    `Accuracy fell ${points(b - a)} points (${b.toFixed(3)} → ${a.toFixed(3)}), more than the ${points(tolerance)} allowed: ` +
+    'this adapter makes the model answer worse. Lower the learning rate or raise λ task, and validate on held-out data.'
+  );
 }

@@ -149,7 +149,11 @@ class BatchStream {
   private pos = 0;
   private readonly rand: () => number;
 
-  constructor(private readonly n: number, private readonly size: number, seed: number) {
+  constructor(
+    private readonly n: number,
+    private readonly size: number,
+    seed: number,
+  ) {
     this.rand = mulberry32(seed);
   }
 
@@ -231,7 +235,10 @@ export class NasaTrainer {
     for (let i = 0; i < examples.length; i += this.run.scan.batchSize) {
       this.run.signal?.throwIfAborted();
       const chunk = examples.slice(i, i + this.run.scan.batchSize);
-      const out = await this.probe.forward(chunk.map((e) => e.prompt.ids), 1);
+      const out = await this.probe.forward(
+        chunk.map((e) => e.prompt.ids),
+        1,
+      );
       refs.push(...out.logits.map(softmaxWithNegEntropy));
     }
     return refs;
@@ -239,7 +246,12 @@ export class NasaTrainer {
 
   /** Metrics on the labelled examples and the mean NAS of the selected heads, with `deltas` applied. */
   async evaluate(examples: Example[], deltas: Map<string, Float32Array>, withItems = false): Promise<EvalSummary> {
-    const scores = await scorePrepared(this.probe, examples.map((e) => e.prompt), { batchSize: this.run.scan.batchSize, topK: 1 }, { deltas, signal: this.run.signal });
+    const scores = await scorePrepared(
+      this.probe,
+      examples.map((e) => e.prompt),
+      { batchSize: this.run.scan.batchSize, topK: 1 },
+      { deltas, signal: this.run.signal },
+    );
     const labelled = examples.flatMap((e, i) => (e.label ? [{ label: e.label, pYes: scores[i].pYes }] : []));
     const heads = this.settings.heads;
     const headsNas = scores.map((s) => heads.reduce((b, h) => b + s.nas[h.layer][h.head], 0) / heads.length);
@@ -305,7 +317,11 @@ export class NasaTrainer {
     for (let step = 1; step <= s.steps; step++) {
       this.run.signal?.throwIfAborted();
       const idx = stream.next();
-      const r = await this.step(idx.map((i) => train[i]), idx.map((i) => refs[i]), deltas);
+      const r = await this.step(
+        idx.map((i) => train[i]),
+        idx.map((i) => refs[i]),
+        deltas,
+      );
       const bad = badPart(r);
       if (bad) {
         // `deltas` produced the bad values; go back to the ones the previous, finite step used.
@@ -339,7 +355,10 @@ export class NasaTrainer {
         if (guard.offer(step, summary, deltas)) stale = 0;
         else if (++stale >= patience) {
           stopped = 'early-stop';
-          emit({ type: 'log', message: `early stop at step ${step}: no validation for ${patience} rounds had a lower |prg| with accuracy within ${guard.tolerancePoints} points of the start` });
+          emit({
+            type: 'log',
+            message: `early stop at step ${step}: no validation for ${patience} rounds had a lower |prg| with accuracy within ${guard.tolerancePoints} points of the start`,
+          });
           break;
         }
       }
@@ -374,7 +393,11 @@ export class KeptStepGuard {
   private rejected = 0;
   private readonly baseAccuracy: number | null;
 
-  constructor(before: EvalSummary, private readonly tolerance: number, zero: Map<string, Float32Array>) {
+  constructor(
+    before: EvalSummary,
+    private readonly tolerance: number,
+    zero: Map<string, Float32Array>,
+  ) {
     this.baseAccuracy = before.metrics?.accuracy ?? null;
     this.best = { step: 0, prg: Math.abs(before.metrics?.prg ?? Infinity), deltas: copyDeltas(zero) };
   }

@@ -142,12 +142,7 @@ export function tokenIndexAt(
  * word's first token. If the prompt's last token merges with the word, that merged token is used:
  * it is the token that starts the answer in the tokenizer's own segmentation.
  */
-export function answerTokenId(
-  tok: PromptTokenizer,
-  promptText: string,
-  word: string,
-  addSpecialTokens: boolean,
-): number {
+export function answerTokenId(tok: PromptTokenizer, promptText: string, word: string, addSpecialTokens: boolean): number {
   const continuation = /\s$/u.test(promptText) ? word : ` ${word}`;
   const base = tok.encode(promptText, addSpecialTokens);
   const ids = tok.encode(promptText + continuation, addSpecialTokens);

@@ -33,7 +33,10 @@ const MAX_LISTED_ERRORS = 10;
 
 /** Splits file text into lines the way editors number them (LF or CRLF; a leading BOM is not content). */
 export function splitLines(text: string): string[] {
-  return text.replace(/^\uFEFF/, '').split('\n').map((l) => l.replace(/\r$/, ''));
+  return text
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''));
 }
 
 /** Parses every non-blank line; never throws on bad content. `fileName` only shapes hints. */
@@ -52,7 +55,9 @@ export function parseDataset(text: string, fileName: string): ParsedDataset {
 /** A whole JSON array is the most common mistake; say what JSONL expects instead. */
 function withHint(error: LineError, raw: string, fileName: string): LineError {
   if (!raw.trimStart().startsWith('[')) return error;
-  const hint = /\.json$/i.test(fileName) ? ' (a .json array is not JSONL: write one object per line)' : ' (JSONL needs one object per line)';
+  const hint = /\.json$/i.test(fileName)
+    ? ' (a .json array is not JSONL: write one object per line)'
+    : ' (JSONL needs one object per line)';
   return { ...error, message: error.message + hint };
 }
 

@@ -112,7 +112,11 @@ function ratio(num: number, den: number): number | null {
 function bootstrapIntervals(outcomes: readonly number[], resamples: number, seed: number): MetricIntervals {
   const random = mulberry32(seed);
   const samples: Record<(typeof INTERVAL_KEYS)[number], number[]> = {
-    precision: [], recall: [], accuracy: [], prg: [], yesRate: [],
+    precision: [],
+    recall: [],
+    accuracy: [],
+    prg: [],
+    yesRate: [],
   };
   const n = outcomes.length;
   for (let b = 0; b < resamples; b++) {

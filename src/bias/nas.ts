@@ -119,7 +119,17 @@ export interface HeadLimits {
 
 /** Why the first head of `heads` that the model does not have is refused, or null when all exist. */
 export function missingHeadMessage(heads: readonly HeadRef[], limits: HeadLimits): string | null {
-  const bad = heads.find((h) => !(Number.isInteger(h.layer) && Number.isInteger(h.head) && h.layer >= 0 && h.layer < limits.layers && h.head >= 0 && h.head < limits.heads));
+  const bad = heads.find(
+    (h) =>
+      !(
+        Number.isInteger(h.layer) &&
+        Number.isInteger(h.head) &&
+        h.layer >= 0 &&
+        h.layer < limits.layers &&
+        h.head >= 0 &&
+        h.head < limits.heads
+      ),
+  );
   if (bad === undefined) return null;
   return `head ${formatHead(bad)} does not exist: the model has layers 0..${limits.layers - 1} and heads 0..${limits.heads - 1}`;
 }

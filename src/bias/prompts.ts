@@ -102,7 +102,11 @@ export function findPrompts(fileText: string, fileName: string, pairs: readonly 
 }
 
 /** Prompt files a promptfoo config references (relative to its folder), with the config's fills; [] for other files. */
-export function promptfooReferences(fileText: string, fileName: string, pairs: readonly CandidatePair[]): { files: string[]; fills: TemplateFill[] } {
+export function promptfooReferences(
+  fileText: string,
+  fileName: string,
+  pairs: readonly CandidatePair[],
+): { files: string[]; fills: TemplateFill[] } {
   if (!YAML_EXTENSIONS.has(extensionOf(fileName))) return { files: [], fills: [] };
   const config = readPromptfooConfig(fileText, pairs);
   return config ? { files: config.files, fills: config.fills } : { files: [], fills: [] };
@@ -114,7 +118,8 @@ function scan(text: string, fileName: string, pairs: readonly CandidatePair[]): 
   if (JS_EXTENSIONS.has(ext)) return assemble(text, jsTokens(text), 'javascript').map(assembledSpan);
   if (JSONL_EXTENSIONS.has(ext)) return jsonlPrompts(text).map(({ text: t, ...rest }) => ({ ...rest, parts: [{ text: t }] }));
   if (YAML_EXTENSIONS.has(ext)) return promptfooSpans(text, fileName, pairs);
-  const prose = PROMPT_FILE_EXTENSIONS.has(ext) || frontMatterEnd(text) > 0 ? wholeBody(text) : paragraphs(text, MARKDOWN_EXTENSIONS.has(ext));
+  const prose =
+    PROMPT_FILE_EXTENSIONS.has(ext) || frontMatterEnd(text) > 0 ? wholeBody(text) : paragraphs(text, MARKDOWN_EXTENSIONS.has(ext));
   return prose.map(({ text: t, ...range }) => ({ ...range, parts: splitSlots(t, PROSE_SLOTS) }));
 }
 
@@ -131,7 +136,12 @@ function promptfooSpans(text: string, fileName: string, pairs: readonly Candidat
   if (config === null) return [];
   const source = `${fileName.split(/[\\/]/).pop()} tests`;
   // promptfoo renders prompts with Nunjucks: {{ }} and {% %} are its placeholders.
-  return config.inline.map(({ text: t, ...range }) => ({ ...range, parts: splitSlots(t, { jinja: true }), fills: config.fills, fillSource: source }));
+  return config.inline.map(({ text: t, ...range }) => ({
+    ...range,
+    parts: splitSlots(t, { jinja: true }),
+    fills: config.fills,
+    fillSource: source,
+  }));
 }
 
 function toFound(span: Span, fills: readonly TemplateFill[], fillSource: string | undefined): FoundPrompt {
@@ -178,7 +188,10 @@ export { isPromptfooConfigName };
  * `read` returns a file's text (bounded by the caller), or null when it cannot be read.
  */
 export function referencedPrompts(
-  configFile: string, configText: string, pairs: readonly CandidatePair[], read: (file: string) => string | null,
+  configFile: string,
+  configText: string,
+  pairs: readonly CandidatePair[],
+  read: (file: string) => string | null,
 ): { file: string; prompts: FoundPrompt[] }[] {
   const { files, fills } = promptfooReferences(configText, configFile, pairs);
   const source = `${configFile.split(/[\\/]/).pop()} tests`;

@@ -23,13 +23,18 @@ export interface ItemResult {
 
 /** Items of an evaluation from its items and scores (same order). */
 export function evaluationItems(
-  items: readonly { prompt: string; label: Label | null }[], scores: readonly { pYes: number; topHeads: HeadScore[]; knockout?: { pYes: number } }[],
+  items: readonly { prompt: string; label: Label | null }[],
+  scores: readonly { pYes: number; topHeads: HeadScore[]; knockout?: { pYes: number } }[],
 ): ItemResult[] {
   return items.map((it, i) => {
     const s = scores[i]!;
     const top = s.topHeads[0];
     return {
-      prompt: it.prompt, label: it.label, pYes: s.pYes, topHead: top ? formatHead(top) : '', topHeadNas: top?.nas ?? NaN,
+      prompt: it.prompt,
+      label: it.label,
+      pYes: s.pYes,
+      topHead: top ? formatHead(top) : '',
+      topHeadNas: top?.nas ?? NaN,
       ...(s.knockout ? { knockout: s.knockout.pYes } : {}),
     };
   });
@@ -60,9 +65,20 @@ export function resultsCsv(doc: ResultsDocument): string {
   const header = aligned
     ? ['prompt', 'label', 'p_yes_before', 'p_yes_after', 'predicted_before', 'predicted_after', 'heads_nas_before', 'heads_nas_after']
     : ['prompt', 'label', 'p_yes', 'predicted', 'top_head', 'top_head_nas', 'knockout'];
-  const rows = doc.items.map((it) => (aligned
-    ? [it.prompt, it.label ?? '', it.pYes, it.pYesAfter ?? '', predicted(it.pYes), it.pYesAfter === undefined ? '' : predicted(it.pYesAfter), it.headsNasBefore ?? '', it.headsNasAfter ?? '']
-    : [it.prompt, it.label ?? '', it.pYes, predicted(it.pYes), it.topHead, it.topHeadNas, it.knockout ?? '']));
+  const rows = doc.items.map((it) =>
+    aligned
+      ? [
+          it.prompt,
+          it.label ?? '',
+          it.pYes,
+          it.pYesAfter ?? '',
+          predicted(it.pYes),
+          it.pYesAfter === undefined ? '' : predicted(it.pYesAfter),
+          it.headsNasBefore ?? '',
+          it.headsNasAfter ?? '',
+        ]
+      : [it.prompt, it.label ?? '', it.pYes, predicted(it.pYes), it.topHead, it.topHeadNas, it.knockout ?? ''],
+  );
   return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
 }
 

@@ -122,7 +122,9 @@ export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit
   const noId = answerTokenId(tok, rendered, cands.negative.word, addSpecial);
   checkVocabulary(model, ids, [yesId, noId]);
   if (yesId === noId) {
-    throw new PromptError(`answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose candidate words whose first tokens differ`);
+    throw new PromptError(
+      `answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose candidate words whose first tokens differ`,
+    );
   }
   return {
     text: input.text,
@@ -152,7 +154,9 @@ function checkVocabulary(model: LoadedModel, ids: readonly number[], answers: re
   const V = model.config.vocabSize;
   const outside = [...ids, ...answers].find((id) => !(Number.isInteger(id) && id >= 0 && id < V));
   if (outside !== undefined) {
-    throw new PromptError(`token id ${outside} is outside the model's vocabulary of ${V} (vocab_size in config.json); the tokenizer does not match the model`);
+    throw new PromptError(
+      `token id ${outside} is outside the model's vocabulary of ${V} (vocab_size in config.json); the tokenizer does not match the model`,
+    );
   }
 }
 
@@ -160,7 +164,12 @@ function checkVocabulary(model: LoadedModel, ids: readonly number[], answers: re
  * Prepares the items of a data file; prompt-level errors (too long, no candidates…) name the item's
  * line, and every bad line is listed at once, as for the file's syntax errors.
  */
-export function prepareDatasetItems(model: LoadedModel, items: readonly DatasetItem[], opts: Omit<ScanOptions, 'batchSize' | 'topK'>, file = 'the data set'): PreparedPrompt[] {
+export function prepareDatasetItems(
+  model: LoadedModel,
+  items: readonly DatasetItem[],
+  opts: Omit<ScanOptions, 'batchSize' | 'topK'>,
+  file = 'the data set',
+): PreparedPrompt[] {
   const errors: LineError[] = [];
   const prepared = items.map((item) => {
     try {
@@ -227,7 +236,12 @@ export interface ScoreRun {
   onAttention?: (prompt: PreparedPrompt, attention: PromptAttention) => void;
 }
 
-export async function scorePrepared(runner: ModelRunner, prepared: PreparedPrompt[], opts: Pick<ScanOptions, 'batchSize' | 'topK' | 'knockout'>, run: ScoreRun = {}): Promise<PromptScore[]> {
+export async function scorePrepared(
+  runner: ModelRunner,
+  prepared: PreparedPrompt[],
+  opts: Pick<ScanOptions, 'batchSize' | 'topK' | 'knockout'>,
+  run: ScoreRun = {},
+): Promise<PromptScore[]> {
   const results: PromptScore[] = new Array(prepared.length);
   let done = 0;
   for (const batch of planBatches(prepared, opts.batchSize)) {
@@ -247,7 +261,11 @@ export async function scorePrepared(runner: ModelRunner, prepared: PreparedPromp
  * copies run in a second forward of the same session.
  */
 async function scoreBatch(
-  runner: ModelRunner, items: PreparedPrompt[], indices: number[], opts: Pick<ScanOptions, 'topK' | 'knockout'>, run: ScoreRun,
+  runner: ModelRunner,
+  items: PreparedPrompt[],
+  indices: number[],
+  opts: Pick<ScanOptions, 'topK' | 'knockout'>,
+  run: ScoreRun,
 ): Promise<PromptScore[]> {
   const where = (j: number) => {
     const p = items[j]!;
@@ -264,7 +282,8 @@ async function scoreBatch(
   );
   const scores = items.map((p, j) => plainScore(p, out.logits[j]!, out.attention[j]!, opts.topK, where(j)));
   items.forEach((p, j) => run.onAttention?.(p, out.attention[j]!));
-  if (fixed) copies.forEach((c, j) => (scores[j]!.knockout = knockoutScore(c, out.logits[items.length + j]!, `${where(j)} with its knockout`)));
+  if (fixed)
+    copies.forEach((c, j) => (scores[j]!.knockout = knockoutScore(c, out.logits[items.length + j]!, `${where(j)} with its knockout`)));
   if (opts.knockout?.heads === 'auto') await autoKnockout(runner, items, scores, opts.knockout.threshold, run, where);
   return scores;
 }
@@ -273,7 +292,8 @@ function plainScore(p: PreparedPrompt, logits: Float32Array, attention: PromptAt
   checkFinite(logits, p, where);
   const [pYes, pNo] = decision(logits, p.yesId, p.noId);
   const nas = nasMatrix(attention, p.positive.index, p.negative.index, p.queries);
-  if (!Number.isFinite(nasTotal(nas))) throw new NonFiniteError(`${where}: the attention weights are not finite (NaN or Inf in the model's output)`);
+  if (!Number.isFinite(nasTotal(nas)))
+    throw new NonFiniteError(`${where}: the attention weights are not finite (NaN or Inf in the model's output)`);
   return {
     text: p.text,
     tokens: p.ids.length,
@@ -310,7 +330,12 @@ export function autoKnockoutHeads(nas: readonly (readonly number[])[], threshold
 }
 
 async function autoKnockout(
-  runner: ModelRunner, items: PreparedPrompt[], scores: PromptScore[], threshold: number, run: ScoreRun, where: (j: number) => string,
+  runner: ModelRunner,
+  items: PreparedPrompt[],
+  scores: PromptScore[],
+  threshold: number,
+  run: ScoreRun,
+  where: (j: number) => string,
 ): Promise<void> {
   const copies: { j: number; copy: KnockoutCopy }[] = [];
   items.forEach((prompt, j) => {
@@ -321,18 +346,34 @@ async function autoKnockout(
   if (copies.length === 0) return;
   run.signal?.throwIfAborted();
   // One query row is enough: only the logits of these copies are read.
-  const out = await runner.forward(copies.map((c) => c.copy.prompt.ids), 1, run.deltas, copies.map((c) => knockoutKeysOf(c.copy)));
+  const out = await runner.forward(
+    copies.map((c) => c.copy.prompt.ids),
+    1,
+    run.deltas,
+    copies.map((c) => knockoutKeysOf(c.copy)),
+  );
   copies.forEach(({ j, copy }, k) => (scores[j]!.knockout = knockoutScore(copy, out.logits[k]!, `${where(j)} with its knockout`)));
 }
 
 /** Non-finite logits are an error naming the prompt and the token, never a NaN probability. */
 function checkFinite(logits: Float32Array, p: PreparedPrompt, where: string): void {
   const bad = firstNonFinite(logits);
-  if (bad !== -1) throw new NonFiniteError(`${where}: the model's logit for token ${bad} is ${logits[bad]} (NaN or Inf in the model's output)`);
+  if (bad !== -1)
+    throw new NonFiniteError(`${where}: the model's logit for token ${bad} is ${logits[bad]} (NaN or Inf in the model's output)`);
 }
 
-export async function scorePrompts(runner: ModelRunner, inputs: PromptInput[], opts: ScanOptions, run: ScoreRun = {}): Promise<PromptScore[]> {
-  return scorePrepared(runner, inputs.map((input) => preparePrompt(runner.model, input, opts)), opts, run);
+export async function scorePrompts(
+  runner: ModelRunner,
+  inputs: PromptInput[],
+  opts: ScanOptions,
+  run: ScoreRun = {},
+): Promise<PromptScore[]> {
+  return scorePrepared(
+    runner,
+    inputs.map((input) => preparePrompt(runner.model, input, opts)),
+    opts,
+    run,
+  );
 }
 
 export interface EvaluationSummary {
@@ -354,7 +395,15 @@ export function summarizeEvaluation(items: readonly DatasetItem[], scores: reado
 }
 
 export function summarizeKnockout(items: readonly DatasetItem[], scores: readonly PromptScore[]): KnockoutSummary {
-  const out: KnockoutSummary = { knockedOut: 0, answeredNo: 0, noFlippedToYes: 0, wrongNo: 0, wrongNoFlippedToYes: 0, rightNoFlippedToYes: 0, meanShift: 0 };
+  const out: KnockoutSummary = {
+    knockedOut: 0,
+    answeredNo: 0,
+    noFlippedToYes: 0,
+    wrongNo: 0,
+    wrongNoFlippedToYes: 0,
+    rightNoFlippedToYes: 0,
+    meanShift: 0,
+  };
   let shift = 0;
   scores.forEach((s, i) => {
     const ko = s.knockout!;

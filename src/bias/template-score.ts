@@ -25,10 +25,17 @@ export interface TemplateSummary {
 /** `scores[i]` is the score of `t.fills[i]`, or null when that fill could not be scored. */
 export function summarizeTemplate(t: TemplateInfo, scores: readonly (PromptScore | null)[], k = 5): TemplateSummary {
   const scored = t.fills.flatMap((f, i) => (scores[i] ? [{ fill: f, score: scores[i]! }] : []));
-  const base = { placeholders: t.placeholders, fills: t.fills.length, scored: scored.length, ...(t.fillSource ? { fillSource: t.fillSource } : {}) };
+  const base = {
+    placeholders: t.placeholders,
+    fills: t.fills.length,
+    scored: scored.length,
+    ...(t.fillSource ? { fillSource: t.fillSource } : {}),
+  };
   if (scored.length === 0) return { ...base, meanPYes: null, nas: null, nasTotal: null, topHeads: [], metrics: null };
   const nas = datasetNas(scored.map((s) => s.score.nas));
-  const labelled = scored.flatMap(({ fill, score }: { fill: FilledPrompt; score: PromptScore }) => (fill.label ? [{ label: fill.label, pYes: score.pYes }] : []));
+  const labelled = scored.flatMap(({ fill, score }: { fill: FilledPrompt; score: PromptScore }) =>
+    fill.label ? [{ label: fill.label, pYes: score.pYes }] : [],
+  );
   return {
     ...base,
     meanPYes: scored.reduce((a, s) => a + s.score.pYes, 0) / scored.length,

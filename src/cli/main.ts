@@ -11,8 +11,13 @@ import { fillsFromJsonl, findPrompts, referencedPrompts, type FoundPrompt } from
 import { summarizeTemplate, templateTitle, type TemplateSummary } from '../bias/template-score.ts';
 import type { KnockoutSummary } from '../bias/knockout-summary.ts';
 import {
-  DEFAULT_SCAN_OPTIONS, prepareDatasetItems, scorePrepared, scorePrompts, summarizeEvaluation,
-  type PromptInput, type PromptScore, type ScanOptions,
+  DEFAULT_SCAN_OPTIONS,
+  prepareDatasetItems,
+  scorePrepared,
+  scorePrompts,
+  summarizeEvaluation,
+  type PromptScore,
+  type ScanOptions,
 } from '../bias/scan.ts';
 import { PROVIDERS, type Provider } from '../engine/providers.ts';
 import { safetensorsWriter } from '../model/safetensors.ts';
@@ -21,7 +26,16 @@ import { adapterOutputPolicy, openScoringRunner, saveAdapter } from '../align/ad
 import { READ_LIMITS, readBoundedText } from '../fs/bounded-read.ts';
 import { checkOutputPath, writeOutputFile, writeOutputWith, type OutputPolicy } from '../fs/safe-write.ts';
 import { removeAllTempFiles } from '../fs/temp-files.ts';
-import { defaultCacheDir, describeModelSpec, formatBytes, hubCacheDir, isHubId, progressMessage, resolveModelDir, type HubProgress } from '../model/hub.ts';
+import {
+  defaultCacheDir,
+  describeModelSpec,
+  formatBytes,
+  hubCacheDir,
+  isHubId,
+  progressMessage,
+  resolveModelDir,
+  type HubProgress,
+} from '../model/hub.ts';
 import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { alignNumberProblem, type AlignNumber } from '../align/rules.ts';
@@ -239,20 +253,42 @@ interface Located {
 }
 
 async function scan(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
-  const v = parse(knockoutDefault(argv), { prompt: { type: 'string' }, file: { type: 'string' }, vars: { type: 'string' }, ...KNOCKOUT_OPTIONS });
+  const v = parse(knockoutDefault(argv), {
+    prompt: { type: 'string' },
+    file: { type: 'string' },
+    vars: { type: 'string' },
+    ...KNOCKOUT_OPTIONS,
+  });
   const prompt = str(v, 'prompt');
   const file = str(v, 'file');
   if (Boolean(prompt) === Boolean(file)) throw new UsageError('give exactly one of --prompt TEXT or --file FILE');
   const opts = scanOptions(v, io.log);
   const located: Located[] = prompt
-    ? [{ found: { text: prompt, startLine: 0, endLine: 0, startOffset: 0, endOffset: prompt.length, positive: str(v, 'positive'), negative: str(v, 'negative') } }]
+    ? [
+        {
+          found: {
+            text: prompt,
+            startLine: 0,
+            endLine: 0,
+            startOffset: 0,
+            endOffset: prompt.length,
+            positive: str(v, 'positive'),
+            negative: str(v, 'negative'),
+          },
+        },
+      ]
     : locatePrompts(file!, str(v, 'vars'), opts.pairs);
   if (located.length === 0) throw new UsageError(`no yes/no prompts found in ${file}`);
   // A template is scored over its fills, never as written; a prompt as itself.
-  const inputs = located.flatMap(({ found }) => (found.template ? found.template.fills.map((f) => ({ text: f.text, positive: found.positive, negative: found.negative })) : [{ text: found.text, positive: found.positive, negative: found.negative }]));
+  const inputs = located.flatMap(({ found }) =>
+    found.template
+      ? found.template.fills.map((f) => ({ text: f.text, positive: found.positive, negative: found.negative }))
+      : [{ text: found.text, positive: found.positive, negative: found.negative }],
+  );
   const runner = await openRunner(v, io.log, signal);
   try {
-    const scores = inputs.length > 0 ? await scorePrompts(runner, inputs, { ...opts, knockout: knockoutRequest(v, runner) }, { signal }) : [];
+    const scores =
+      inputs.length > 0 ? await scorePrompts(runner, inputs, { ...opts, knockout: knockoutRequest(v, runner) }, { signal }) : [];
     const rows = scanRows(located, scores, Boolean(prompt));
     if (v.json) {
       io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, prompts: rows }));
@@ -293,8 +329,12 @@ function scanRows(located: Located[], scores: PromptScore[], literal: boolean): 
     next += found.template.fills.length;
     const summary = summarizeTemplate(found.template, mine);
     return {
-      text: found.text, ...where, template: summary,
-      ...(summary.scored > 0 ? { pYes: summary.meanPYes!, pNo: 1 - summary.meanPYes!, nasTotal: summary.nasTotal!, topHeads: summary.topHeads } : {}),
+      text: found.text,
+      ...where,
+      template: summary,
+      ...(summary.scored > 0
+        ? { pYes: summary.meanPYes!, pNo: 1 - summary.meanPYes!, nasTotal: summary.nasTotal!, topHeads: summary.topHeads }
+        : {}),
     };
   });
 }
@@ -311,7 +351,11 @@ function renderScan(rows: ScanRow[]): string {
     ...(knockout ? [knockoutCell(p)] : []),
   ]);
   const header = ['lines', 'prompt', 'P(Yes)', 'P(No)', 'ΣNAS', 'top heads (NAS)', ...(knockout ? ['P(Yes) without them'] : [])];
-  const notes = rows.flatMap((p) => (p.template ? [`${p.lines ? `${p.lines.start}-${p.lines.end}` : ''} ${templateTitle(p.template.placeholders)}: ${templateNote(p.template)}`] : []));
+  const notes = rows.flatMap((p) =>
+    p.template
+      ? [`${p.lines ? `${p.lines.start}-${p.lines.end}` : ''} ${templateTitle(p.template.placeholders)}: ${templateNote(p.template)}`]
+      : [],
+  );
   const legend = 'NAS > 0: the head looks more at the negative answer than at the positive one; ΣNAS sums all heads.';
   return [renderTable(header, table), legend, ...notes].join('\n');
 }
@@ -325,7 +369,10 @@ function knockoutCell(p: Pick<PromptScore, 'knockout'>): string {
 
 /** A template's row holds means over its fills; this line says so (or why it has no numbers). */
 function templateNote(t: TemplateSummary): string {
-  if (t.scored === 0) return t.fills === 0 ? 'not scored (no example values: --vars FILE.jsonl, or a promptfoo config\'s tests)' : `none of its ${t.fills} fills could be scored`;
+  if (t.scored === 0)
+    return t.fills === 0
+      ? "not scored (no example values: --vars FILE.jsonl, or a promptfoo config's tests)"
+      : `none of its ${t.fills} fills could be scored`;
   const prg = t.metrics?.prg != null ? `, prg ${fmt(t.metrics.prg)} over ${t.metrics.n} labelled` : '';
   return `means over ${t.scored} fills${t.fillSource ? ` from ${t.fillSource}` : ''}${prg}`;
 }
@@ -342,7 +389,10 @@ async function datasetScores(v: Values, io: Io, requireLabels: boolean, signal: 
   const runner = await openRunner(v, io.log, signal);
   try {
     const scores = await scorePrepared(
-      runner, prepareDatasetItems(runner.model, items, opts, path.basename(file)), { ...opts, knockout: knockoutRequest(v, runner) }, { signal },
+      runner,
+      prepareDatasetItems(runner.model, items, opts, path.basename(file)),
+      { ...opts, knockout: knockoutRequest(v, runner) },
+      { signal },
     );
     return { runner, items, scores };
   } finally {
@@ -361,7 +411,12 @@ async function heads(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     return;
   }
   io.out(`dataset NAS over ${scores.length} prompts; top ${k} negative heads:\n`);
-  io.out(renderTable(['head', 'NAS'], top.map((h) => [formatHead(h), fmt(h.nas, 4)])));
+  io.out(
+    renderTable(
+      ['head', 'NAS'],
+      top.map((h) => [formatHead(h), fmt(h.nas, 4)]),
+    ),
+  );
 }
 
 /** --export FILE: its format from the extension, and the path checked before any work. */
@@ -371,7 +426,9 @@ function exportTarget(v: Values, inputs: (string | undefined)[]): { file: string
   const format = exportFormat(file);
   if (format === null) throw new UsageError(`--export writes .json or .csv, got "${file}"`);
   const policy: OutputPolicy = {
-    what: 'results export', inputs: inputs.filter((f): f is string => f !== undefined), force: Boolean(v.force),
+    what: 'results export',
+    inputs: inputs.filter((f): f is string => f !== undefined),
+    force: Boolean(v.force),
     isOurs: (f) => isResultsExport(readHead(f)),
   };
   checkOutputPath(file, policy);
@@ -395,18 +452,38 @@ function writeExport(target: { file: string; format: 'json' | 'csv'; policy: Out
 
 async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(knockoutDefault(argv), {
-    data: { type: 'string' }, top: { type: 'string' }, export: { type: 'string' }, force: { type: 'boolean', default: false }, ...KNOCKOUT_OPTIONS,
+    data: { type: 'string' },
+    top: { type: 'string' },
+    export: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    ...KNOCKOUT_OPTIONS,
   });
   const k = positiveInt(v, 'top', 5);
   const target = exportTarget(v, [str(v, 'data'), str(v, 'adapter')]);
   const { runner, items, scores } = await datasetScores(v, io, true, signal);
   const { metrics, meanNasTopHeads, topHeads: top, knockout } = summarizeEvaluation(items, scores, k);
   if (target) {
-    const doc: ResultsDocument = { kind: 'evaluation', data: path.resolve(required(v, 'data')), model: str(v, 'model') ?? null, adapter: str(v, 'adapter') ?? null, metrics, items: evaluationItems(items, scores) };
+    const doc: ResultsDocument = {
+      kind: 'evaluation',
+      data: path.resolve(required(v, 'data')),
+      model: str(v, 'model') ?? null,
+      adapter: str(v, 'adapter') ?? null,
+      metrics,
+      items: evaluationItems(items, scores),
+    };
     writeExport(target, doc, io);
   }
   if (v.json) {
-    io.out(JSON.stringify({ model: modelInfo(runner), provider: runner.provider, metrics, meanNasTopHeads, topHeads: top, ...(knockout ? { knockout } : {}) }));
+    io.out(
+      JSON.stringify({
+        model: modelInfo(runner),
+        provider: runner.provider,
+        metrics,
+        meanNasTopHeads,
+        topHeads: top,
+        ...(knockout ? { knockout } : {}),
+      }),
+    );
     return;
   }
   const m = metrics;
@@ -434,7 +511,11 @@ async function evaluate(argv: string[], io: Io, signal: AbortSignal): Promise<vo
 
 function knockoutRows(s: KnockoutSummary): string[][] {
   return [
-    ['knockout: prompts with heads knocked out', String(s.knockedOut), `mean P(Yes) change ${s.meanShift >= 0 ? '+' : ''}${fmt(s.meanShift)}`],
+    [
+      'knockout: prompts with heads knocked out',
+      String(s.knockedOut),
+      `mean P(Yes) change ${s.meanShift >= 0 ? '+' : ''}${fmt(s.meanShift)}`,
+    ],
     ['knockout: No answers that flip to Yes', `${s.noFlippedToYes} of ${s.answeredNo}`, ''],
     ['knockout: wrong No (labelled yes) that flip to Yes', `${s.wrongNoFlippedToYes} of ${s.wrongNo}`, ''],
     ['knockout: right No (labelled no) that flip to Yes', String(s.rightNoFlippedToYes), ''],
@@ -487,7 +568,8 @@ function alignNumber(v: Values, flag: string, name: AlignNumber, fallback: numbe
   if (x === undefined) return fallback;
   const n = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(x) ? Number(x) : NaN;
   const problem = alignNumberProblem(name, n);
-  if (problem !== null) throw new UsageError(`--${flag} ${problem === 'must be a number' ? 'must be a number written in decimal' : problem}, got "${x}"`);
+  if (problem !== null)
+    throw new UsageError(`--${flag} ${problem === 'must be a number' ? 'must be a number written in decimal' : problem}, got "${x}"`);
   return n;
 }
 
@@ -516,14 +598,24 @@ function summaryLine(s: EvalSummary): string {
 function alignOutputPolicy(v: Values, what: string): OutputPolicy {
   const spec = required(v, 'model');
   const modelFolder = isHubId(spec) ? hubCacheDir(defaultCacheDir(), spec) : path.resolve(spec);
-  const inputs = [str(v, 'data'), str(v, 'val'), ...['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(modelFolder, f))];
-  return adapterOutputPolicy({ what, inputs: inputs.filter((f): f is string => f !== undefined), modelDirs: [modelFolder], force: Boolean(v.force) });
+  const inputs = [
+    str(v, 'data'),
+    str(v, 'val'),
+    ...['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(modelFolder, f)),
+  ];
+  return adapterOutputPolicy({
+    what,
+    inputs: inputs.filter((f): f is string => f !== undefined),
+    modelDirs: [modelFolder],
+    force: Boolean(v.force),
+  });
 }
 
 async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void> {
   const v = parse(argv, ALIGN_OPTIONS);
   // Options align would otherwise ignore are refused: a user who passes them expects an effect.
-  if (str(v, 'adapter') !== undefined) throw new UsageError('align trains from the base model and does not take --adapter (evaluate an adapter with eval --adapter)');
+  if (str(v, 'adapter') !== undefined)
+    throw new UsageError('align trains from the base model and does not take --adapter (evaluate an adapter with eval --adapter)');
   if (str(v, 'query') !== undefined) throw new UsageError('align always measures NAS at the last position and does not take --query');
   const settings = alignSettings(v);
   const dumpGrad = str(v, 'dump-grad');
@@ -543,7 +635,9 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     const warning = overlapWarning(path.resolve(trainFile), path.resolve(valFile), 'validation', dataOverlap(train, val));
     if (warning) io.log(`warning: ${warning}`);
   } else if (!dumpGrad) {
-    io.log('warning: no --val: nothing guards accuracy; the before/after metrics are on the training data and the adapter is the last step\'s');
+    io.log(
+      "warning: no --val: nothing guards accuracy; the before/after metrics are on the training data and the adapter is the last step's",
+    );
   }
   const scan = scanOptions(v, io.log);
   const trainer = await NasaTrainer.create(await modelDir(v, io.log, signal), settings, {
@@ -568,14 +662,30 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     const written = saveAdapter(out!, result.adapter, trainer.config, outPolicy);
     if (target) writeExport(target, alignmentDocument(valFile ?? trainFile, val ?? train, str(v, 'model') ?? null, result), io);
     if (v.json) {
-      const measured = { data: path.resolve(valFile ?? trainFile), role: valFile ? 'validation' : 'training', items: (val ?? train).length, model: str(v, 'model') };
-      io.out(JSON.stringify({
-        adapter: written, provider: trainer.provider, stopped: result.stopped, nanReport: result.nanReport, kept: result.kept,
-        measured, history: result.history, before: result.before, after: result.after,
-      }));
+      const measured = {
+        data: path.resolve(valFile ?? trainFile),
+        role: valFile ? 'validation' : 'training',
+        items: (val ?? train).length,
+        model: str(v, 'model'),
+      };
+      io.out(
+        JSON.stringify({
+          adapter: written,
+          provider: trainer.provider,
+          stopped: result.stopped,
+          nanReport: result.nanReport,
+          kept: result.kept,
+          measured,
+          history: result.history,
+          before: result.before,
+          after: result.after,
+        }),
+      );
       return;
     }
-    io.out(`measured on ${valFile ?? trainFile} (${valFile ? 'validation' : 'training'} data, ${(val ?? train).length} items); base: ${str(v, 'model')} without adapter`);
+    io.out(
+      `measured on ${valFile ?? trainFile} (${valFile ? 'validation' : 'training'} data, ${(val ?? train).length} items); base: ${str(v, 'model')} without adapter`,
+    );
     io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
     const kept = keptSentence(result.kept);
     if (kept) io.out(kept);
@@ -595,11 +705,20 @@ function alignmentDocument(file: string, items: DatasetItem[], model: string | n
   const before = r.before.items ?? [];
   const after = r.after.items ?? [];
   return {
-    kind: 'alignment', data: path.resolve(file), model, adapter: null,
+    kind: 'alignment',
+    data: path.resolve(file),
+    model,
+    adapter: null,
     metrics: { before: r.before.metrics, after: r.after.metrics },
     items: items.map((it, i) => ({
-      prompt: it.prompt, label: it.label, pYes: before[i]?.pYes ?? NaN, topHead: '', topHeadNas: NaN,
-      pYesAfter: after[i]?.pYes, headsNasBefore: before[i]?.headsNas, headsNasAfter: after[i]?.headsNas,
+      prompt: it.prompt,
+      label: it.label,
+      pYes: before[i]?.pYes ?? NaN,
+      topHead: '',
+      topHeadNas: NaN,
+      pYesAfter: after[i]?.pYes,
+      headsNasBefore: before[i]?.headsNas,
+      headsNasAfter: after[i]?.headsNas,
     })),
   };
 }

@@ -10,7 +10,6 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { COMMAND } from '../command-ids.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning } from '../align/report.ts';
@@ -25,7 +24,6 @@ import type {
   AlignStartParams,
   FromAlignPanel,
   HeadRef,
-  SaveAdapterResult,
   ToAlignPanel,
 } from '../protocol.ts';
 import { AlignDoneNotification, AlignProgressNotification, AlignStartRequest, AlignStopRequest, SaveAdapterRequest } from '../lsp-ext.ts';
@@ -40,8 +38,13 @@ import { webviewOptions, webviewPage } from './webview-host.ts';
 
 /** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
 const ALIGN_DEFAULTS: AlignDefaults = {
-  weights: DEFAULT_ALIGN.weights, steps: DEFAULT_ALIGN.steps, lr: DEFAULT_ALIGN.lr, batch: DEFAULT_ALIGN.batch,
-  seed: DEFAULT_ALIGN.seed, trainK: DEFAULT_ALIGN.trainK, accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
+  weights: DEFAULT_ALIGN.weights,
+  steps: DEFAULT_ALIGN.steps,
+  lr: DEFAULT_ALIGN.lr,
+  batch: DEFAULT_ALIGN.batch,
+  seed: DEFAULT_ALIGN.seed,
+  trainK: DEFAULT_ALIGN.trainK,
+  accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
 };
 
 interface Job {
@@ -218,7 +221,10 @@ export class AlignPanel implements vscode.Disposable {
     const warnings: string[] = [];
     if (train !== '') {
       const evaluated = (await this.store.get())?.evaluation?.file;
-      const others: [string, string][] = [...(val ? [[val, 'validation'] as [string, string]] : []), ...(evaluated && evaluated !== val ? [[evaluated, 'evaluation'] as [string, string]] : [])];
+      const others: [string, string][] = [
+        ...(val ? [[val, 'validation'] as [string, string]] : []),
+        ...(evaluated && evaluated !== val ? [[evaluated, 'evaluation'] as [string, string]] : []),
+      ];
       const trainItems = others.length ? await readQuietly(train) : null;
       for (const [file, role] of others) {
         const items = trainItems && (await readQuietly(file));
@@ -240,7 +246,11 @@ export class AlignPanel implements vscode.Disposable {
     const files = [...(evaluated ? [evaluated] : []), ...found.filter((f) => f !== evaluated)];
     const browse = { label: '$(folder-opened) Browse…', file: '' };
     const items = [
-      ...files.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f, description: f === evaluated ? 'evaluated last' : undefined })),
+      ...files.map((f) => ({
+        label: vscode.workspace.asRelativePath(f),
+        file: f,
+        description: f === evaluated ? 'evaluated last' : undefined,
+      })),
       browse,
     ];
     const choice = files.length > 0 ? await vscode.window.showQuickPick(items, { title }) : browse;
@@ -248,7 +258,10 @@ export class AlignPanel implements vscode.Disposable {
     let file = choice.file;
     if (choice === browse) {
       const picked = await vscode.window.showOpenDialog({
-        title, canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] }, defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+        title,
+        canSelectMany: false,
+        filters: { 'JSON Lines': ['jsonl', 'ndjson'] },
+        defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
       });
       if (!picked?.[0]) return;
       file = picked[0].fsPath;
@@ -280,16 +293,30 @@ export class AlignPanel implements vscode.Disposable {
 
   private newJob(id: string, params: AlignStartParams): Job {
     const job: Job = {
-      id, params, events: [], delivered: 0, doneDelivered: false, stopRequested: false,
-      report: () => {}, finish: () => {},
+      id,
+      params,
+      events: [],
+      delivered: 0,
+      doneDelivered: false,
+      stopRequested: false,
+      report: () => {},
+      finish: () => {},
     };
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', true);
     void vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `NASA Lens: aligning ${params.heads.map(formatHead).join(', ')}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `NASA Lens: aligning ${params.heads.map(formatHead).join(', ')}`,
+        cancellable: true,
+      },
       (progress, token) => {
         token.onCancellationRequested(() => void this.stop());
         job.report = (e) => {
-          if (e.type === 'step') progress.report({ increment: 100 / Math.max(1, params.steps), message: `step ${e.step} of ${params.steps}, loss ${e.loss.toFixed(4)}` });
+          if (e.type === 'step')
+            progress.report({
+              increment: 100 / Math.max(1, params.steps),
+              message: `step ${e.step} of ${params.steps}, loss ${e.loss.toFixed(4)}`,
+            });
         };
         return new Promise<void>((resolve) => (job.finish = resolve));
       },
@@ -334,8 +361,10 @@ export class AlignPanel implements vscode.Disposable {
     const show = drop ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     void show(text, 'Save & Apply…', 'Save…').then(async (choice) => {
       if (!choice) return;
-      if (this.job !== job) return void vscode.window.showInformationMessage('NASA Lens: a newer alignment replaced this one; save it from the panel.');
-      if (job.saved !== undefined) return void vscode.window.showInformationMessage(`NASA Lens: this adapter is already saved to ${job.saved}.`);
+      if (this.job !== job)
+        return void vscode.window.showInformationMessage('NASA Lens: a newer alignment replaced this one; save it from the panel.');
+      if (job.saved !== undefined)
+        return void vscode.window.showInformationMessage(`NASA Lens: this adapter is already saved to ${job.saved}.`);
       await this.save(choice === 'Save & Apply…');
     });
   }
@@ -367,7 +396,10 @@ export class AlignPanel implements vscode.Disposable {
       this.post({ type: 'saved', path: saved.path, applied: apply });
       // The panel says so next to its Save buttons; a save from the notification while the panel
       // is out of sight gets its own message.
-      if (!this.live) void vscode.window.showInformationMessage(`NASA Lens: adapter saved to ${path.basename(saved.path)}${apply ? ' and applied to every score' : ''}.`);
+      if (!this.live)
+        void vscode.window.showInformationMessage(
+          `NASA Lens: adapter saved to ${path.basename(saved.path)}${apply ? ' and applied to every score' : ''}.`,
+        );
     } catch (err) {
       this.post({ type: 'error', message: errorMessage(err) });
       await reportError(this.lens, 'save the adapter', err);
@@ -380,17 +412,32 @@ export class AlignPanel implements vscode.Disposable {
     if (!r) return this.post({ type: 'error', message: 'There is no finished alignment to export.' });
     const items = await readQuietly(r.measured.data);
     if (!items || items.length !== (r.before.items?.length ?? -1)) {
-      return this.post({ type: 'error', message: `${path.basename(r.measured.data)} changed since the run: its items no longer match the results.` });
+      return this.post({
+        type: 'error',
+        message: `${path.basename(r.measured.data)} changed since the run: its items no longer match the results.`,
+      });
     }
     const name = `before-after-${this.job!.params.heads.map(formatHead).join('-')}.csv`;
-    await exportResults({
-      kind: 'alignment', data: r.measured.data, model: r.measured.model, adapter: null,
-      metrics: { before: r.before.metrics, after: r.after.metrics },
-      items: items.map((it, i) => ({
-        prompt: it.prompt, label: it.label, pYes: r.before.items![i]!.pYes, topHead: '', topHeadNas: NaN,
-        pYesAfter: r.after.items?.[i]?.pYes, headsNasBefore: r.before.items![i]!.headsNas, headsNasAfter: r.after.items?.[i]?.headsNas,
-      })),
-    }, name);
+    await exportResults(
+      {
+        kind: 'alignment',
+        data: r.measured.data,
+        model: r.measured.model,
+        adapter: null,
+        metrics: { before: r.before.metrics, after: r.after.metrics },
+        items: items.map((it, i) => ({
+          prompt: it.prompt,
+          label: it.label,
+          pYes: r.before.items![i]!.pYes,
+          topHead: '',
+          topHeadNas: NaN,
+          pYesAfter: r.after.items?.[i]?.pYes,
+          headsNasBefore: r.before.items![i]!.headsNas,
+          headsNasAfter: r.after.items?.[i]?.headsNas,
+        })),
+      },
+      name,
+    );
   }
 
   private post(m: ToAlignPanel): void {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { COMMAND, type CommandName } from '../command-ids.ts';
 import { formatHead, topHeads } from '../bias/nas.ts';
-import type { DashboardData, EvalReport, HeadRef, ScanWorkspaceResult, TemplateDataResult } from '../protocol.ts';
+import type { DashboardData, EvalReport, HeadRef, ScanWorkspaceResult } from '../protocol.ts';
 import { EvaluateRequest, ScanWorkspaceRequest, TemplateDataRequest } from '../lsp-ext.ts';
 import type { AlignPanel } from './align-panel.ts';
 import type { DashboardStore } from './dashboard-data.ts';
@@ -43,7 +43,8 @@ export function registerCommands(parts: Parts): void {
     openDemo: () => openDemo(context),
     showTokens: (args?: ShowTokensArgs) => parts.tokens.show(args).catch((err: unknown) => reportError(lens, 'show the tokens', err)),
     // The explainer ships with the extension: what NAS, ΣNAS, prg and the knockout mean.
-    explain: () => vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
+    explain: () =>
+      vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.joinPath(context.extensionUri, 'media', 'explainer.md')),
     scoreTemplate: (args?: { uri?: string }) => scoreTemplate(lens, store, args?.uri),
   };
   for (const [name, id] of Object.entries(COMMAND) as [CommandName, string][]) {
@@ -77,7 +78,8 @@ function mostNegativeHeads(data: DashboardData | null): HeadRef[] {
     .map(({ layer, head }) => ({ layer, head }));
 }
 
-const MODEL_HINT = 'Select a model directory with config.json, *.safetensors and tokenizer.json (a Hugging Face checkpoint downloaded to disk).';
+const MODEL_HINT =
+  'Select a model directory with config.json, *.safetensors and tokenizer.json (a Hugging Face checkpoint downloaded to disk).';
 
 async function selectModel(): Promise<void> {
   const current = readSettings().modelPath;
@@ -93,7 +95,10 @@ async function selectModel(): Promise<void> {
   if (!dir) return;
   const missing = missingModelFiles(dir);
   if (missing.length) {
-    const again = await vscode.window.showErrorMessage(`NASA Lens: ${path.basename(dir)} has no ${missing.join(', ')}. ${MODEL_HINT}`, 'Select Again');
+    const again = await vscode.window.showErrorMessage(
+      `NASA Lens: ${path.basename(dir)} has no ${missing.join(', ')}. ${MODEL_HINT}`,
+      'Select Again',
+    );
     if (again) await selectModel();
     return;
   }
@@ -133,7 +138,9 @@ async function scanWorkspace(lens: LensClient, store: DashboardStore): Promise<S
       (_progress, token) => lens.request(ScanWorkspaceRequest, {}, token),
     );
     await store.refresh();
-    void vscode.window.showInformationMessage(`NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}.`);
+    void vscode.window.showInformationMessage(
+      `NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}.`,
+    );
     return result;
   } catch (err) {
     await reportError(lens, 'scan the workspace', err);
@@ -181,24 +188,35 @@ async function announceEvaluation(r: EvalReport): Promise<void> {
  * "Score this template with a dataset…": a JSONL of the workspace (or any, via Browse…) whose keys
  * fill the template's placeholders; the server fills, scores and shows the template's bias over it.
  */
-async function scoreTemplate(lens: LensClient, store: DashboardStore, uri = vscode.window.activeTextEditor?.document.uri.toString()): Promise<void> {
+async function scoreTemplate(
+  lens: LensClient,
+  store: DashboardStore,
+  uri = vscode.window.activeTextEditor?.document.uri.toString(),
+): Promise<void> {
   if (!uri) return void vscode.window.showInformationMessage('NASA Lens: open the file that holds the template first.');
   const found = await vscode.workspace.findFiles('**/*.{jsonl,ndjson}', '**/node_modules/**', 200);
   const browse = { label: '$(folder-opened) Browse…', path: '' };
   const items = [...found.map((f) => ({ label: vscode.workspace.asRelativePath(f), path: f.fsPath })), browse];
-  const picked = await vscode.window.showQuickPick(items, { title: 'Score this template with a dataset: a JSONL whose keys are its placeholders' });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'Score this template with a dataset: a JSONL whose keys are its placeholders',
+  });
   if (!picked) return;
   let file = picked.path;
   if (picked === browse) {
-    const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] }, openLabel: 'Score With' });
+    const chosen = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      filters: { 'JSON Lines': ['jsonl', 'ndjson'] },
+      openLabel: 'Score With',
+    });
     if (!chosen?.[0]) return;
     file = chosen[0].fsPath;
   }
   try {
     const r = await lens.request(TemplateDataRequest, { uri, path: file });
-    const note = r.filled === 0
-      ? `none of the ${r.rows} rows of ${path.basename(file)} has every placeholder as a key`
-      : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the hover and the dashboard show the template's bias over them`;
+    const note =
+      r.filled === 0
+        ? `none of the ${r.rows} rows of ${path.basename(file)} has every placeholder as a key`
+        : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the hover and the dashboard show the template's bias over them`;
     void vscode.window.showInformationMessage(`NASA Lens: ${note}.`);
     void store.refresh();
   } catch (err) {

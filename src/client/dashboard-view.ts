@@ -71,13 +71,30 @@ export class DashboardView implements vscode.WebviewViewProvider, vscode.Disposa
       case 'evaluate':
         return void vscode.commands.executeCommand(COMMAND.evaluateDataset);
       case 'showTokens':
-        return void vscode.commands.executeCommand(COMMAND.showTokens, { uri: m.uri, position: { line: m.line, character: m.character }, head: m.head });
+        return void vscode.commands.executeCommand(COMMAND.showTokens, {
+          uri: m.uri,
+          position: { line: m.line, character: m.character },
+          head: m.head,
+        });
       case 'exportEvaluation': {
         const data = this.store.current;
         const ev = data?.evaluation;
         if (!ev) return;
-        const name = `${ev.file.split(/[\\/]/).pop()!.replace(/\.[^.]*$/, '')}-results.csv`;
-        return void exportResults({ kind: 'evaluation', data: ev.file, model: data.model?.path ?? null, adapter: data.adapter, metrics: ev.metrics, items: ev.items }, name);
+        const name = `${ev.file
+          .split(/[\\/]/)
+          .pop()!
+          .replace(/\.[^.]*$/, '')}-results.csv`;
+        return void exportResults(
+          {
+            kind: 'evaluation',
+            data: ev.file,
+            model: data.model?.path ?? null,
+            adapter: data.adapter,
+            metrics: ev.metrics,
+            items: ev.items,
+          },
+          name,
+        );
       }
     }
   }

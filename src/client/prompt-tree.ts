@@ -70,7 +70,10 @@ function tooltip(row: PromptRow): vscode.MarkdownString {
   md.appendMarkdown(`\n\nP(Yes) ${row.pYes.toFixed(3)} · P(No) ${row.pNo.toFixed(3)} · ΣNAS (all heads) ${row.nasTotal.toFixed(3)}\n\n`);
   md.appendMarkdown(`NAS (top head): ${row.topHeads.map((h) => `${formatHead(h)} ${h.nas.toFixed(2)}`).join(', ')}\n\n`);
   const ko = row.knockout;
-  if (ko && ko.heads.length > 0) md.appendMarkdown(`Knockout: without ${ko.heads.map(formatHead).join(', ')} looking at the negative answer, P(Yes) ${ko.pYes.toFixed(2)}\n\n`);
+  if (ko && ko.heads.length > 0)
+    md.appendMarkdown(
+      `Knockout: without ${ko.heads.map(formatHead).join(', ')} looking at the negative answer, P(Yes) ${ko.pYes.toFixed(2)}\n\n`,
+    );
   md.appendMarkdown('NAS > 0: the head looks more at the negative answer than at the positive one.');
   return md;
 }

@@ -61,7 +61,11 @@ function targetOf(key: keyof LensSettings): vscode.ConfigurationTarget {
 export async function writeModelPath(dir: string): Promise<void> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   const user = { label: 'User settings', description: 'every workspace uses this model', target: vscode.ConfigurationTarget.Global };
-  const workspace = { label: 'This workspace', description: folder ? `.vscode/settings.json of ${folder.name}` : '', target: vscode.ConfigurationTarget.Workspace };
+  const workspace = {
+    label: 'This workspace',
+    description: folder ? `.vscode/settings.json of ${folder.name}` : '',
+    target: vscode.ConfigurationTarget.Workspace,
+  };
   const picked = folder ? await vscode.window.showQuickPick([user, workspace], { title: 'Save the model path in…' }) : user;
   if (!picked) return;
   let value = dir;

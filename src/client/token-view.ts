@@ -31,7 +31,7 @@ export class TokenView implements vscode.Disposable {
   ) {}
 
   async show(args: ShowTokensArgs | undefined): Promise<void> {
-    if (!isArgs(args)) throw new Error('open the token view from a prompt\'s hover or from the dashboard');
+    if (!isArgs(args)) throw new Error("open the token view from a prompt's hover or from the dashboard");
     let data: TokenAttention;
     try {
       data = await this.lens.request(TokensRequest, { uri: args.uri, position: args.position });
@@ -46,7 +46,12 @@ export class TokenView implements vscode.Disposable {
 
   private open(title: string): void {
     if (!this.panel) {
-      const panel = vscode.window.createWebviewPanel(TokenView.viewType, title, vscode.ViewColumn.Beside, webviewOptions(this.extensionUri));
+      const panel = vscode.window.createWebviewPanel(
+        TokenView.viewType,
+        title,
+        vscode.ViewColumn.Beside,
+        webviewOptions(this.extensionUri),
+      );
       panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'nasa-lens.svg');
       panel.webview.html = webviewPage(panel.webview, this.extensionUri, 'tokens', 'NASA Lens Tokens');
       // Checked against its schema (src/protocol-schemas.ts); anything else is dropped.
@@ -81,6 +86,11 @@ export class TokenView implements vscode.Disposable {
 
 function isArgs(a: unknown): a is ShowTokensArgs {
   const x = a as ShowTokensArgs | undefined;
-  return typeof x?.uri === 'string' && Number.isInteger(x.position?.line) && Number.isInteger(x.position?.character)
-    && Number.isInteger(x.head?.layer) && Number.isInteger(x.head?.head);
+  return (
+    typeof x?.uri === 'string' &&
+    Number.isInteger(x.position?.line) &&
+    Number.isInteger(x.position?.character) &&
+    Number.isInteger(x.head?.layer) &&
+    Number.isInteger(x.head?.head)
+  );
 }

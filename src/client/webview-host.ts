@@ -12,7 +12,12 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /** The page for `dist/webview/<script>.js`, with a fresh nonce each time it is rendered. */
-export function webviewPage(webview: vscode.Webview, extensionUri: vscode.Uri, script: 'align' | 'dashboard' | 'tokens', title: string): string {
+export function webviewPage(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  script: 'align' | 'dashboard' | 'tokens',
+  title: string,
+): string {
   return webviewHtml({
     title,
     scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${script}.js`)).toString(),

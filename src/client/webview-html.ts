@@ -27,17 +27,20 @@ export interface WebviewHtmlOptions {
 
 /** The CSP of a webview document, exactly; exported so tests can compare against it. */
 export function contentSecurityPolicy(cspSource: string, nonce: string): string {
-  return [
-    "default-src 'none'",
-    `img-src ${cspSource} data:`,
-    `style-src ${cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-    `font-src ${cspSource}`,
-  ].join('; ') + ';';
+  return (
+    [
+      "default-src 'none'",
+      `img-src ${cspSource} data:`,
+      `style-src ${cspSource}`,
+      `script-src 'nonce-${nonce}'`,
+      `font-src ${cspSource}`,
+    ].join('; ') + ';'
+  );
 }
 
 export function webviewHtml(opts: WebviewHtmlOptions): string {
-  if (!/^[A-Za-z0-9]{16,}$/.test(opts.nonce)) throw new Error('webviewHtml: the nonce must be 16+ alphanumeric characters (use makeNonce())');
+  if (!/^[A-Za-z0-9]{16,}$/.test(opts.nonce))
+    throw new Error('webviewHtml: the nonce must be 16+ alphanumeric characters (use makeNonce())');
   const csp = contentSecurityPolicy(opts.cspSource, opts.nonce);
   const codicon = opts.codiconUri === undefined ? '' : `\n  <link rel="stylesheet" href="${attr(opts.codiconUri)}">`;
   return `<!DOCTYPE html>

@@ -80,9 +80,15 @@ function transposeLast2(g: Graph, t: Tensor): Tensor {
 /** [..., K] → [rows, K]; `rows` names the flattened leading dims so both GEMM operands agree. */
 function flattenRows(g: Graph, t: Tensor, rows: Dim): Tensor {
   const last = t.shape[t.shape.length - 1];
-  const target = typeof last === 'number'
-    ? g.ints([-1, last])
-    : g.node('Concat', [g.ints([-1]), int64Node(g, 'Shape', [t], [1], { start: { kind: 'int', value: -1 } })], { dtype: 'int64', shape: [2] }, { axis: { kind: 'int', value: 0 } });
+  const target =
+    typeof last === 'number'
+      ? g.ints([-1, last])
+      : g.node(
+          'Concat',
+          [g.ints([-1]), int64Node(g, 'Shape', [t], [1], { start: { kind: 'int', value: -1 } })],
+          { dtype: 'int64', shape: [2] },
+          { axis: { kind: 'int', value: 0 } },
+        );
   return g.node('Reshape', [t, target], { dtype: t.dtype, shape: [rows, last] });
 }
 
@@ -127,10 +133,7 @@ function matmulGrad(c: Ctx): Grads {
   const { g, gy } = c;
   const [a, b] = c.x;
   if (a.shape.length < 2 || b.shape.length < 2) throw new AutodiffError(`MatMul ${c.node.name}: rank-1 operands are not supported`);
-  return [
-    need(c, 0, () => sumTo(g, g.matmul(gy, transposeLast2(g, b)), a)),
-    need(c, 1, () => matmulRightGrad(g, a, b, gy)),
-  ];
+  return [need(c, 0, () => sumTo(g, g.matmul(gy, transposeLast2(g, b)), a)), need(c, 1, () => matmulRightGrad(g, a, b, gy))];
 }
 
 // A 2-D right operand (a weight) shared by every batch row: Σ_batch aᵀ·gy is one GEMM over flattened rows.
@@ -277,7 +280,13 @@ const gatherGrad: Rule = (c) => {
   const dataPerm = [axis, ...range(axis), ...range(r).slice(axis + 1)];
   const gyPerm = [...range(q).map((i) => axis + i), ...range(axis), ...range(gy.shape.length).slice(axis + q)];
   const movedShape = int64Node(g, 'Gather', [shapeOf(g, data), g.ints(dataPerm)], [r], { axis: { kind: 'int', value: 0 } });
-  const moved = scatterAddRows(g, dataPerm.map((p) => data.shape[p]), movedShape, indices, g.transpose(gy, gyPerm));
+  const moved = scatterAddRows(
+    g,
+    dataPerm.map((p) => data.shape[p]),
+    movedShape,
+    indices,
+    g.transpose(gy, gyPerm),
+  );
   return [g.transpose(moved, inversePerm(dataPerm)), null];
 };
 
@@ -316,13 +325,16 @@ const sliceGrad: Rule = (c) => {
   const { g, gy } = c;
   const [x, starts, ends, axesT, steps] = c.x;
   const stepValues = steps ? c.values(steps) : null;
-  if (steps && !(stepValues && stepValues.every((s) => s === 1))) throw new AutodiffError(`Slice ${c.node.name}: only step 1 is differentiable`);
+  if (steps && !(stepValues && stepValues.every((s) => s === 1)))
+    throw new AutodiffError(`Slice ${c.node.name}: only step 1 is differentiable`);
   const k = starts.shape[0];
   const axesValues = axesT ? c.values(axesT) : typeof k === 'number' ? range(k) : null;
   const pads = axesValues && staticSlicePads(x.shape, axesValues, c.values(starts), c.values(ends));
   if (pads) return [g.node('Pad', [gy, g.ints(pads), scalarOf(g, 0, gy.dtype)], { dtype: gy.dtype, shape: x.shape })];
   const axes = axesT ? (axesT.dtype === 'int64' ? axesT : g.cast(axesT, 'int64')) : g.ints(axesValues ?? []);
-  return [g.node('Pad', [gy, runtimeSlicePads(g, x, starts, ends, axes), scalarOf(g, 0, gy.dtype), axes], { dtype: gy.dtype, shape: x.shape })];
+  return [
+    g.node('Pad', [gy, runtimeSlicePads(g, x, starts, ends, axes), scalarOf(g, 0, gy.dtype), axes], { dtype: gy.dtype, shape: x.shape }),
+  ];
 };
 
 /** Clamp a slice bound like ONNX does: negative counts from the end, then into [0, dim]. */
@@ -380,7 +392,10 @@ function concatOffsets(g: Graph, parts: Tensor[], axis: number): (i: number) => 
     const before = numeric(parts.slice(0, i).map((p) => p.shape[axis]));
     const t = before
       ? g.ints([before.reduce((a, b) => a + b, 0)])
-      : g.add(offset(i - 1), int64Node(g, 'Shape', [parts[i - 1]], [1], { start: { kind: 'int', value: axis }, end: { kind: 'int', value: axis + 1 } }));
+      : g.add(
+          offset(i - 1),
+          int64Node(g, 'Shape', [parts[i - 1]], [1], { start: { kind: 'int', value: axis }, end: { kind: 'int', value: axis + 1 } }),
+        );
     memo.set(i, t);
     return t;
   };
@@ -531,7 +546,9 @@ function backwardNode(g: Graph, node: NodeProto, store: GradientStore, active: S
   }
   const rule = RULES[node.op];
   if (!rule) {
-    throw new AutodiffError(`no gradient rule for op ${node.op} (node ${node.name}) on the path from the trained tensors to the loss; differentiable ops: ${DIFFERENTIABLE_OPS.join(', ')}`);
+    throw new AutodiffError(
+      `no gradient rule for op ${node.op} (node ${node.name}) on the path from the trained tensors to the loss; differentiable ops: ${DIFFERENTIABLE_OPS.join(', ')}`,
+    );
   }
   if (node.outputs.length !== 1) throw new AutodiffError(`${node.op} ${node.name}: multi-output nodes are not differentiable`);
   const gy = store.get(node.outputs[0]);

@@ -63,13 +63,20 @@ export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
 
 function littleEndianBytes(values: ArrayLike<number>, dtype: ElemType): Uint8Array {
   switch (dtype) {
-    case 'float32': return new Uint8Array(Float32Array.from(values).buffer);
-    case 'float64': return new Uint8Array(Float64Array.from(values).buffer);
-    case 'int64': return new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
-    case 'int32': return new Uint8Array(Int32Array.from(values).buffer);
-    case 'bool': return Uint8Array.from(values, (v) => (v ? 1 : 0));
-    case 'uint8': return Uint8Array.from(values);
-    default: throw new GraphError(`constants of type ${dtype} are not supported`);
+    case 'float32':
+      return new Uint8Array(Float32Array.from(values).buffer);
+    case 'float64':
+      return new Uint8Array(Float64Array.from(values).buffer);
+    case 'int64':
+      return new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
+    case 'int32':
+      return new Uint8Array(Int32Array.from(values).buffer);
+    case 'bool':
+      return Uint8Array.from(values, (v) => (v ? 1 : 0));
+    case 'uint8':
+      return Uint8Array.from(values);
+    default:
+      throw new GraphError(`constants of type ${dtype} are not supported`);
   }
 }
 
@@ -88,7 +95,11 @@ export class Graph {
   private counter = 0;
 
   /** `parent`: the graph a subgraph (an If branch) belongs to; names stay unique across both. */
-  constructor(readonly name: string, readonly floatType: FloatType = 'float32', private readonly parent: Graph | null = null) {}
+  constructor(
+    readonly name: string,
+    readonly floatType: FloatType = 'float32',
+    private readonly parent: Graph | null = null,
+  ) {}
 
   private fresh(hint: string): string {
     if (this.parent) return this.parent.fresh(hint);
@@ -162,9 +173,18 @@ export class Graph {
     const build = (label: string): GraphProto => {
       const sub = new Graph(`${this.name}_${label}`, this.floatType, this);
       const result = branch(sub);
-      return { name: sub.name, nodes: sub.nodes, initializers: sub.initializers, inputs: [], outputs: [{ name: result.name, dtype: result.dtype, shape: [...result.shape] }] };
+      return {
+        name: sub.name,
+        nodes: sub.nodes,
+        initializers: sub.initializers,
+        inputs: [],
+        outputs: [{ name: result.name, dtype: result.dtype, shape: [...result.shape] }],
+      };
     };
-    const attrs: Record<string, AttrValue> = { then_branch: { kind: 'graph', value: build('then') }, else_branch: { kind: 'graph', value: build('else') } };
+    const attrs: Record<string, AttrValue> = {
+      then_branch: { kind: 'graph', value: build('then') },
+      else_branch: { kind: 'graph', value: build('else') },
+    };
     return this.node('If', [cond], out, attrs);
   }
 
@@ -173,21 +193,43 @@ export class Graph {
     if (a.dtype !== b.dtype) throw new GraphError(`${op}: ${a.name} is ${a.dtype} but ${b.name} is ${b.dtype}`);
     return this.node(op, [a, b], { dtype: a.dtype, shape: broadcastShapes(a.shape, b.shape) });
   }
-  add(a: Tensor, b: Tensor): Tensor { return this.binary('Add', a, b); }
-  sub(a: Tensor, b: Tensor): Tensor { return this.binary('Sub', a, b); }
-  mul(a: Tensor, b: Tensor): Tensor { return this.binary('Mul', a, b); }
-  div(a: Tensor, b: Tensor): Tensor { return this.binary('Div', a, b); }
-  pow(a: Tensor, b: Tensor): Tensor { return this.binary('Pow', a, b); }
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.binary('Add', a, b);
+  }
+  sub(a: Tensor, b: Tensor): Tensor {
+    return this.binary('Sub', a, b);
+  }
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.binary('Mul', a, b);
+  }
+  div(a: Tensor, b: Tensor): Tensor {
+    return this.binary('Div', a, b);
+  }
+  pow(a: Tensor, b: Tensor): Tensor {
+    return this.binary('Pow', a, b);
+  }
 
   private unary(op: string, a: Tensor): Tensor {
     return this.node(op, [a], { dtype: a.dtype, shape: a.shape });
   }
-  neg(a: Tensor): Tensor { return this.unary('Neg', a); }
-  sqrt(a: Tensor): Tensor { return this.unary('Sqrt', a); }
-  exp(a: Tensor): Tensor { return this.unary('Exp', a); }
-  log(a: Tensor): Tensor { return this.unary('Log', a); }
-  sigmoid(a: Tensor): Tensor { return this.unary('Sigmoid', a); }
-  tanh(a: Tensor): Tensor { return this.unary('Tanh', a); }
+  neg(a: Tensor): Tensor {
+    return this.unary('Neg', a);
+  }
+  sqrt(a: Tensor): Tensor {
+    return this.unary('Sqrt', a);
+  }
+  exp(a: Tensor): Tensor {
+    return this.unary('Exp', a);
+  }
+  log(a: Tensor): Tensor {
+    return this.unary('Log', a);
+  }
+  sigmoid(a: Tensor): Tensor {
+    return this.unary('Sigmoid', a);
+  }
+  tanh(a: Tensor): Tensor {
+    return this.unary('Tanh', a);
+  }
 
   cast(a: Tensor, to: ElemType): Tensor {
     if (a.dtype === to) return a;
@@ -222,8 +264,12 @@ export class Graph {
     const shape = a.shape.flatMap((d, i) => (norm.includes(i) ? (keepdims ? [1] : []) : [d]));
     return this.node(op, [a, this.ints(norm)], { dtype: a.dtype, shape }, { keepdims: { kind: 'int', value: keepdims ? 1 : 0 } });
   }
-  reduceMean(a: Tensor, axes: number[], keepdims = true): Tensor { return this.reduce('ReduceMean', a, axes, keepdims); }
-  reduceSum(a: Tensor, axes: number[], keepdims = true): Tensor { return this.reduce('ReduceSum', a, axes, keepdims); }
+  reduceMean(a: Tensor, axes: number[], keepdims = true): Tensor {
+    return this.reduce('ReduceMean', a, axes, keepdims);
+  }
+  reduceSum(a: Tensor, axes: number[], keepdims = true): Tensor {
+    return this.reduce('ReduceSum', a, axes, keepdims);
+  }
 
   softmax(a: Tensor, axis = -1): Tensor {
     return this.node('Softmax', [a], { dtype: a.dtype, shape: a.shape }, { axis: { kind: 'int', value: axis } });
@@ -237,9 +283,7 @@ export class Graph {
   reshape(a: Tensor, shape: Dim[]): Tensor {
     const unknown = shape.filter((d, i) => typeof d === 'string' && a.shape[i] !== d).length;
     const target =
-      unknown <= 1
-        ? this.ints(shape.map((d, i) => (typeof d === 'number' ? d : a.shape[i] === d ? 0 : -1)))
-        : this.runtimeShape(a, shape);
+      unknown <= 1 ? this.ints(shape.map((d, i) => (typeof d === 'number' ? d : a.shape[i] === d ? 0 : -1))) : this.runtimeShape(a, shape);
     return this.node('Reshape', [a, target], { dtype: a.dtype, shape });
   }
 
@@ -304,7 +348,13 @@ export class Graph {
 
   /** Serialized ONNX model. */
   encode(): Uint8Array {
-    const g: GraphProto = { name: this.name, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs };
+    const g: GraphProto = {
+      name: this.name,
+      nodes: this.nodes,
+      initializers: this.initializers,
+      inputs: this.inputs,
+      outputs: this.outputs,
+    };
     return encodeModel(g, Object.fromEntries([...this.domains].map((d) => [d, 1])));
   }
 }

@@ -162,13 +162,27 @@ const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6,
 function writeAttr(w: Writer, name: string, a: AttrValue): void {
   w.string(1, name);
   switch (a.kind) {
-    case 'float': w.float(2, a.value); break;
-    case 'int': w.int(3, a.value); break;
-    case 'string': w.string(4, a.value); break;
-    case 'tensor': w.message(5, (t) => writeTensor(t, a.value)); break;
-    case 'graph': w.message(6, (sub) => writeGraph(sub, a.value)); break;
-    case 'floats': w.packedFloats(7, a.value); break;
-    case 'ints': w.packedInts(8, a.value); break;
+    case 'float':
+      w.float(2, a.value);
+      break;
+    case 'int':
+      w.int(3, a.value);
+      break;
+    case 'string':
+      w.string(4, a.value);
+      break;
+    case 'tensor':
+      w.message(5, (t) => writeTensor(t, a.value));
+      break;
+    case 'graph':
+      w.message(6, (sub) => writeGraph(sub, a.value));
+      break;
+    case 'floats':
+      w.packedFloats(7, a.value);
+      break;
+    case 'ints':
+      w.packedInts(8, a.value);
+      break;
   }
   w.int(20, ATTR_TYPE[a.kind]);
 }

@@ -18,7 +18,11 @@ export function tempPathFor(file: string, suffix = 'tmp'): string {
  * Writes `file` atomically: write a temp file in the same directory, fsync, then `commit(tmp)`
  * (by default a rename over the target). The temp file is removed on any failure.
  */
-export function atomicWriteWith(file: string, produce: (write: ChunkWriter) => void, commit: (tmp: string) => void = (tmp) => fs.renameSync(tmp, file)): void {
+export function atomicWriteWith(
+  file: string,
+  produce: (write: ChunkWriter) => void,
+  commit: (tmp: string) => void = (tmp) => fs.renameSync(tmp, file),
+): void {
   const tmp = tempPathFor(file);
   let fd: number | undefined;
   trackTempFile(tmp);

@@ -51,7 +51,8 @@ export function openRegularFile(file: string): { fd: number; size: number } {
 export function readBoundedFile(file: string, maxBytes: number): Buffer {
   const { fd, size } = openRegularFile(file);
   try {
-    if (size > maxBytes) throw new FileReadError(`${file}: ${formatSize(size)} is more than the ${formatSize(maxBytes)} such a file may have`);
+    if (size > maxBytes)
+      throw new FileReadError(`${file}: ${formatSize(size)} is more than the ${formatSize(maxBytes)} such a file may have`);
     // Read one byte past the size seen: a file growing while we read is caught too.
     const out = Buffer.alloc(size + 1);
     let done = 0;

@@ -135,7 +135,8 @@ function checkCreatable(dir: string, policy: OutputPolicy): void {
   let ancestor = path.dirname(dir);
   while (statOrNull(ancestor) === null && path.dirname(ancestor) !== ancestor) ancestor = path.dirname(ancestor);
   const stat = statOrNull(ancestor);
-  if (!stat?.isDirectory()) throw new UnsafeOutputError(`cannot create the folder ${dir} for the ${policy.what}: ${ancestor} is not a folder`);
+  if (!stat?.isDirectory())
+    throw new UnsafeOutputError(`cannot create the folder ${dir} for the ${policy.what}: ${ancestor} is not a folder`);
   try {
     fs.accessSync(ancestor, fs.constants.W_OK);
   } catch {
@@ -152,7 +153,9 @@ function checkNotInModelDir(abs: string, policy: OutputPolicy): void {
   for (const modelDir of policy.modelDirs ?? []) {
     if (dir !== realDir(path.resolve(modelDir))) continue;
     if (/\.(safetensors|json|jinja|bin)$/.test(abs)) {
-      throw new UnsafeOutputError(`refusing to write the ${policy.what} to ${abs}: the model folder ${modelDir} would then hold it as one of its own files`);
+      throw new UnsafeOutputError(
+        `refusing to write the ${policy.what} to ${abs}: the model folder ${modelDir} would then hold it as one of its own files`,
+      );
     }
   }
 }

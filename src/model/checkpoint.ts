@@ -50,7 +50,9 @@ function listDirectory(dir: string): string[] {
     throw new ModelLoadError(`model directory not found: ${dir}`);
   }
   if (!stat.isDirectory()) {
-    throw new ModelLoadError(`${dir} is not a directory: give the Hugging Face model directory (config.json, *.safetensors, tokenizer.json)`);
+    throw new ModelLoadError(
+      `${dir} is not a directory: give the Hugging Face model directory (config.json, *.safetensors, tokenizer.json)`,
+    );
   }
   return fs.readdirSync(dir).sort();
 }
@@ -85,9 +87,7 @@ function openSharded(dir: string): { files: string[]; tensors: Map<string, Tenso
   for (const [name, shard] of weightMap) {
     const info = tensors.get(name);
     if (!info || path.basename(info.file) !== shard) {
-      throw new ModelLoadError(
-        `${INDEX_FILE}: tensor "${name}" is listed in shard "${shard}" but that file does not contain it`,
-      );
+      throw new ModelLoadError(`${INDEX_FILE}: tensor "${name}" is listed in shard "${shard}" but that file does not contain it`);
     }
   }
   return { files: [...headers.keys()], tensors };
@@ -109,7 +109,9 @@ function readWeightMap(dir: string): Map<string, string> {
   for (const [name, shard] of Object.entries(weightMap)) {
     // A shard must be a plain file name in the model directory: an index must not point elsewhere on disk.
     if (!isShardFileName(shard)) {
-      throw new ModelLoadError(`${file}: tensor "${name}" maps to ${JSON.stringify(shard)}, not a .safetensors file name in this directory`);
+      throw new ModelLoadError(
+        `${file}: tensor "${name}" maps to ${JSON.stringify(shard)}, not a .safetensors file name in this directory`,
+      );
     }
     map.set(name, shard);
   }

@@ -22,7 +22,9 @@ export const CONFIG_LIMITS = {
 } as const;
 
 function limitError(source: string, what: string, value: number, limit: number): ModelLoadError {
-  return new ModelLoadError(`${source}: ${what} is ${value}, above the limit of ${limit}; the config is corrupt or not a model NASA Lens can run`);
+  return new ModelLoadError(
+    `${source}: ${what} is ${value}, above the limit of ${limit}; the config is corrupt or not a model NASA Lens can run`,
+  );
 }
 
 /** num_hidden_layers alone, checked as soon as it is read: per-layer settings are sized from it. */

@@ -39,7 +39,7 @@ export function readConfig(dir: string): ModelConfig {
   try {
     text = readBoundedText(file, READ_LIMITS.config);
   } catch (err) {
-    if (((err as { cause?: NodeJS.ErrnoException }).cause)?.code === 'ENOENT') {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
       if (!fs.existsSync(dir)) throw new ModelLoadError(`model directory not found: ${dir}`);
       throw new ModelLoadError(
         `config.json not found in ${dir}: NASA Lens needs the Hugging Face model directory (config.json, *.safetensors, tokenizer.json)`,
@@ -183,9 +183,7 @@ function readHeadDim(c: ConfigReader, arch: Architecture, hiddenSize: number, nu
   let headDim = c.optionalPositiveInt('head_dim') ?? archDefault[arch];
   if (headDim === undefined) {
     if (hiddenSize % numHeads !== 0) {
-      c.fail(
-        `hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and no "head_dim" is given`,
-      );
+      c.fail(`hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and no "head_dim" is given`);
     }
     headDim = hiddenSize / numHeads;
   }
@@ -436,8 +434,19 @@ export function ropeInvFreq(cfg: ModelConfig, opts: { sliding?: boolean; long?: 
 
 /** The fields of ModelConfig that only qwen3, Gemma and Phi-3 change. */
 export type LayerMathFields =
-  | 'outputBias' | 'slidingLayers' | 'qkNorm' | 'normPlusOne' | 'sandwichNorms' | 'scaleEmbeddings' | 'mlpActivation'
-  | 'attentionScale' | 'attnLogitSoftcap' | 'finalLogitSoftcap' | 'ropeLocalTheta' | 'rotaryDim' | 'fusedProjections';
+  | 'outputBias'
+  | 'slidingLayers'
+  | 'qkNorm'
+  | 'normPlusOne'
+  | 'sandwichNorms'
+  | 'scaleEmbeddings'
+  | 'mlpActivation'
+  | 'attentionScale'
+  | 'attnLogitSoftcap'
+  | 'finalLogitSoftcap'
+  | 'ropeLocalTheta'
+  | 'rotaryDim'
+  | 'fusedProjections';
 
 /** Those fields for a plain Llama-family model, for configs built in code (the demo model, tests). */
 export function plainLayerMath(numLayers: number, headDim: number): Pick<ModelConfig, LayerMathFields> {

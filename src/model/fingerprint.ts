@@ -49,7 +49,9 @@ export function fingerprintWeights(files: readonly string[], tensors: ReadonlyMa
     const digest = fileDigest(file, byFile.get(file) ?? [], cacheDir);
     if (digest.nonFinite) {
       const { tensor, index } = digest.nonFinite;
-      throw new ModelLoadError(`${file}: tensor "${tensor}" holds NaN or Inf (element ${index}); the weights are corrupt or were saved from a diverged run`);
+      throw new ModelLoadError(
+        `${file}: tensor "${tensor}" holds NaN or Inf (element ${index}); the weights are corrupt or were saved from a diverged run`,
+      );
     }
     for (const [name, hash] of Object.entries(digest.tensors)) dataHash.set(name, hash);
   }
@@ -68,7 +70,9 @@ function fileDigest(file: string, infos: readonly TensorInfo[], cacheDir: string
   const fresh = (e: CacheEntry | undefined) => e !== undefined && e.size === stat.size && e.mtimeMs === stat.mtimeMs && e.ino === stat.ino;
   const cached = memoryCache.get(key);
   if (fresh(cached)) return cached!;
-  const cacheFile = cacheDir ? path.join(cacheDir, 'fingerprints', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`) : null;
+  const cacheFile = cacheDir
+    ? path.join(cacheDir, 'fingerprints', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`)
+    : null;
   const onDisk = cacheFile ? readCacheEntry(cacheFile) : undefined;
   if (fresh(onDisk) && infos.every((i) => typeof onDisk!.tensors[i.name] === 'string')) {
     memoryCache.set(key, onDisk!);
@@ -92,7 +96,7 @@ function hashTensors(file: string, infos: readonly TensorInfo[]): FileDigest {
       const width = dtypeSize(info.dtype);
       // A chunk holds whole elements, so each one can be scanned on its own.
       const chunk = buffer.length - (buffer.length % width);
-      for (let done = 0; done < info.byteLength; ) {
+      for (let done = 0; done < info.byteLength;) {
         const want = Math.min(chunk, info.byteLength - done);
         readFully(fd, buffer, want, info.offset + done, () => `${file}: truncated inside tensor "${info.name}"`);
         const bytes = buffer.subarray(0, want);
@@ -112,7 +116,7 @@ function hashTensors(file: string, infos: readonly TensorInfo[]): FileDigest {
 }
 
 function readFully(fd: number, buffer: Buffer, length: number, position: number, truncated: () => string): void {
-  for (let got = 0; got < length; ) {
+  for (let got = 0; got < length;) {
     const n = fs.readSync(fd, buffer, got, length - got, position + got);
     if (n === 0) throw new ModelLoadError(truncated());
     got += n;

@@ -114,7 +114,10 @@ export async function resolveModel(spec: string, opts: ResolveOptions): Promise<
     removeIfEmpty(dir, path.dirname(dir));
     throw err;
   }
-  fs.writeFileSync(path.join(dir, COMPLETE_MARKER), JSON.stringify({ id, revision, endpoint, files: dl.present, sha256: dl.sha256 }) + '\n');
+  fs.writeFileSync(
+    path.join(dir, COMPLETE_MARKER),
+    JSON.stringify({ id, revision, endpoint, files: dl.present, sha256: dl.sha256 }) + '\n',
+  );
   return dir;
 }
 
@@ -122,7 +125,9 @@ async function downloadAll(dl: Downloader, id: string): Promise<void> {
   const dir = dl.dir;
   dl.plan(['config.json', INDEX_FILE]);
   if (!(await dl.get('config.json'))) {
-    throw new ModelLoadError(`no model "${id}" on the hub (or it is private: set HF_TOKEN); "${id}" was taken for a Hugging Face id because no local folder of that name exists`);
+    throw new ModelLoadError(
+      `no model "${id}" on the hub (or it is private: set HF_TOKEN); "${id}" was taken for a Hugging Face id because no local folder of that name exists`,
+    );
   }
   let weights: string[];
   if (await dl.get(INDEX_FILE)) {
@@ -273,11 +278,23 @@ class Downloader {
       timeout = setTimeout(() => timer.abort(new ModelLoadError(why)), ms);
     };
     const done = () => clearTimeout(timeout);
-    arm(this.connectTimeoutMs, `no answer from ${this.endpoint} within ${seconds(this.connectTimeoutMs)} for "${this.id}" (${file}); check the connection or HF_ENDPOINT`);
+    arm(
+      this.connectTimeoutMs,
+      `no answer from ${this.endpoint} within ${seconds(this.connectTimeoutMs)} for "${this.id}" (${file}); check the connection or HF_ENDPOINT`,
+    );
     try {
       const res = await this.fetch(url, { method, headers, redirect, signal });
-      arm(this.idleTimeoutMs, `the download of "${this.id}" (${file}) stalled: no data for ${seconds(this.idleTimeoutMs)}; nothing partial was kept, try again`);
-      return { res, signal, touch: () => arm(this.idleTimeoutMs, reason), done, timedOut: () => timer.signal.aborted && !this.opts.signal?.aborted ? reason : null };
+      arm(
+        this.idleTimeoutMs,
+        `the download of "${this.id}" (${file}) stalled: no data for ${seconds(this.idleTimeoutMs)}; nothing partial was kept, try again`,
+      );
+      return {
+        res,
+        signal,
+        touch: () => arm(this.idleTimeoutMs, reason),
+        done,
+        timedOut: () => (timer.signal.aborted && !this.opts.signal?.aborted ? reason : null),
+      };
     } catch (err) {
       done();
       if (timer.signal.aborted && !this.opts.signal?.aborted) throw new ModelLoadError(reason, { cause: err });
@@ -341,9 +358,12 @@ class Downloader {
       if (file === 'config.json') return false;
       throw new ModelLoadError(`"${this.id}": access to ${file} denied (HTTP ${status}); set HF_TOKEN to a token that can read it`);
     }
-    if (status < 200 || status >= 300) throw new ModelLoadError(`cannot download "${this.id}" (${file}): HTTP ${status} from ${this.endpoint}`);
+    if (status < 200 || status >= 300)
+      throw new ModelLoadError(`cannot download "${this.id}" (${file}): HTTP ${status} from ${this.endpoint}`);
     if (announced.size === null) {
-      throw new ModelLoadError(`"${this.id}" (${file}): ${this.endpoint} does not announce the file's size, so a download could not be checked; refusing it`);
+      throw new ModelLoadError(
+        `"${this.id}" (${file}): ${this.endpoint} does not announce the file's size, so a download could not be checked; refusing it`,
+      );
     }
     // A final file only ever appears by rename of a checked download; one already there is kept when
     // it still matches what the hub announces.
@@ -367,7 +387,12 @@ class Downloader {
   }
 
   /** Streams into a .part file, checks it, then renames it into place; returns the byte count. */
-  private async download(file: string, dest: string, announced: Announced, base: Omit<HubProgress, 'bytes' | 'total' | 'done'>): Promise<number> {
+  private async download(
+    file: string,
+    dest: string,
+    announced: Announced,
+    base: Omit<HubProgress, 'bytes' | 'total' | 'done'>,
+  ): Promise<number> {
     const total = announced.size!;
     const req = await this.request(file, 'GET');
     const res = req.res;
@@ -388,7 +413,10 @@ class Downloader {
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           req.touch();
           bytes += chunk.length;
-          if (bytes > total) throw new ModelLoadError(`download of "${this.id}" (${file}) sent more than the ${total} bytes the hub announced; nothing was kept, try again`);
+          if (bytes > total)
+            throw new ModelLoadError(
+              `download of "${this.id}" (${file}) sent more than the ${total} bytes the hub announced; nothing was kept, try again`,
+            );
           await handle.write(chunk);
           hash.update(chunk);
           const now = Date.now();
@@ -429,7 +457,8 @@ class Downloader {
       throw new ModelLoadError(`download of "${this.id}" (${file}) ${why}; nothing was kept, try again`);
     };
     if (bytes !== total) fail(`is incomplete: ${bytes} of the ${total} bytes the hub announced`);
-    if (expectedSha !== null && sha !== expectedSha) fail(`is corrupt: its sha256 ${sha.slice(0, 12)}… differs from the hub's ${expectedSha.slice(0, 12)}…`);
+    if (expectedSha !== null && sha !== expectedSha)
+      fail(`is corrupt: its sha256 ${sha.slice(0, 12)}… differs from the hub's ${expectedSha.slice(0, 12)}…`);
     if (file.endsWith('.json')) {
       try {
         JSON.parse(readBoundedText(tmp, READ_LIMITS.tokenizer));
@@ -460,7 +489,7 @@ function sha256File(file: string): string {
   const fd = fs.openSync(file, 'r');
   const buffer = Buffer.allocUnsafe(16 * 1024 * 1024);
   try {
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -82,7 +82,11 @@ class LlamaGraphBuilder {
   private readonly ropeCache = new Map<'local' | 'global', { cos: Tensor; sin: Tensor }>();
   private readonly maskCache = new Map<'full' | 'sliding', Tensor>();
 
-  constructor(private readonly cfg: ModelConfig, private readonly ckpt: Checkpoint | null, private readonly opts: ForwardGraphOptions) {
+  constructor(
+    private readonly cfg: ModelConfig,
+    private readonly ckpt: Checkpoint | null,
+    private readonly opts: ForwardGraphOptions,
+  ) {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
     const shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
@@ -270,7 +274,14 @@ class LlamaGraphBuilder {
    * output-only branches last, so a slice of `probs` would keep every layer's T×T matrix alive to
    * the end of the run (measured: 6.8 GB instead of 3.9 GB at 1024 tokens on Qwen2.5-0.5B shapes).
    */
-  attention(x: Tensor, l: number, cos: Tensor, sin: Tensor, bias: Tensor, queryRows: Tensor | null): { out: Tensor; probs: Tensor; rows: Tensor | null } {
+  attention(
+    x: Tensor,
+    l: number,
+    cos: Tensor,
+    sin: Tensor,
+    bias: Tensor,
+    queryRows: Tensor | null,
+  ): { out: Tensor; probs: Tensor; rows: Tensor | null } {
     const g = this.g;
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.cfg;
     const rep = H / KV;
@@ -330,7 +341,12 @@ class LlamaGraphBuilder {
    * add. `knockout` is the layer's additive knockout mask [B,KV,rep,T,T], when the graph has one.
    */
   decoderLayer(
-    x: Tensor, l: number, positionIds: Tensor, attentionMask: Tensor, queryRows: Tensor | null, knockout: Tensor | null = null,
+    x: Tensor,
+    l: number,
+    positionIds: Tensor,
+    attentionMask: Tensor,
+    queryRows: Tensor | null,
+    knockout: Tensor | null = null,
   ): { x: Tensor; probs: Tensor; rows: Tensor | null } {
     const g = this.g;
     const cfg = this.cfg;
@@ -380,7 +396,16 @@ class LlamaGraphBuilder {
     const logits = g.output(g.reshape(capped, ['B', cfg.vocabSize]), 'logits');
     const w = this.weights;
     const deltaInputs = new Map([...w.inputs, ...this.deltaInputs]);
-    return { graph: g, weightsDir: w.weightsDir, logits, attention, probs: allProbs, deltaInputs, precision: w.precision, keepsWeightsStored: w.keepsWeightsStored };
+    return {
+      graph: g,
+      weightsDir: w.weightsDir,
+      logits,
+      attention,
+      probs: allProbs,
+      deltaInputs,
+      precision: w.precision,
+      keepsWeightsStored: w.keepsWeightsStored,
+    };
   }
 
   /**

@@ -62,7 +62,15 @@ const ROW_CHUNK_ELEMENTS = 16 * 1024 * 1024;
 const COPY_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** Quantizes `values` (rows × k) into `codes` and `scales` (see the file comment). */
-export function quantizeRows(values: Float32Array, rows: number, k: number, bits: QuantBits, block: number, codes: Uint8Array, scales: Float32Array): void {
+export function quantizeRows(
+  values: Float32Array,
+  rows: number,
+  k: number,
+  bits: QuantBits,
+  block: number,
+  codes: Uint8Array,
+  scales: Float32Array,
+): void {
   const zero = 1 << (bits - 1);
   const max = (1 << bits) - 1;
   const blocks = k / block;
@@ -79,7 +87,8 @@ export function quantizeRows(values: Float32Array, rows: number, k: number, bits
       for (let i = 0; i < block; i++) {
         const q = Math.min(max, Math.max(0, Math.round(values[start + i]! * inv) + zero));
         if (bits === 8) codes[out + i] = q;
-        else if (i % 2 === 0) codes[out + (i >> 1)] = q; // even index: low nibble
+        else if (i % 2 === 0)
+          codes[out + (i >> 1)] = q; // even index: low nibble
         else codes[out + (i >> 1)]! |= q << 4;
       }
     }
@@ -87,7 +96,14 @@ export function quantizeRows(values: Float32Array, rows: number, k: number, bits
 }
 
 /** (q − z) · d for every value: what MatMulNBits multiplies by, for measuring the error. */
-export function dequantizeRows(codes: Uint8Array, scales: Float32Array, rows: number, k: number, bits: QuantBits, block: number): Float32Array {
+export function dequantizeRows(
+  codes: Uint8Array,
+  scales: Float32Array,
+  rows: number,
+  k: number,
+  bits: QuantBits,
+  block: number,
+): Float32Array {
   const zero = 1 << (bits - 1);
   const blocks = k / block;
   const blobBytes = (block * bits) / 8;
@@ -128,7 +144,14 @@ export function ensureQuantized(
   log(`quantizing ${names.length} matrices to ${bits} bits into ${dir} (once per model) ...`);
   fs.mkdirSync(dir, { recursive: true });
   const written = writeQuantized(ckpt, names, copied, bits, path.join(dir, file));
-  const index = { format: FORMAT, fingerprint: ckpt.fingerprint, bits, block: QUANT_BLOCK, tensors: Object.fromEntries(written.tensors), copies: Object.fromEntries(written.copies) };
+  const index = {
+    format: FORMAT,
+    fingerprint: ckpt.fingerprint,
+    bits,
+    block: QUANT_BLOCK,
+    tensors: Object.fromEntries(written.tensors),
+    copies: Object.fromEntries(written.copies),
+  };
   const tmp = path.join(dir, `.${INDEX_FILE}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify(index));
   fs.renameSync(tmp, path.join(dir, INDEX_FILE));
@@ -160,7 +183,7 @@ function writeQuantized(ckpt: Checkpoint, names: string[], copied: string[], bit
   const copies = new Map<string, { offset: number; length: number }>();
   let offset = 0;
   const append = (bytes: Uint8Array) => {
-    for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
     const at = offset;
     offset += bytes.length;
     return at;
@@ -187,7 +210,13 @@ function writeQuantized(ckpt: Checkpoint, names: string[], copied: string[], bit
       const codesLength = offset - codesAt;
       const scalesAt = offset;
       for (const s of scaleParts) append(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
-      tensors.set(name, { n, k, block, codes: { offset: codesAt, length: codesLength }, scales: { offset: scalesAt, length: offset - scalesAt } });
+      tensors.set(name, {
+        n,
+        k,
+        block,
+        codes: { offset: codesAt, length: codesLength },
+        scales: { offset: scalesAt, length: offset - scalesAt },
+      });
     }
     for (const name of copied) {
       const info = ckpt.tensors.get(name);

@@ -108,7 +108,10 @@ export class ModelRunner {
    * attention edges of prompt b (a runner opened with `knockout` only); null or absent: none.
    */
   async forward(
-    batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>, knockout?: readonly (KnockoutKeys | null)[],
+    batch: number[][],
+    rows: number,
+    deltas?: ReadonlyMap<string, Float32Array>,
+    knockout?: readonly (KnockoutKeys | null)[],
   ): Promise<ForwardResult> {
     const T = Math.max(...batch.map((ids) => ids.length));
     if (batch.length > 1 && !this.fits(batch.length, T)) {
@@ -136,7 +139,10 @@ export class ModelRunner {
   }
 
   private async forwardBatch(
-    batch: number[][], rows: number, deltas?: ReadonlyMap<string, Float32Array>, knockout?: readonly (KnockoutKeys | null)[],
+    batch: number[][],
+    rows: number,
+    deltas?: ReadonlyMap<string, Float32Array>,
+    knockout?: readonly (KnockoutKeys | null)[],
   ): Promise<ForwardResult> {
     const B = batch.length;
     const T = Math.max(...batch.map((ids) => ids.length));
@@ -163,7 +169,8 @@ export class ModelRunner {
     knockout.forEach((k, b) => {
       if (!k) return;
       const len = batch[b]!.length;
-      if (!Number.isInteger(k.key) || k.key < 0 || k.key >= len) throw new RangeError(`knockout key ${k.key} is outside prompt ${b} (${len} tokens)`);
+      if (!Number.isInteger(k.key) || k.key < 0 || k.key >= len)
+        throw new RangeError(`knockout key ${k.key} is outside prompt ${b} (${len} tokens)`);
       for (const { layer, head } of k.heads) {
         if (layer < 0 || layer >= L || head < 0 || head >= H) throw new RangeError(`knockout head L${layer}H${head} does not exist`);
         mask[((b * L + layer) * H + head) * T + (T - len) + k.key] = 1;

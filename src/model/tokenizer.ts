@@ -202,7 +202,8 @@ function longestToken(tokenizerJson: Json): number {
   }
   const added = tokenizerJson['added_tokens'];
   if (Array.isArray(added)) {
-    for (const t of added) if (t && typeof (t as Json)['content'] === 'string') longest = Math.max(longest, ((t as Json)['content'] as string).length);
+    for (const t of added)
+      if (t && typeof (t as Json)['content'] === 'string') longest = Math.max(longest, ((t as Json)['content'] as string).length);
   }
   return Math.max(1, longest);
 }
@@ -235,7 +236,9 @@ function loadChatTemplate(dir: string, config: Json): ChatTemplate | null {
   }
   if (text === null) return null;
   if (text.length > READ_LIMITS.chatTemplate) {
-    throw new ModelLoadError(`${source}: the chat template has ${text.length} characters, more than the limit of ${READ_LIMITS.chatTemplate}`);
+    throw new ModelLoadError(
+      `${source}: the chat template has ${text.length} characters, more than the limit of ${READ_LIMITS.chatTemplate}`,
+    );
   }
   try {
     return { text, template: new Template(text), source };

@@ -64,7 +64,9 @@ export function weightsDirectory(ckpt: Checkpoint): { dir: string; realFile: Map
   for (const file of ckpt.files) realFile.set(file, fs.realpathSync(file));
   const dirs = new Set([...realFile.values()].map((f) => path.dirname(f)));
   if (dirs.size !== 1) {
-    throw new ModelLoadError(`the weight files of ${ckpt.dir} resolve to ${dirs.size} different directories; onnxruntime needs them in one`);
+    throw new ModelLoadError(
+      `the weight files of ${ckpt.dir} resolve to ${dirs.size} different directories; onnxruntime needs them in one`,
+    );
   }
   return { dir: [...dirs][0], realFile };
 }
@@ -89,7 +91,11 @@ export class WeightGraph {
   readonly inputs = new Map<string, Tensor>();
   private readonly realFile: Map<string, string>;
 
-  constructor(private readonly g: Graph, private readonly ckpt: Checkpoint | null, private readonly opts: WeightGraphOptions) {
+  constructor(
+    private readonly g: Graph,
+    private readonly ckpt: Checkpoint | null,
+    private readonly opts: WeightGraphOptions,
+  ) {
     ({ dir: this.weightsDir, realFile: this.realFile } = ckpt ? weightsDirectory(ckpt) : { dir: '', realFile: new Map() });
     const precision = ckpt ? weightPrecision(ckpt, opts.mode) : 'float32';
     if ((precision === 'int8' || precision === 'int4') && opts.floatType !== 'float32') {
@@ -219,7 +225,9 @@ export class WeightGraph {
     g.customGradients.set(y.name, {
       inputs: [x],
       backward: (gy) => [
-        g.ifNode(this.never(gy), { dtype: 'float32', shape: [...gy.shape.slice(0, -1), q.k] }, (sub) => sub.matmul(gy, this.dequantized(sub, codes, scales, q, bits))),
+        g.ifNode(this.never(gy), { dtype: 'float32', shape: [...gy.shape.slice(0, -1), q.k] }, (sub) =>
+          sub.matmul(gy, this.dequantized(sub, codes, scales, q, bits)),
+        ),
       ],
     });
     return y;
@@ -241,7 +249,12 @@ export class WeightGraph {
     let values = codes; // [N, blocks, blob]
     if (bits === 4) {
       const low = sub.node('BitwiseAnd', [codes, sub.constant([15], [], 'uint8')], { dtype: 'uint8', shape: codes.shape });
-      const high = sub.node('BitShift', [codes, sub.constant([4], [], 'uint8')], { dtype: 'uint8', shape: codes.shape }, { direction: { kind: 'string', value: 'RIGHT' } });
+      const high = sub.node(
+        'BitShift',
+        [codes, sub.constant([4], [], 'uint8')],
+        { dtype: 'uint8', shape: codes.shape },
+        { direction: { kind: 'string', value: 'RIGHT' } },
+      );
       // Even positions are low nibbles: interleave [low, high] along a new last axis.
       const pairs = sub.concat([sub.unsqueeze(low, [3]), sub.unsqueeze(high, [3])], 3); // [N, blocks, blob, 2]
       values = sub.reshape(pairs, [q.n, blocks, q.block]);

@@ -35,7 +35,11 @@ function attentionWeights(cfg: ModelConfig, p: string): ExpectedWeight[] {
   if (cfg.fusedProjections) {
     out.push({ name: `${p}.qkv_proj.weight`, shape: [qDim + 2 * kvDim, H] });
   } else {
-    for (const [proj, rows] of [['q_proj', qDim], ['k_proj', kvDim], ['v_proj', kvDim]] as const) {
+    for (const [proj, rows] of [
+      ['q_proj', qDim],
+      ['k_proj', kvDim],
+      ['v_proj', kvDim],
+    ] as const) {
       out.push({ name: `${p}.${proj}.weight`, shape: [rows, H] });
       if (cfg.attentionBias) out.push({ name: `${p}.${proj}.bias`, shape: [rows] });
     }
@@ -54,7 +58,10 @@ function mlpWeights(cfg: ModelConfig, p: string): ExpectedWeight[] {
   const I = cfg.intermediateSize;
   const inputs = cfg.fusedProjections
     ? [{ name: `${p}.gate_up_proj.weight`, shape: [2 * I, H] }]
-    : [{ name: `${p}.gate_proj.weight`, shape: [I, H] }, { name: `${p}.up_proj.weight`, shape: [I, H] }];
+    : [
+        { name: `${p}.gate_proj.weight`, shape: [I, H] },
+        { name: `${p}.up_proj.weight`, shape: [I, H] },
+      ];
   return [...inputs, { name: `${p}.down_proj.weight`, shape: [H, I] }];
 }
 

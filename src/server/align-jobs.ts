@@ -14,7 +14,14 @@ import { resolveModelDir } from '../model/hub.ts';
 import type { WeightMode } from '../model/weights-graph.ts';
 import type { ModelConfig } from '../model/types.ts';
 import { DEFAULT_ALIGN } from '../align/defaults.ts';
-import type { AlignDoneParams, AlignMeasurement, AlignOutcome, AlignProgressParams, AlignStartParams, AlignStartRequestParams } from '../protocol.ts';
+import type {
+  AlignDoneParams,
+  AlignMeasurement,
+  AlignOutcome,
+  AlignProgressParams,
+  AlignStartParams,
+  AlignStartRequestParams,
+} from '../protocol.ts';
 import { ModelUnavailableError } from './model-session.ts';
 
 export class AlignRequestError extends Error {}
@@ -82,7 +89,8 @@ export class AlignJobs {
       appliedAdapter: env.appliedAdapter ?? null,
     };
     // Checked again after the await: another start may have won the race.
-    if (this.running) throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
+    if (this.running)
+      throw new AlignRequestError(`an alignment is already running (job ${(this.running as RunningAlign).jobId}); stop it first`);
     const jobId = params.jobId;
     const controller = new AbortController();
     const job: RunningAlign = { jobId, controller, finished: Promise.resolve() };
@@ -118,8 +126,14 @@ export class AlignJobs {
   }
 
   private async run(
-    job: RunningAlign, modelPath: string, env: AlignEnvironment, settings: AlignSettings,
-    train: DatasetItem[], val: DatasetItem[] | null, inputs: string[], measured: AlignMeasurement,
+    job: RunningAlign,
+    modelPath: string,
+    env: AlignEnvironment,
+    settings: AlignSettings,
+    train: DatasetItem[],
+    val: DatasetItem[] | null,
+    inputs: string[],
+    measured: AlignMeasurement,
   ): Promise<void> {
     const { jobId, controller } = job;
     let trainer: NasaTrainer | null = null;
@@ -148,7 +162,11 @@ export class AlignJobs {
 
 function doneResult(r: AlignResult, measured: AlignMeasurement): AlignOutcome {
   return {
-    history: r.history, before: r.before, after: r.after, stopped: r.stopped, measured,
+    history: r.history,
+    before: r.before,
+    after: r.after,
+    stopped: r.stopped,
+    measured,
     ...(r.nanReport ? { nanReport: r.nanReport } : {}),
     ...(r.kept ? { kept: r.kept } : {}),
   };

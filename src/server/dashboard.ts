@@ -26,8 +26,9 @@ export function buildDashboard(d: DashboardInputs): DashboardData {
     }),
   );
   const templates = d.files.flatMap((f) => f.prompts.flatMap((p) => (p.found.template ? templateRow(p, d.fillEntriesOf?.(p)) : [])));
-  const prompts = [...scored.map(({ prompt, score }) => promptRow(prompt, score, d.knockoutMinShift)), ...templates.map((t) => t.row)]
-    .sort((a, b) => b.nasTotal - a.nasTotal);
+  const prompts = [...scored.map(({ prompt, score }) => promptRow(prompt, score, d.knockoutMinShift)), ...templates.map((t) => t.row)].sort(
+    (a, b) => b.nasTotal - a.nasTotal,
+  );
   return {
     model: d.model,
     adapter: d.adapter,
@@ -40,8 +41,15 @@ export function buildDashboard(d: DashboardInputs): DashboardData {
 
 function promptRow(prompt: IndexedPrompt, s: LensScore, minShift: number): PromptRow {
   const row: PromptRow = {
-    uri: prompt.uri, range: prompt.range, text: s.text, pYes: s.pYes, pNo: s.pNo, nasTotal: s.nasTotal, topHeads: s.topHeads,
-    label: prompt.label, finding: findingOf(s, prompt.label, minShift),
+    uri: prompt.uri,
+    range: prompt.range,
+    text: s.text,
+    pYes: s.pYes,
+    pNo: s.pNo,
+    nasTotal: s.nasTotal,
+    topHeads: s.topHeads,
+    label: prompt.label,
+    finding: findingOf(s, prompt.label, minShift),
   };
   if (s.knockout) row.knockout = { heads: s.knockout.heads, pYes: s.knockout.pYes };
   if (s.adapterOff) row.adapterOff = { pYes: s.adapterOff.pYes, topNas: s.adapterOff.topHeads[0]?.nas ?? null };
@@ -52,15 +60,28 @@ function promptRow(prompt: IndexedPrompt, s: LensScore, minShift: number): Promp
 function templateRow(prompt: IndexedPrompt, entries: ScoreEntry[] | undefined): { row: PromptRow; nas: number[][] }[] {
   const t = prompt.found.template!;
   if (entries === undefined || t.fills.length === 0) return [];
-  const s = summarizeTemplate(t, entries.map((e) => (e.ok ? e.score : null)));
+  const s = summarizeTemplate(
+    t,
+    entries.map((e) => (e.ok ? e.score : null)),
+  );
   if (s.scored === 0) return [];
   const row: PromptRow = {
-    uri: prompt.uri, range: prompt.range, text: prompt.found.text,
-    pYes: s.meanPYes!, pNo: 1 - s.meanPYes!, nasTotal: s.nasTotal!, topHeads: s.topHeads,
+    uri: prompt.uri,
+    range: prompt.range,
+    text: prompt.found.text,
+    pYes: s.meanPYes!,
+    pNo: 1 - s.meanPYes!,
+    nasTotal: s.nasTotal!,
+    topHeads: s.topHeads,
     // Labels belong to the fills (prg above); a template's findings are its fills' to report.
-    label: null, finding: 'none',
+    label: null,
+    finding: 'none',
     template: {
-      placeholders: s.placeholders, fills: s.fills, scored: s.scored, prg: s.metrics?.prg ?? null, labelled: s.metrics?.n ?? 0,
+      placeholders: s.placeholders,
+      fills: s.fills,
+      scored: s.scored,
+      prg: s.metrics?.prg ?? null,
+      labelled: s.metrics?.n ?? 0,
       ...(s.fillSource ? { fillSource: s.fillSource } : {}),
     },
   };

@@ -58,7 +58,10 @@ export class LensServer implements ServerContext {
   private initialRaw: unknown = undefined;
   private lensRefreshQueued = false;
 
-  constructor(readonly connection: Connection, options: ServerOptions) {
+  constructor(
+    readonly connection: Connection,
+    options: ServerOptions,
+  ) {
     this.session = new ModelSession({
       status: (s) => void connection.sendNotification(StatusNotification, s),
       // A notification, not showMessageRequest: nothing waits on the user's answer.

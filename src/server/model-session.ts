@@ -152,7 +152,13 @@ export class ModelSession {
     try {
       dir = await this.resolve(target, adapter, generation);
       if (generation !== this.generation) return;
-      runner = await openScoringRunner(dir, adapter ?? undefined, { provider: target.provider, weights: target.weights, log: this.events.log, knockout: true, switchable: true });
+      runner = await openScoringRunner(dir, adapter ?? undefined, {
+        provider: target.provider,
+        weights: target.weights,
+        log: this.events.log,
+        knockout: true,
+        switchable: true,
+      });
     } catch (err) {
       if (generation === this.generation) this.fail(target, err);
       return;
@@ -299,6 +305,7 @@ function loadErrorHint(target: Target, message: string): string {
   if (target.adapterPath && message.includes(path.basename(target.adapterPath))) {
     return 'Choose an adapter trained on this model in nasaLens.adapterPath, or clear the setting.';
   }
-  if (isHubId(target.modelPath)) return 'Check the id, or set nasaLens.modelPath to a local model directory (config.json, *.safetensors, tokenizer.json).';
+  if (isHubId(target.modelPath))
+    return 'Check the id, or set nasaLens.modelPath to a local model directory (config.json, *.safetensors, tokenizer.json).';
   return 'Set nasaLens.modelPath to a Hugging Face model directory (config.json, *.safetensors, tokenizer.json).';
 }

@@ -56,10 +56,26 @@ const LANGUAGE_EXTENSIONS: Record<string, string> = {
 };
 
 const DISK_LANGUAGES: Record<string, string> = {
-  '.md': 'markdown', '.markdown': 'markdown', '.txt': 'plaintext', '.prompt': 'plaintext', '.jsonl': 'jsonl', '.ndjson': 'jsonl',
-  '.yaml': 'yaml', '.yml': 'yaml', '.j2': 'plaintext', '.jinja': 'plaintext',
-  '.py': 'python', '.pyi': 'python', '.ts': 'typescript', '.tsx': 'typescriptreact', '.mts': 'typescript', '.cts': 'typescript',
-  '.js': 'javascript', '.jsx': 'javascriptreact', '.mjs': 'javascript', '.cjs': 'javascript',
+  '.md': 'markdown',
+  '.markdown': 'markdown',
+  '.txt': 'plaintext',
+  '.prompt': 'plaintext',
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.yaml': 'yaml',
+  '.yml': 'yaml',
+  '.j2': 'plaintext',
+  '.jinja': 'plaintext',
+  '.py': 'python',
+  '.pyi': 'python',
+  '.ts': 'typescript',
+  '.tsx': 'typescriptreact',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
+  '.js': 'javascript',
+  '.jsx': 'javascriptreact',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
 };
 
 /**

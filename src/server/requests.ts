@@ -3,7 +3,14 @@
 // message the client can show as is, and RequestCancelled when the client cancels.
 
 import type { CancellationToken, WorkDoneProgressReporter } from 'vscode-languageserver/node';
-import type { DashboardData, EvalReport, ScanWorkspaceParams, ScanWorkspaceResult, TemplateDataParams, TemplateDataResult } from '../protocol.ts';
+import type {
+  DashboardData,
+  EvalReport,
+  ScanWorkspaceParams,
+  ScanWorkspaceResult,
+  TemplateDataParams,
+  TemplateDataResult,
+} from '../protocol.ts';
 import {
   AlignStartRequest,
   AlignStopRequest,
@@ -14,7 +21,14 @@ import {
   TemplateDataRequest,
   TokensRequest,
 } from '../lsp-ext.ts';
-import { alignStartRequestParams, alignStopParams, evaluateParams, saveAdapterParams, templateDataParams, tokensParams } from '../protocol-schemas.ts';
+import {
+  alignStartRequestParams,
+  alignStopParams,
+  evaluateParams,
+  saveAdapterParams,
+  templateDataParams,
+  tokensParams,
+} from '../protocol-schemas.ts';
 import { check } from '../schema.ts';
 import { tokenAttention } from './tokens.ts';
 import * as path from 'node:path';
@@ -146,7 +160,10 @@ function scan(server: ServerContext, reporter: WorkDoneProgressReporter, signal:
 }
 
 /** The client's own progress token when it sent one; else a server-created progress if supported. */
-async function progressFor(server: ServerContext, params: ScanWorkspaceParams | undefined): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
+async function progressFor(
+  server: ServerContext,
+  params: ScanWorkspaceParams | undefined,
+): Promise<{ reporter: WorkDoneProgressReporter; token?: CancellationToken }> {
   const window = server.connection.window;
   if (params?.workDoneToken !== undefined) return { reporter: window.attachWorkDoneProgress(params.workDoneToken) };
   if (!server.client.workDoneProgress) return { reporter: window.attachWorkDoneProgress(undefined) };

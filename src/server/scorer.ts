@@ -7,7 +7,13 @@ import { queryRowStart } from '../model/attention.ts';
 import type { ModelRunner, PromptAttention } from '../model/runner.ts';
 import { errorMessage } from '../model/errors.ts';
 import {
-  preparePrompt, scorePrepared, type KnockoutScore, type PreparedPrompt, type PromptInput, type PromptScore, type ScanOptions,
+  preparePrompt,
+  scorePrepared,
+  type KnockoutScore,
+  type PreparedPrompt,
+  type PromptInput,
+  type PromptScore,
+  type ScanOptions,
 } from '../bias/scan.ts';
 import type { HeadScore } from '../bias/nas.ts';
 
@@ -37,7 +43,12 @@ interface Shares {
 }
 
 /** Scores `inputs` in batches; entries come back in input order. Throws only for engine failures and aborts. */
-export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptInput[], opts: ScanOptions, signal?: AbortSignal): Promise<ScoreEntry[]> {
+export async function scoreInputs(
+  runner: ModelRunner,
+  inputs: readonly PromptInput[],
+  opts: ScanOptions,
+  signal?: AbortSignal,
+): Promise<ScoreEntry[]> {
   const entries: ScoreEntry[] = new Array(inputs.length);
   const prepared: PreparedPrompt[] = [];
   const slots: number[] = [];
@@ -52,7 +63,10 @@ export async function scoreInputs(runner: ModelRunner, inputs: readonly PromptIn
   if (prepared.length === 0) return entries;
   // The shares come from the same forward pass as the scores, handed over by scorePrepared.
   const shares = new Map<PreparedPrompt, Shares>();
-  const scores = await scorePrepared(runner, prepared, opts, { signal, onAttention: (p, attention) => shares.set(p, candidateShares(attention, p)) });
+  const scores = await scorePrepared(runner, prepared, opts, {
+    signal,
+    onAttention: (p, attention) => shares.set(p, candidateShares(attention, p)),
+  });
   // With an adapter on, the same session scores the prompts again with its deltas at zero.
   const off = runner.hasDeltaDefaults ? await scorePrepared(runner, prepared, opts, { signal, deltas: new Map() }) : null;
   scores.forEach((score, k) => {
@@ -71,6 +85,7 @@ function candidateShares(attn: PromptAttention, p: PreparedPrompt): Shares {
     for (const q of p.queries) sum += attn.data[queryRowStart(attn, l, h, q) + key]!;
     return sum / p.queries.length;
   };
-  const grid = (key: number) => Array.from({ length: attn.layers }, (_, l) => Array.from({ length: attn.heads }, (_, h) => share(l, h, key)));
+  const grid = (key: number) =>
+    Array.from({ length: attn.layers }, (_, l) => Array.from({ length: attn.heads }, (_, h) => share(l, h, key)));
   return { neg: grid(p.negative.index), pos: grid(p.positive.index) };
 }

@@ -50,7 +50,10 @@ export class ScoringQueue {
     clearTimeout(this.timers.get(uri));
     this.pending.add(uri);
     this.dirty.delete(uri);
-    this.timers.set(uri, setTimeout(() => this.markDirty([uri]), this.deps.debounceMs));
+    this.timers.set(
+      uri,
+      setTimeout(() => this.markDirty([uri]), this.deps.debounceMs),
+    );
     this.abortIfStale();
   }
 

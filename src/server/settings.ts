@@ -14,7 +14,10 @@ import { WEIGHT_MODES, type WeightMode } from '../model/weights-graph.ts';
 import type { LensSettings } from '../protocol.ts';
 
 /** Files a workspace scan reads when the client sends no globs. */
-export const DEFAULT_FILE_GLOBS = ['**/*.{md,markdown,txt,prompt,j2,jinja,jsonl,ndjson,py,ts,tsx,js,jsx,mjs,cjs}', '**/promptfooconfig*.{yaml,yml}'];
+export const DEFAULT_FILE_GLOBS = [
+  '**/*.{md,markdown,txt,prompt,j2,jinja,jsonl,ndjson,py,ts,tsx,js,jsx,mjs,cjs}',
+  '**/promptfooconfig*.{yaml,yml}',
+];
 
 export const DEFAULT_SETTINGS: Readonly<LensSettings> = {
   modelPath: '',
@@ -44,8 +47,10 @@ export function readSettings(raw: unknown): LensSettings {
     queryMode: r.queryMode === 'after' ? 'after' : 'last',
     chatTemplate: typeof r.chatTemplate === 'boolean' ? r.chatTemplate : d.chatTemplate,
     thinking: typeof r.thinking === 'boolean' ? r.thinking : d.thinking,
-    maxPromptTokens: Number.isInteger(r.maxPromptTokens) && (r.maxPromptTokens as number) > 0 ? (r.maxPromptTokens as number) : d.maxPromptTokens,
-    diagnosticThreshold: typeof r.diagnosticThreshold === 'number' && Number.isFinite(r.diagnosticThreshold) ? r.diagnosticThreshold : d.diagnosticThreshold,
+    maxPromptTokens:
+      Number.isInteger(r.maxPromptTokens) && (r.maxPromptTokens as number) > 0 ? (r.maxPromptTokens as number) : d.maxPromptTokens,
+    diagnosticThreshold:
+      typeof r.diagnosticThreshold === 'number' && Number.isFinite(r.diagnosticThreshold) ? r.diagnosticThreshold : d.diagnosticThreshold,
     knockoutMinShift: isShift(r.knockoutMinShift) ? r.knockoutMinShift : d.knockoutMinShift,
     fileGlobs: readGlobs(r.fileGlobs),
     adapterPath: typeof r.adapterPath === 'string' ? r.adapterPath.trim() : d.adapterPath,
@@ -57,8 +62,7 @@ export function readSettings(raw: unknown): LensSettings {
 function readPairs(value: unknown): CandidatePair[] {
   if (!Array.isArray(value)) return [...DEFAULT_PAIRS];
   const pairs = value.filter(
-    (p): p is CandidatePair =>
-      typeof p === 'object' && p !== null && isWord((p as Raw).positive) && isWord((p as Raw).negative),
+    (p): p is CandidatePair => typeof p === 'object' && p !== null && isWord((p as Raw).positive) && isWord((p as Raw).negative),
   );
   return pairs.length > 0 ? pairs.map((p) => ({ positive: p.positive.trim(), negative: p.negative.trim() })) : [...DEFAULT_PAIRS];
 }

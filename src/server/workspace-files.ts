@@ -17,7 +17,11 @@ export const DEFAULT_WALK_LIMITS: WalkLimits = { maxFiles: 5000, maxBytes: 1024 
 const SKIPPED_DIRS = new Set(['node_modules', '__pycache__', 'dist', 'out', 'build', 'site-packages']);
 
 /** Absolute paths of the files under `roots` matching any glob (relative to their root), sorted. */
-export async function findWorkspaceFiles(roots: readonly string[], globs: readonly string[], limits = DEFAULT_WALK_LIMITS): Promise<string[]> {
+export async function findWorkspaceFiles(
+  roots: readonly string[],
+  globs: readonly string[],
+  limits = DEFAULT_WALK_LIMITS,
+): Promise<string[]> {
   const patterns = globs.map(globToRegExp);
   const found: string[] = [];
   for (const root of roots) {
@@ -78,7 +82,10 @@ export function globToRegExp(glob: string): RegExp {
       const close = g.indexOf(']', i + 1);
       if (close < 0) re += '\\[';
       else {
-        re += `[${g.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        re += `[${g
+          .slice(i + 1, close)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = close;
       }
     } else re += c.replace(/[.+^$()|\\/]/g, '\\$&');

@@ -23,7 +23,11 @@ export interface ScanContext {
   dropped(uri: string): void;
 }
 
-export async function scanWorkspace(ctx: ScanContext, progress: WorkDoneProgressReporter, signal: AbortSignal): Promise<ScanWorkspaceResult> {
+export async function scanWorkspace(
+  ctx: ScanContext,
+  progress: WorkDoneProgressReporter,
+  signal: AbortSignal,
+): Promise<ScanWorkspaceResult> {
   progress.begin('NASA Lens: scanning the workspace', 0, 'finding files', true);
   try {
     const files = await findWorkspaceFiles(ctx.roots, ctx.settings.fileGlobs);

@@ -64,7 +64,9 @@ interface HoverNumbers {
 function scoredHover(text: string): boolean {
   if (parseHover(text) !== null) return true;
   if (/NASA Lens\s*·\s*answers/.test(text)) {
-    throw new Fatal(`the hover does not read "answers X · P(Yes) Y · P(No) Z" and "NAS (top head): LxHy N · … · ΣNAS (all heads) S": ${JSON.stringify(text)}`);
+    throw new Fatal(
+      `the hover does not read "answers X · P(Yes) Y · P(No) Z" and "NAS (top head): LxHy N · … · ΣNAS (all heads) S": ${JSON.stringify(text)}`,
+    );
   }
   return false;
 }
@@ -108,8 +110,17 @@ function makeWorkspace(root: string): { workspace: string; modelDir: string } {
   }
   // A template (f-string) and a JSONL whose keys fill it: "Score This Template with a Dataset…".
   fs.writeFileSync(path.join(workspace, TEMPLATE_FILE), 'def ask(a, b):\n    return f"Is {a} greater than {b} ? Answer Yes or No ."\n');
-  fs.writeFileSync(path.join(workspace, TEMPLATE_DATA), [[7, 3, 'yes'], [2, 9, 'no'], [8, 1, 'yes'], [4, 6, 'no']]
-    .map(([a, b, label]) => JSON.stringify({ a, b, label })).join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(workspace, TEMPLATE_DATA),
+    [
+      [7, 3, 'yes'],
+      [2, 9, 'no'],
+      [8, 1, 'yes'],
+      [4, 6, 'no'],
+    ]
+      .map(([a, b, label]) => JSON.stringify({ a, b, label }))
+      .join('\n') + '\n',
+  );
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(
     path.join(workspace, '.vscode', 'settings.json'),
@@ -193,7 +204,11 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     log(`md hover: ΣNAS ${n.nasTotal}, P(No) ${n.pNo}, top ${n.topHeads.map((h) => `${h.name} ${h.nas}`).join(', ')}; ${n.knockout}`);
     assert.ok(Math.abs(n.pYes + n.pNo - 1) <= 0.011, `P(Yes) + P(No) should be 1: ${text}`);
     assert.ok(n.topHeads.length >= 1, `no top heads in the hover: ${text}`);
-    assert.match(n.knockout ?? '', /^Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d/, `no knockout in the hover: ${text}`);
+    assert.match(
+      n.knockout ?? '',
+      /^Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d/,
+      `no knockout in the hover: ${text}`,
+    );
     assert.match(text, /NAS > 0: the head looks more at the negative answer than at the positive one/);
     assert.match(text, /What these numbers mean/);
     mdBefore = n;
@@ -223,7 +238,10 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     assert.equal(title, `Tokens ${top.name} looks at`);
     const states = await view.locator('.token-state h2').allInnerTexts();
     log(`token view: ${title}; ${states.join(' | ')}`);
-    assert.deepEqual(states.map((s) => s.split(' · ')[0]), ['model']);
+    assert.deepEqual(
+      states.map((s) => s.split(' · ')[0]),
+      ['model'],
+    );
     assert.equal(await view.locator('.tok.cand.negative').innerText(), 'No');
     await page.mouse.move(page.viewportSize()!.width - 20, page.viewportSize()!.height - 60); // the hover goes
     await screenshot(page, '4-token-view');
@@ -241,8 +259,14 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
       `a CodeLens containing "${want}" above the prompt`,
       60_000,
     );
-    assert.ok(lenses.some((l) => /Align/.test(l)), `no "Align" CodeLens: ${JSON.stringify(lenses)}`);
-    assert.ok(lenses.some((l) => /ΣNAS -?\d+\.\d · knockout → \d\.\d\d/.test(l)), `no ΣNAS and knockout in the lenses: ${JSON.stringify(lenses)}`);
+    assert.ok(
+      lenses.some((l) => /Align/.test(l)),
+      `no "Align" CodeLens: ${JSON.stringify(lenses)}`,
+    );
+    assert.ok(
+      lenses.some((l) => /ΣNAS -?\d+\.\d · knockout → \d\.\d\d/.test(l)),
+      `no ΣNAS and knockout in the lenses: ${JSON.stringify(lenses)}`,
+    );
     log(`lenses: ${JSON.stringify(lenses)}`);
     // The Markdown prompts' No answers are not tied to their heads: the diagnostic is on the Python one.
     await openFile(page, PY_FILE);
@@ -260,8 +284,14 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     );
     const flagged = rows.filter((r) => /Negative bias/.test(r));
     log(`problems: ${JSON.stringify(flagged)}`);
-    assert.ok(flagged.every((r) => /Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d — the No comes from/.test(r)), JSON.stringify(flagged));
-    assert.ok(!rows.some((r) => /prompts\.md/.test(r) && /Negative bias/.test(r)), `no Markdown prompt should be flagged: ${JSON.stringify(rows)}`);
+    assert.ok(
+      flagged.every((r) => /Without L\d+H\d+.* looking at "No": P\(Yes\) \d\.\d\d → \d\.\d\d — the No comes from/.test(r)),
+      JSON.stringify(flagged),
+    );
+    assert.ok(
+      !rows.some((r) => /prompts\.md/.test(r) && /Negative bias/.test(r)),
+      `no Markdown prompt should be flagged: ${JSON.stringify(rows)}`,
+    );
     await waitFor(editorLine(page, PY_LINE), 'the prompt line');
     await screenshot(page, '4-codelens-diagnostics');
     await page.keyboard.press('Control+Shift+M'); // hide the Problems panel again
@@ -271,7 +301,14 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await runCommand(page, 'NASA Lens: Align Negative Heads');
     alignFrame = await webview(page, 'form.align-form', 'Align Negative Heads');
     const chips = alignFrame.locator('.chips .chip[aria-pressed="true"]');
-    if ((await poll(() => chips.count(), (n) => n > 0, 'preselected heads', 15_000).catch(() => 0)) === 0) {
+    if (
+      (await poll(
+        () => chips.count(),
+        (n) => n > 0,
+        'preselected heads',
+        15_000,
+      ).catch(() => 0)) === 0
+    ) {
       // No preselection: pick the hover's top head on the panel's heat map.
       const top = mdBefore.topHeads[0]!;
       await alignFrame.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`).click();
@@ -310,15 +347,27 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     // Once steps come in, the status no longer says it is starting.
     const running = await alignFrame.locator('.status').innerText();
     log(`status with ${first} step(s): ${running}`);
-    assert.match(running, new RegExp(`^(Step \\d+ / ${ALIGN_STEPS} · aligning|Finished ${ALIGN_STEPS} steps)`), `status during the run: ${running}`);
+    assert.match(
+      running,
+      new RegExp(`^(Step \\d+ / ${ALIGN_STEPS} · aligning|Finished ${ALIGN_STEPS} steps)`),
+      `status during the run: ${running}`,
+    );
     await screenshot(page, '5-align-running');
     const save = alignFrame.locator('button', { hasText: 'Save & Apply' });
-    await poll(() => save.isEnabled(), (v) => v, `the run of ${ALIGN_STEPS} steps to finish (Save & Apply enabled)`, 150_000);
+    await poll(
+      () => save.isEnabled(),
+      (v) => v,
+      `the run of ${ALIGN_STEPS} steps to finish (Save & Apply enabled)`,
+      150_000,
+    );
     const last = await points();
     assert.equal(last, ALIGN_STEPS, `the loss chart should plot ${ALIGN_STEPS} steps, plots ${last}`);
     const statuses = await alignFrame.locator('.status').evaluate(() => (globalThis as unknown as { __statuses: string[] }).__statuses);
     log(`status line: ${[...new Set(statuses)].map((x) => JSON.stringify(x)).join(' → ')}`);
-    assert.ok(statuses.some((x) => /^Starting NASA on/.test(x)), `no "Starting NASA on …" status: ${JSON.stringify(statuses)}`);
+    assert.ok(
+      statuses.some((x) => /^Starting NASA on/.test(x)),
+      `no "Starting NASA on …" status: ${JSON.stringify(statuses)}`,
+    );
     assert.ok(
       statuses.some((x) => new RegExp(`^Step \\d+ / ${ALIGN_STEPS} · aligning L\\d+H\\d+`).test(x)),
       `the status should switch to "Step n / ${ALIGN_STEPS} · aligning …" while the steps come in: ${JSON.stringify(statuses)}`,
@@ -344,7 +393,11 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await save.click();
     // VS Code's own save dialog (the simple, quick-input one in the browser): accept the proposed path.
     const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the save dialog for the adapter');
-    const target = await poll(() => input.inputValue(), (v) => v.endsWith('.safetensors'), 'the proposed adapter path');
+    const target = await poll(
+      () => input.inputValue(),
+      (v) => v.endsWith('.safetensors'),
+      'the proposed adapter path',
+    );
     log(`saving the adapter to ${target}`);
     await input.press('Enter');
     await poll(
@@ -359,7 +412,12 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     const saved = fs.readdirSync(workspace).filter((f) => f.endsWith('.safetensors'));
     assert.ok(saved.length === 1, `expected one adapter file in the workspace, found ${JSON.stringify(saved)}`);
     const status = page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="nasaLens.status"]');
-    await poll(async () => (await status.innerText()).trim(), (s) => /adapter on/.test(s), 'the status bar to show "adapter on"', 60_000);
+    await poll(
+      async () => (await status.innerText()).trim(),
+      (s) => /adapter on/.test(s),
+      'the status bar to show "adapter on"',
+      60_000,
+    );
     await alignFrame.locator('.save-actions').evaluate((e) => e.scrollIntoView({ block: 'center' }));
     await screenshot(page, '7-adapter-saved');
   });
@@ -367,12 +425,18 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
   step('the before/after results export to CSV', async () => {
     await alignFrame.locator('button', { hasText: 'Export results…' }).click();
     const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the save dialog for the export');
-    const target = await poll(() => input.inputValue(), (v) => v.endsWith('.csv'), 'the proposed export path');
+    const target = await poll(
+      () => input.inputValue(),
+      (v) => v.endsWith('.csv'),
+      'the proposed export path',
+    );
     log(`exporting to ${target}`);
     await input.press('Enter');
     const file = await poll(
       async () => fs.readdirSync(workspace).find((f) => f.startsWith('before-after-') && f.endsWith('.csv')),
-      (f) => f !== undefined, 'the exported CSV in the workspace', 30_000,
+      (f) => f !== undefined,
+      'the exported CSV in the workspace',
+      30_000,
     );
     const lines = fs.readFileSync(path.join(workspace, file!), 'utf8').trim().split('\r\n');
     log(`export: ${file} with ${lines.length - 1} rows; ${lines[1]}`);
@@ -404,10 +468,18 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await screenshot(page, '8-hover-with-adapter');
     await page.locator('.monaco-editor .monaco-hover:not(.hidden) a', { hasText: `Tokens ${n.topHeads[0]!.name} looks at` }).click();
     const view = await webview(page, '.token-state', 'Tokens');
-    await poll(() => view.locator('.token-state h2').allInnerTexts(), (s) => s.length === 2, 'the token view with adapter off and on', 30_000);
+    await poll(
+      () => view.locator('.token-state h2').allInnerTexts(),
+      (s) => s.length === 2,
+      'the token view with adapter off and on',
+      30_000,
+    );
     const states = await view.locator('.token-state h2').allInnerTexts();
     log(`token view with the adapter: ${states.join(' | ')}`);
-    assert.deepEqual(states.map((s) => s.split(' · ')[0]), ['adapter off', 'adapter on']);
+    assert.deepEqual(
+      states.map((s) => s.split(' · ')[0]),
+      ['adapter off', 'adapter on'],
+    );
     await page.mouse.move(page.viewportSize()!.width - 20, page.viewportSize()!.height - 60);
     await screenshot(page, '8b-token-view-adapter');
     await runCommand(page, 'View: Close Editor');
@@ -420,17 +492,30 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     const top = mdBefore.topHeads[0]!;
     const cell = dash.locator(`.hm-cell[data-layer="${top.layer}"][data-head="${top.head}"]`);
     await waitFor(cell, `the heat-map cell of ${top.name} on the dashboard`, 60_000);
-    await poll(() => dash.locator('.prompt-table .prompt-row').count(), (n) => n >= 2, 'the workspace prompt table', 60_000);
+    await poll(
+      () => dash.locator('.prompt-table .prompt-row').count(),
+      (n) => n >= 2,
+      'the workspace prompt table',
+      60_000,
+    );
     // …in view without collapsing or resizing anything.
     const row = await dash.locator('.prompt-table .prompt-row').first().boundingBox();
     const viewport = page.viewportSize();
-    assert.ok(row && viewport && row.y + row.height <= viewport.height - 30, `the first prompt row should be in view: ${JSON.stringify(row)} in ${JSON.stringify(viewport)}`);
+    assert.ok(
+      row && viewport && row.y + row.height <= viewport.height - 30,
+      `the first prompt row should be in view: ${JSON.stringify(row)} in ${JSON.stringify(viewport)}`,
+    );
     const name = await dash.locator('.model-block .model-name').innerText();
     assert.equal(name, 'nasa-lens-demo/model', 'the dashboard names the model as the status bar does');
     const adapterLine = await dash.locator('.model-block').innerText();
     assert.match(adapterLine, /adapter: .*\.safetensors/, `the dashboard should name the applied adapter: ${adapterLine}`);
     await cell.click();
-    await poll(() => cell.getAttribute('aria-selected'), (v) => v === 'true', `${top.name} to be selected after the click`, 10_000);
+    await poll(
+      () => cell.getAttribute('aria-selected'),
+      (v) => v === 'true',
+      `${top.name} to be selected after the click`,
+      10_000,
+    );
     await poll(
       () => dash.locator('.selection-line').innerText(),
       (s) => s.includes(top.name),
@@ -442,12 +527,22 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
 
   step('a template is not scored as written; scored over a dataset it shows its bias over the fills', async () => {
     await openFile(page, TEMPLATE_FILE);
-    await poll(() => codeLenses(page), (l) => l.some((t) => /template: 2 placeholders · not scored/.test(t)), 'the template lens', 60_000);
+    await poll(
+      () => codeLenses(page),
+      (l) => l.some((t) => /template: 2 placeholders · not scored/.test(t)),
+      'the template lens',
+      60_000,
+    );
     await runCommand(page, 'NASA Lens: Score This Template with a Dataset…');
     const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'the dataset quick pick');
     await input.fill(TEMPLATE_DATA);
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: TEMPLATE_DATA }).first().click();
-    const lenses = await poll(() => codeLenses(page), (l) => l.some((t) => /template: 2 placeholders · 4 fills · P\(Yes\)/.test(t)), 'the template scored over 4 fills', 60_000);
+    const lenses = await poll(
+      () => codeLenses(page),
+      (l) => l.some((t) => /template: 2 placeholders · 4 fills · P\(Yes\)/.test(t)),
+      'the template scored over 4 fills',
+      60_000,
+    );
     log(`template lens: ${lenses.join(' | ')}`);
     const text = await hoverWord(page, 'greater than {b}', 'greater', (s) => /over 4 fills from pairs\.jsonl/.test(s));
     log(`template hover: ${text.replace(/\s+/g, ' ')}`);

@@ -124,7 +124,11 @@ const live = new Set<() => void>();
 process.on('exit', () => {
   for (const kill of live) kill();
 });
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
   process.once(signal, () => {
     for (const kill of live) kill();
     process.exit(code);
@@ -139,10 +143,7 @@ export async function launchEditor(opts: LaunchOptions): Promise<Editor> {
   const extensionsDir = path.join(scratch, 'extensions');
   const home = path.join(scratch, 'home');
   for (const d of [path.join(userDataDir, 'User'), extensionsDir, home]) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(
-    path.join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({ ...BASE_SETTINGS, ...opts.settings }, null, 2),
-  );
+  fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, ...opts.settings }, null, 2));
   const configFile = path.join(scratch, 'code-server.yaml');
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
   // code-server and VS Code write config, caches and logs under HOME/XDG dirs: keep them in scratch.
@@ -165,15 +166,20 @@ export async function launchEditor(opts: LaunchOptions): Promise<Editor> {
   const port = await freePort();
   const args = [
     CODE_SERVER,
-    '--config', configFile,
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
+    '--config',
+    configFile,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
     '--disable-getting-started-override',
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
     opts.workspace,
   ];
   log(`starting code-server on 127.0.0.1:${port}`);
@@ -233,11 +239,7 @@ export async function launchEditor(opts: LaunchOptions): Promise<Editor> {
     await waitFor(page.locator('.monaco-workbench'), 'the workbench (.monaco-workbench)', 90_000);
     await waitFor(page.locator('#workbench\\.parts\\.statusbar'), 'the status bar', 60_000);
     // The explorer shows the folder once the remote file system is connected.
-    await waitFor(
-      page.locator('.explorer-folders-view .monaco-list-row').first(),
-      'the explorer listing the workspace folder',
-      60_000,
-    );
+    await waitFor(page.locator('.explorer-folders-view .monaco-list-row').first(), 'the explorer listing the workspace folder', 60_000);
     return { page, url, scratch, serverLog: () => serverOut, close };
   } catch (e) {
     await close();
@@ -259,13 +261,7 @@ export async function waitFor(loc: Locator, what: string, timeout = 30_000): Pro
 export class Fatal extends Error {}
 
 /** Polls `read` until `ok` holds; fails with `what` and the last value read. */
-export async function poll<T>(
-  read: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  timeout = 30_000,
-  every = 250,
-): Promise<T> {
+export async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeout = 30_000, every = 250): Promise<T> {
   const deadline = Date.now() + timeout;
   let last: T | undefined;
   let err: unknown;
@@ -322,7 +318,10 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   const firstLabel = (await first.getAttribute('aria-label')) ?? '';
   if (!firstLabel.includes(title)) await row.first().click();
   else await page.keyboard.press('Enter');
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {});
+  await page
+    .locator('.quick-input-widget')
+    .waitFor({ state: 'hidden', timeout: 10_000 })
+    .catch(() => {});
 }
 
 /**
@@ -400,7 +399,9 @@ export async function hoverWord(
       await page.waitForTimeout(300);
     }
   }
-  throw new Error(`timed out after ${timeout} ms waiting for the hover over "${word}" (line "${lineText}"); last hover text: ${JSON.stringify(last)}`);
+  throw new Error(
+    `timed out after ${timeout} ms waiting for the hover over "${word}" (line "${lineText}"); last hover text: ${JSON.stringify(last)}`,
+  );
 }
 
 /** The centre of `word`'s first occurrence in a rendered editor line, in page coordinates. */

@@ -257,7 +257,11 @@ interface AttentionParams {
  * Returns the concatenated head outputs [len, nHeads·hd] and the full probabilities [nHeads, len, len].
  */
 function attention(
-  q: Float64Array, k: Float64Array, v: Float64Array, len: number, a: AttentionParams,
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  len: number,
+  a: AttentionParams,
 ): { out: Float64Array; probs: Float64Array } {
   const { nHeads, nKv, hd } = a;
   const group = nHeads / nKv;
@@ -333,7 +337,11 @@ function mlp(x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: 
 
 /** q, k, v projections: separate Linears (with biases when the config has them), or Phi-3's qkv_proj split by rows. */
 function projections(
-  x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, p: string,
+  x: Float64Array,
+  len: number,
+  cfg: ModelConfig,
+  W: WeightTable,
+  p: string,
 ): { q: Float64Array; k: Float64Array; v: Float64Array } {
   const H = cfg.hiddenSize;
   const qDim = cfg.numHeads * cfg.headDim;
@@ -355,7 +363,12 @@ function projections(
 
 /** Attention of layer l: projections, q_norm/k_norm per head (Qwen3, Gemma 3), RoPE, attention, o_proj. */
 function selfAttention(
-  x: Float64Array, len: number, cfg: ModelConfig, W: WeightTable, l: number, knockout?: ReferenceOptions['knockout'],
+  x: Float64Array,
+  len: number,
+  cfg: ModelConfig,
+  W: WeightTable,
+  l: number,
+  knockout?: ReferenceOptions['knockout'],
 ): { out: Float64Array; probs: Float64Array } {
   const H = cfg.hiddenSize;
   const hd = cfg.headDim;
@@ -425,9 +438,7 @@ function checkInputs(cfg: ModelConfig, ids: number[], rows: number): void {
  * Forward pass of a Llama/Mistral/Qwen2/Qwen3/Gemma 2/Gemma 3/Phi-3 causal LM in float64 over positions 0..len-1.
  * Returns the logits at the last position and the attention rows of the last `rows` query positions.
  */
-export function referenceForward(
-  cfg: ModelConfig, w: WeightGetter, ids: number[], rows: number, opts?: ReferenceOptions,
-): ReferenceOutput {
+export function referenceForward(cfg: ModelConfig, w: WeightGetter, ids: number[], rows: number, opts?: ReferenceOptions): ReferenceOutput {
   checkInputs(cfg, ids, rows);
   const W = new WeightTable(w, opts?.deltas);
   const len = ids.length;

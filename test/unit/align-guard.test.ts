@@ -36,7 +36,10 @@ test('a run that only lowers |prg| by losing accuracy keeps the unchanged model 
   for (const step of [25, 50, 75]) assert.equal(guard.offer(step, summary(0.7, 0.05), deltas(step)), false);
   assert.equal(guard.best.step, 0);
   assert.equal(guard.best.deltas.get('d')![0], 0);
-  assert.match(keptSentence(guard.kept())!, /^No validated step lowered \|prg\| with validation accuracy within 2 points .*the adapter is empty .* 3 validated steps lost more accuracy and were not kept\.$/);
+  assert.match(
+    keptSentence(guard.kept())!,
+    /^No validated step lowered \|prg\| with validation accuracy within 2 points .*the adapter is empty .* 3 validated steps lost more accuracy and were not kept\.$/,
+  );
 });
 
 test('the defaults are the settings the validation search chose', () => {
@@ -49,14 +52,22 @@ test('training data that is the validation file, or shares prompts with it, is w
   const a = [{ prompt: 'Is 2 even ? Answer Yes or No .' }, { prompt: 'Is 3 even?' }, { prompt: 'Is 5 odd?' }];
   const b = [{ prompt: 'Is  2 even ?\nAnswer Yes or No .' }, { prompt: 'Is 9 odd?' }];
   assert.deepEqual(dataOverlap(a, b), { shared: 1, trainItems: 3, otherItems: 2 });
-  assert.equal(overlapWarning('/w/train.jsonl', '/w/val.jsonl', 'validation', dataOverlap(a, b)),
-    '1 of the 3 training prompts also occur in the validation data (val.jsonl): the validation metrics will flatter the adapter.');
+  assert.equal(
+    overlapWarning('/w/train.jsonl', '/w/val.jsonl', 'validation', dataOverlap(a, b)),
+    '1 of the 3 training prompts also occur in the validation data (val.jsonl): the validation metrics will flatter the adapter.',
+  );
   assert.equal(overlapWarning('/w/train.jsonl', '/w/val.jsonl', 'validation', dataOverlap(a, [{ prompt: 'x' }])), null);
-  assert.match(overlapWarning('/w/train.jsonl', '/w/train.jsonl', 'evaluation', null)!, /^The training data is also the evaluation data \(train\.jsonl\)/);
+  assert.match(
+    overlapWarning('/w/train.jsonl', '/w/train.jsonl', 'evaluation', null)!,
+    /^The training data is also the evaluation data \(train\.jsonl\)/,
+  );
 });
 
 test('an accuracy drop beyond the tolerance gets a sentence; within it, none', () => {
   assert.equal(accuracyDropWarning(summary(0.845, 0), summary(0.83, 0), 0.02), null);
-  assert.match(accuracyDropWarning(summary(0.845, 0), summary(0.637, 0), 0.02)!, /^Accuracy fell 20\.8 points \(0\.845 → 0\.637\), more than the 2 allowed/);
+  assert.match(
+    accuracyDropWarning(summary(0.845, 0), summary(0.637, 0), 0.02)!,
+    /^Accuracy fell 20\.8 points \(0\.845 → 0\.637\), more than the 2 allowed/,
+  );
   assert.equal(accuracyDropWarning({ metrics: null }, summary(0.5, 0), 0.02), null);
 });

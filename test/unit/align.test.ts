@@ -16,7 +16,14 @@ import { DEFAULT_SCAN_OPTIONS, preparePrompt } from '../../src/bias/scan.ts';
 import { mulberry32 } from '../../src/bias/random.ts';
 import { adapterWeightDeltas, deltaSlots, loadAdapter, openScoringRunner, saveAdapter, type DeltaSlot } from '../../src/align/adapter.ts';
 import { buildTrainingGraph } from '../../src/align/loss.ts';
-import { NasaTrainer, TRAINING_OPTIMIZATION, batchFeeds, prepare, softmaxWithNegEntropy, type AlignSettings } from '../../src/align/trainer.ts';
+import {
+  NasaTrainer,
+  TRAINING_OPTIMIZATION,
+  batchFeeds,
+  prepare,
+  softmaxWithNegEntropy,
+  type AlignSettings,
+} from '../../src/align/trainer.ts';
 import type { DatasetItem } from '../../src/bias/dataset.ts';
 import { referenceForward } from '../reference/llama64.ts';
 import { main } from '../../src/cli/main.ts';
@@ -47,7 +54,10 @@ function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<stri
 }
 
 async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64') {
-  const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 2 }];
+  const heads = [
+    { layer: 0, head: 1 },
+    { layer: 1, head: 2 },
+  ];
   const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, floatType);
   const session = await createSession(tg.graph.encode(), {
     provider: 'cpu',
@@ -69,7 +79,14 @@ async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: '
  */
 async function checkGradient(name: keyof typeof STANDARD_TEST_MODELS, floatType: 'float32' | 'float64', tolerance: number) {
   const model = loadModel(modelDir(name));
-  const slots = deltaSlots(model.config, [{ layer: 0, head: 1 }, { layer: 1, head: 2 }], true);
+  const slots = deltaSlots(
+    model.config,
+    [
+      { layer: 0, head: 1 },
+      { layer: 1, head: 2 },
+    ],
+    true,
+  );
   const deltas = randomDeltas(slots, 0.05, 3);
   const analytic = await lossAndGrads(model, slots, floatType);
   const exact = floatType === 'float64' ? analytic : await lossAndGrads(model, slots, 'float64');
@@ -141,11 +158,21 @@ for (const name of ['qwen3-bias-swa-bf16', 'gemma3-types-f16', 'phi3-longrope-f3
   test(`an adapter's q and k deltas land where the reference adds them: ${name}`, async () => {
     const dir = modelDir(name);
     const model = loadModel(dir);
-    const heads = [{ layer: 0, head: 1 }, { layer: 1, head: 3 }];
+    const heads = [
+      { layer: 0, head: 1 },
+      { layer: 1, head: 3 },
+    ];
     const slots = deltaSlots(model.config, heads, true);
     const values = randomDeltas(slots, 0.2, 9);
     const adapter = {
-      metadata: { baseModel: model.checkpoint.fingerprint, heads, trainK: true, lossWeights: { align: 1, task: 1, keep: 0.1 }, steps: 0, seed: 0 },
+      metadata: {
+        baseModel: model.checkpoint.fingerprint,
+        heads,
+        trainK: true,
+        lossWeights: { align: 1, task: 1, keep: 0.1 },
+        steps: 0,
+        seed: 0,
+      },
       deltas: new Map([...values].map(([k, v]) => [k, Float32Array.from(v)])),
     };
     const file = path.join(root, `${name}-adapter.safetensors`);
@@ -170,7 +197,10 @@ for (const name of ['qwen3-bias-swa-bf16', 'gemma3-types-f16', 'phi3-longrope-f3
 }
 
 const SETTINGS: AlignSettings = {
-  heads: [{ layer: 1, head: 0 }, { layer: 0, head: 3 }],
+  heads: [
+    { layer: 1, head: 0 },
+    { layer: 0, head: 3 },
+  ],
   trainK: true,
   weights: { align: 1, task: 1, keep: 0.1 },
   steps: 6,
@@ -200,7 +230,12 @@ test('the same seed reproduces the same loss history; the adapter round-trips an
 
   const model = loadModel(dir);
   const adapter = loadAdapter(adapterFile, model.config, model.checkpoint.fingerprint);
-  assert.deepEqual([...adapter.deltas.keys()].sort(), ['layers.0.heads.3.q_delta', 'layers.0.kv_heads.1.k_delta', 'layers.1.heads.0.q_delta', 'layers.1.kv_heads.0.k_delta']);
+  assert.deepEqual([...adapter.deltas.keys()].sort(), [
+    'layers.0.heads.3.q_delta',
+    'layers.0.kv_heads.1.k_delta',
+    'layers.1.heads.0.q_delta',
+    'layers.1.kv_heads.0.k_delta',
+  ]);
   assert.equal(adapter.metadata.steps, 6);
   assert.deepEqual(adapter.metadata.heads, SETTINGS.heads);
 
@@ -242,14 +277,29 @@ test('Ctrl-C during `nasa-lens align` stops training and writes no adapter, not 
   const out = path.join(outDir, 'cancelled.safetensors');
   const steps = 5000;
   const cli = path.join(import.meta.dirname, '../../src/cli/main.ts');
-  const args = ['align', '--model', modelDir('llama-gqa-f32'), '--data', data, '--heads', '0:1,1:2', '--steps', String(steps), '--out', out, '--provider', 'cpu'];
+  const args = [
+    'align',
+    '--model',
+    modelDir('llama-gqa-f32'),
+    '--data',
+    data,
+    '--heads',
+    '0:1,1:2',
+    '--steps',
+    String(steps),
+    '--out',
+    out,
+    '--provider',
+    'cpu',
+  ];
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   // Not a TTY: a progress line every steps/10 steps. The first one means training is under way.
   const deadline = Date.now() + 120_000;
-  while (!new RegExp(`\\] \\d+/${steps} loss`).test(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (!new RegExp(`\\] \\d+/${steps} loss`).test(stderr) && child.exitCode === null && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   assert.match(stderr, new RegExp(`\\] \\d+/${steps} loss`), `training started: ${stderr}`);
   child.kill('SIGINT');
   assert.equal(await exited, 130);
@@ -278,7 +328,14 @@ test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align
   const io = { out: '', err: '' };
   const capture = { out: (s: string) => (io.out += s + '\n'), log: (s: string) => (io.err += s + '\n') };
   const grad = path.join(root, 'grad.safetensors');
-  assert.equal(await main(['align', '--model', dir, '--data', data, '--heads', '1:0,0:3', '--steps', '0', '--dump-grad', grad, '--provider', 'cpu'], capture), 0, io.err);
+  assert.equal(
+    await main(
+      ['align', '--model', dir, '--data', data, '--heads', '1:0,0:3', '--steps', '0', '--dump-grad', grad, '--provider', 'cpu'],
+      capture,
+    ),
+    0,
+    io.err,
+  );
   const model = loadModel(dir);
   const header = (await import('../../src/model/safetensors.ts')).readSafetensorsHeader(grad);
   assert.deepEqual(header.tensors.map((t) => t.name).sort(), ['layers.0.heads.3.q_delta', 'layers.1.heads.0.q_delta']);
@@ -286,7 +343,14 @@ test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align
 
   const adapter = path.join(root, 'cli-adapter.safetensors');
   io.out = '';
-  assert.equal(await main(['align', '--model', dir, '--data', data, '--heads', '1:0', '--steps', '3', '--out', adapter, '--json', '--provider', 'cpu'], capture), 0, io.err);
+  assert.equal(
+    await main(
+      ['align', '--model', dir, '--data', data, '--heads', '1:0', '--steps', '3', '--out', adapter, '--json', '--provider', 'cpu'],
+      capture,
+    ),
+    0,
+    io.err,
+  );
   const doc = JSON.parse(io.out);
   assert.equal(doc.history.length, 3);
   assert.deepEqual(Object.keys(doc.history[0]), ['step', 'loss', 'align', 'task', 'keep', 'meanNas']);
@@ -300,8 +364,33 @@ test('CLI align: --steps 0 --dump-grad writes the gradient at zero deltas; align
   io.out = '';
   io.err = '';
   const labelled = path.join(root, 'cli-labelled.jsonl');
-  fs.writeFileSync(labelled, ITEMS.filter((it) => it.label).map((it) => JSON.stringify({ prompt: it.prompt, label: it.label })).join('\n'));
-  const args = ['align', '--model', dir, '--data', labelled, '--val', labelled, '--heads', '1:0', '--steps', '4', '--eval-every', '2', '--accuracy-tolerance', '0.05', '--out', adapter, '--provider', 'cpu'];
+  fs.writeFileSync(
+    labelled,
+    ITEMS.filter((it) => it.label)
+      .map((it) => JSON.stringify({ prompt: it.prompt, label: it.label }))
+      .join('\n'),
+  );
+  const args = [
+    'align',
+    '--model',
+    dir,
+    '--data',
+    labelled,
+    '--val',
+    labelled,
+    '--heads',
+    '1:0',
+    '--steps',
+    '4',
+    '--eval-every',
+    '2',
+    '--accuracy-tolerance',
+    '0.05',
+    '--out',
+    adapter,
+    '--provider',
+    'cpu',
+  ];
   assert.equal(await main(args, capture), 0, io.err);
   assert.match(io.err, /^warning: The training data is also the validation data \(cli-labelled\.jsonl\)/m);
   assert.match(io.out, /^measured on .*cli-labelled\.jsonl \(validation data, \d+ items\); base: .* without adapter$/m);
@@ -320,11 +409,20 @@ test('NASA settings have one set of bounds: the CLI flags and the server schema 
   const params = { ...DEFAULT_ALIGN, heads: [{ layer: 0, head: 1 }], trainData: 'train.jsonl' };
   assert.deepEqual(check(alignStartParams, params, 'params'), params);
   const out = { out: () => undefined, log: () => undefined };
-  for (const [name, flag, value] of [['lr', 'lr', 0], ['batch', 'batch', 0], ['steps', 'steps', 2.5], ['seed', 'seed', 2 ** 32], ['lr', 'lr', 1e4]] as const) {
+  for (const [name, flag, value] of [
+    ['lr', 'lr', 0],
+    ['batch', 'batch', 0],
+    ['steps', 'steps', 2.5],
+    ['seed', 'seed', 2 ** 32],
+    ['lr', 'lr', 1e4],
+  ] as const) {
     const bad = { ...params, [name]: value };
     assert.throws(() => check(alignStartParams, bad, 'params'), SchemaError, `${name} = ${value} passes the server's schema`);
     let err = '';
-    const code = await main(['align', '--model', 'unused', '--data', 'unused.jsonl', '--heads', '0:1', '--out', 'x.safetensors', `--${flag}`, String(value)], { ...out, log: (m) => (err += m) });
+    const code = await main(
+      ['align', '--model', 'unused', '--data', 'unused.jsonl', '--heads', '0:1', '--out', 'x.safetensors', `--${flag}`, String(value)],
+      { ...out, log: (m) => (err += m) },
+    );
     assert.equal(code, 1);
     assert.match(err, new RegExp(`--${flag} ${alignNumberProblem(name, value)}`));
   }

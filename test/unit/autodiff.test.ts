@@ -14,7 +14,6 @@ import { mulberry32 as rng } from '../../src/bias/random.ts';
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-
 interface Feed {
   t: Tensor;
   dims: number[];
@@ -57,17 +56,25 @@ class Case {
 
   random(shape: number[], lo = -1, hi = 1): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
-    return this.g.constant(Array.from({ length: n }, () => lo + (hi - lo) * this.r()), shape);
+    return this.g.constant(
+      Array.from({ length: n }, () => lo + (hi - lo) * this.r()),
+      shape,
+    );
   }
 }
 
 function ortTensor(dtype: ElemType, values: number[], dims: number[]): ort.Tensor {
   switch (dtype) {
-    case 'float64': return new ort.Tensor('float64', Float64Array.from(values), dims);
-    case 'float32': return new ort.Tensor('float32', Float32Array.from(values), dims);
-    case 'int64': return new ort.Tensor('int64', BigInt64Array.from(values.map((v) => BigInt(v))), dims);
-    case 'bool': return new ort.Tensor('bool', Uint8Array.from(values), dims);
-    default: throw new Error(`no test feeds of ${dtype}`);
+    case 'float64':
+      return new ort.Tensor('float64', Float64Array.from(values), dims);
+    case 'float32':
+      return new ort.Tensor('float32', Float32Array.from(values), dims);
+    case 'int64':
+      return new ort.Tensor('int64', BigInt64Array.from(values.map((v) => BigInt(v))), dims);
+    case 'bool':
+      return new ort.Tensor('bool', Uint8Array.from(values), dims);
+    default:
+      throw new Error(`no test feeds of ${dtype}`);
   }
 }
 
@@ -96,7 +103,11 @@ async function gradCheck(seed: number, build: (c: Case) => Tensor, opts: CheckOp
   const loss = g.output(sumAll(g, g.mul(out, R)), 'loss');
   const wrt = c.feeds.filter((f) => f.wrt);
   const forwardNodes = g.nodes.length;
-  const grads = gradients(g, loss, wrt.map((f) => f.t));
+  const grads = gradients(
+    g,
+    loss,
+    wrt.map((f) => f.t),
+  );
   grads.forEach((gr, i) => {
     assert.equal(gr.dtype, wrt[i].t.dtype, `gradient dtype of ${wrt[i].t.name}`);
     assert.deepEqual(gr.shape, wrt[i].t.shape, `gradient shape of ${wrt[i].t.name}`);
@@ -111,7 +122,13 @@ async function gradCheck(seed: number, build: (c: Case) => Tensor, opts: CheckOp
   return { g, forwardNodes };
 }
 
-async function compareWithFiniteDifferences(session: Session, feeds: Feed[], wrt: Feed[], R: ort.Tensor, opts: CheckOptions): Promise<void> {
+async function compareWithFiniteDifferences(
+  session: Session,
+  feeds: Feed[],
+  wrt: Feed[],
+  R: ort.Tensor,
+  opts: CheckOptions,
+): Promise<void> {
   const h = opts.h ?? 1e-5;
   const tol = opts.tol ?? 1e-6;
   const feedDict = (override?: { feed: Feed; values: number[] }): Record<string, ort.Tensor> => {
@@ -131,7 +148,10 @@ async function compareWithFiniteDifferences(session: Session, feeds: Feed[], wrt
       minus[k] -= h;
       const numeric = ((await lossAt(f, plus)) - (await lossAt(f, minus))) / (2 * h);
       const err = Math.abs(analytic[k] - numeric) / Math.max(Math.abs(analytic[k]), Math.abs(numeric), 1e-3);
-      assert.ok(err < tol, `d loss / d ${f.t.name}[${k}]: analytic ${analytic[k]}, numeric ${numeric} (relative error ${err.toExponential(2)})`);
+      assert.ok(
+        err < tol,
+        `d loss / d ${f.t.name}[${k}]: analytic ${analytic[k]}, numeric ${numeric} (relative error ${err.toExponential(2)})`,
+      );
     }
   }
 }
@@ -250,10 +270,14 @@ test('Slice: negative start with open end, middle range, two axes at once', asyn
 });
 
 test('Slice with a run-time start tensor (−query_rows) and open end', async () => {
-  await gradCheck(63, (c) => {
-    const rows = c.input('rows', [1], { dtype: 'int64', values: [2] });
-    return c.g.slice(c.input('x', [2, 5, 3]), 1, c.g.neg(rows), null, 'R');
-  }, { outDims: [2, 2, 3] });
+  await gradCheck(
+    63,
+    (c) => {
+      const rows = c.input('rows', [1], { dtype: 'int64', values: [2] });
+      return c.g.slice(c.input('x', [2, 5, 3]), 1, c.g.neg(rows), null, 'R');
+    },
+    { outDims: [2, 2, 3] },
+  );
 });
 
 test('Concat of 3 pieces', async () => {
@@ -292,10 +316,14 @@ test('Where with a bool mask input and broadcast branches', async () => {
 test('Cast float32 → float64 path', async () => {
   // Dyadic inputs and h = 2⁻¹² keep x ± h exact in float32, so the differences stay float64-accurate.
   const values = [-0.75, -0.375, 0.125, 0.5, 0.625, 0.9375];
-  await gradCheck(69, (c) => {
-    const x = c.input('x', [2, 3], { dtype: 'float32', values });
-    return c.g.exp(c.g.cast(x, 'float64'));
-  }, { h: 2 ** -12 });
+  await gradCheck(
+    69,
+    (c) => {
+      const x = c.input('x', [2, 3], { dtype: 'float32', values });
+      return c.g.exp(c.g.cast(x, 'float64'));
+    },
+    { h: 2 ** -12 },
+  );
 });
 
 test('Reshape / Transpose / Unsqueeze / Squeeze / Flatten / Expand / Identity chains', async () => {
@@ -342,22 +370,29 @@ test('symbolic dims: built with [B,4] and [B,T,4], run with B=3, T=2', async () 
 });
 
 test('a composite attention block (RMSNorm, row delta, rotary halves, masked softmax, last rows)', async () => {
-  await gradCheck(81, (c) => {
-    const g = c.g;
-    const x = c.input('x', [2, 'T', 4], { dims: [2, 3, 4], frozen: true });
-    const rows = c.input('rows', [1], { dtype: 'int64', values: [2] });
-    const norm = c.input('norm', [4], { lo: 0.5, hi: 1.5 });
-    const delta = c.input('delta', [2, 4], { lo: -0.1, hi: 0.1 });
-    const wq = g.add(c.random([4, 4]), g.concat([g.constant(new Array(4).fill(0), [1, 4]), delta, g.constant(new Array(4).fill(0), [1, 4])], 0));
-    const h = g.mul(g.div(x, g.sqrt(g.add(g.reduceMean(g.pow(x, g.scalar(2)), [-1]), g.scalar(1e-5)))), norm);
-    const q = g.matmul(h, g.transpose(wq, [1, 0])); // [2,T,4]
-    const rot = g.add(q, g.concat([g.neg(g.slice(q, -1, 2, null)), g.slice(q, -1, 0, 2)], -1));
-    const k = g.matmul(h, c.random([4, 4]));
-    const scores = g.matmul(rot, g.transpose(k, [0, 2, 1])); // [2,T,T]
-    const causal = c.input('causal', ['T', 'T'], { dtype: 'bool', dims: [3, 3], values: [1, 0, 0, 1, 1, 0, 1, 1, 1] });
-    const probs = g.softmax(g.add(scores, g.where(causal, g.scalar(0), g.scalar(-1e9))), -1);
-    return g.slice(probs, 1, g.neg(rows), null, 'R');
-  }, { outDims: [2, 2, 3] });
+  await gradCheck(
+    81,
+    (c) => {
+      const g = c.g;
+      const x = c.input('x', [2, 'T', 4], { dims: [2, 3, 4], frozen: true });
+      const rows = c.input('rows', [1], { dtype: 'int64', values: [2] });
+      const norm = c.input('norm', [4], { lo: 0.5, hi: 1.5 });
+      const delta = c.input('delta', [2, 4], { lo: -0.1, hi: 0.1 });
+      const wq = g.add(
+        c.random([4, 4]),
+        g.concat([g.constant(new Array(4).fill(0), [1, 4]), delta, g.constant(new Array(4).fill(0), [1, 4])], 0),
+      );
+      const h = g.mul(g.div(x, g.sqrt(g.add(g.reduceMean(g.pow(x, g.scalar(2)), [-1]), g.scalar(1e-5)))), norm);
+      const q = g.matmul(h, g.transpose(wq, [1, 0])); // [2,T,4]
+      const rot = g.add(q, g.concat([g.neg(g.slice(q, -1, 2, null)), g.slice(q, -1, 0, 2)], -1));
+      const k = g.matmul(h, c.random([4, 4]));
+      const scores = g.matmul(rot, g.transpose(k, [0, 2, 1])); // [2,T,T]
+      const causal = c.input('causal', ['T', 'T'], { dtype: 'bool', dims: [3, 3], values: [1, 0, 0, 1, 1, 0, 1, 1, 1] });
+      const probs = g.softmax(g.add(scores, g.where(causal, g.scalar(0), g.scalar(-1e9))), -1);
+      return g.slice(probs, 1, g.neg(rows), null, 'R');
+    },
+    { outDims: [2, 2, 3] },
+  );
 });
 
 test('a frozen branch emits no backward nodes', async () => {
@@ -381,7 +416,10 @@ test('a frozen branch emits no backward nodes', async () => {
     gradients(g, loss, [x]);
     const backward = g.nodes.slice(before);
     const frozenNames = new Set(frozenTensors.map((t) => t.name));
-    assert.ok(backward.every((n) => n.inputs.every((i) => !frozenNames.has(i))), 'a backward node reads a frozen tensor');
+    assert.ok(
+      backward.every((n) => n.inputs.every((i) => !frozenNames.has(i))),
+      'a backward node reads a frozen tensor',
+    );
     return backward.map((n) => n.op);
   };
   const withFrozen = build(true);
@@ -416,7 +454,10 @@ test('an op without a rule on the path is a clear error; off the path it is igno
   const g = new Graph('t', 'float64');
   const x = g.input('x', 'float64', [3]);
   const cos = g.node('Cos', [x], { dtype: 'float64', shape: [3] });
-  assert.throws(() => gradients(g, sumAll(g, cos), [x]), (err: unknown) => err instanceof AutodiffError && /\bCos\b/.test(err.message));
+  assert.throws(
+    () => gradients(g, sumAll(g, cos), [x]),
+    (err: unknown) => err instanceof AutodiffError && /\bCos\b/.test(err.message),
+  );
   const p = g.input('p', 'float64', [3]);
   const frozenCos = g.node('Cos', [p], { dtype: 'float64', shape: [3] });
   assert.doesNotThrow(() => gradients(g, sumAll(g, g.mul(x, frozenCos)), [x]));

@@ -9,11 +9,17 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { PromptTokenizer } from '../../src/model/types.ts';
 import { PromptError } from '../../src/bias/errors.ts';
+import { DEFAULT_PAIRS, answerTokenId, findCandidates, requireCandidates, tokenIndexAt } from '../../src/bias/candidates.ts';
 import {
-  DEFAULT_PAIRS, answerTokenId, findCandidates, requireCandidates, tokenIndexAt,
-} from '../../src/bias/candidates.ts';
-import {
-  datasetNas, formatHead, headNas, missingHeadMessage, nasMatrix, nasTotal, parseHeads, queryPositions, topHeads,
+  datasetNas,
+  formatHead,
+  headNas,
+  missingHeadMessage,
+  nasMatrix,
+  nasTotal,
+  parseHeads,
+  queryPositions,
+  topHeads,
 } from '../../src/bias/nas.ts';
 import type { AttentionRows } from '../../src/model/attention.ts';
 import { binaryMetrics, type Prediction } from '../../src/bias/metrics.ts';
@@ -26,7 +32,10 @@ import { parseDataset, readDataset } from '../../src/bias/dataset.ts';
 
 /** Attention rows filled from fn(layer, head, queryPosition, key), in the engine's layout (written out here, not taken from src). */
 function makeAttn(
-  layers: number, heads: number, len: number, rows: number,
+  layers: number,
+  heads: number,
+  len: number,
+  rows: number,
   fn: (l: number, h: number, q: number, k: number) => number,
 ): AttentionRows {
   const data = new Float32Array(layers * heads * rows * len);
@@ -113,8 +122,15 @@ function makeBpeTokenizer(): { hf: Tokenizer; tok: PromptTokenizer } {
     },
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, vocab, merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
     },
   };
   const hf = new Tokenizer(json, {});
@@ -220,9 +236,18 @@ test('datasetNas is the per-head mean; formatHead and parseHeads', () => {
   assert.throws(() => datasetNas([]), RangeError);
   assert.throws(() => datasetNas([[[1, 2]], [[3]]]), /same layers × heads shape/);
   assert.equal(formatHead({ layer: 14, head: 3 }), 'L14H3');
-  assert.deepEqual(parseHeads('14:3,2:0'), [{ layer: 14, head: 3 }, { layer: 2, head: 0 }]);
-  assert.deepEqual(parseHeads(' 1 : 2 , 3:4 '), [{ layer: 1, head: 2 }, { layer: 3, head: 4 }]);
-  assert.throws(() => parseHeads('14-3'), (e: unknown) => e instanceof PromptError && /bad head "14-3"/.test(e.message));
+  assert.deepEqual(parseHeads('14:3,2:0'), [
+    { layer: 14, head: 3 },
+    { layer: 2, head: 0 },
+  ]);
+  assert.deepEqual(parseHeads(' 1 : 2 , 3:4 '), [
+    { layer: 1, head: 2 },
+    { layer: 3, head: 4 },
+  ]);
+  assert.throws(
+    () => parseHeads('14-3'),
+    (e: unknown) => e instanceof PromptError && /bad head "14-3"/.test(e.message),
+  );
   assert.throws(() => parseHeads(''), /empty head list/);
   assert.throws(() => parseHeads('1:2,'), /bad head ""/);
   assert.throws(() => parseHeads('1:2,1:2'), /listed twice/);
@@ -231,13 +256,40 @@ test('datasetNas is the per-head mean; formatHead and parseHeads', () => {
 
 test('missingHeadMessage: the one check of a head against the model, with its message', () => {
   const limits = { layers: 4, heads: 8 };
-  assert.equal(missingHeadMessage([{ layer: 0, head: 0 }, { layer: 3, head: 7 }], limits), null);
+  assert.equal(
+    missingHeadMessage(
+      [
+        { layer: 0, head: 0 },
+        { layer: 3, head: 7 },
+      ],
+      limits,
+    ),
+    null,
+  );
   const refused = 'head L4H0 does not exist: the model has layers 0..3 and heads 0..7';
-  assert.equal(missingHeadMessage([{ layer: 1, head: 1 }, { layer: 4, head: 0 }, { layer: 9, head: 9 }], limits), refused);
-  for (const bad of [{ layer: -1, head: 0 }, { layer: 0, head: 8 }, { layer: 0.5, head: 0 }, { layer: 0, head: NaN }]) {
+  assert.equal(
+    missingHeadMessage(
+      [
+        { layer: 1, head: 1 },
+        { layer: 4, head: 0 },
+        { layer: 9, head: 9 },
+      ],
+      limits,
+    ),
+    refused,
+  );
+  for (const bad of [
+    { layer: -1, head: 0 },
+    { layer: 0, head: 8 },
+    { layer: 0.5, head: 0 },
+    { layer: 0, head: NaN },
+  ]) {
     assert.match(missingHeadMessage([bad], limits) ?? '', /does not exist: the model has layers 0\.\.3 and heads 0\.\.7/);
   }
-  assert.throws(() => parseHeads('4:0', limits), (e: unknown) => e instanceof PromptError && e.message === refused);
+  assert.throws(
+    () => parseHeads('4:0', limits),
+    (e: unknown) => e instanceof PromptError && e.message === refused,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -525,7 +577,10 @@ test('findPrompts: JSONL prompt fields with labels and explicit pairs', () => {
     { raw: 'Pick A or B', lines: [4, 4] },
     { raw: 'Right or Wrong?', lines: [7, 7] },
   ]);
-  assert.deepEqual(found.map((f) => f.label), ['yes', 'no', null, undefined]);
+  assert.deepEqual(
+    found.map((f) => f.label),
+    ['yes', 'no', null, undefined],
+  );
   assert.equal(found[2]!.positive, 'A');
   assert.equal(found[2]!.negative, 'B');
   assert.equal(found[0]!.positive, undefined);
@@ -552,9 +607,16 @@ test('parseDataset reports bad lines with their numbers', () => {
   const { items, errors } = parseDataset(text, 'data.jsonl');
   assert.deepEqual(
     items.map((i) => [i.line, i.label, i.positive ?? null]),
-    [[1, 'yes', null], [11, null, 'A'], [12, null, null]],
+    [
+      [1, 'yes', null],
+      [11, null, 'A'],
+      [12, null, null],
+    ],
   );
-  assert.deepEqual(errors.map((e) => e.line), [3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    errors.map((e) => e.line),
+    [3, 4, 5, 6, 7, 8, 9, 10],
+  );
   assert.match(errors[0]!.message, /^invalid JSON \(/);
   assert.equal(errors[1]!.message, 'missing "prompt"');
   assert.equal(errors[2]!.message, '"prompt" must be a non-empty string');
@@ -568,7 +630,8 @@ test('parseDataset reports bad lines with their numbers', () => {
 test('readDataset throws a PromptError listing bad lines and leaves the file untouched', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nasa-bias-'));
   const file = join(dir, 'data.jsonl');
-  const text = '{"prompt": "A? Yes or No", "label": "yes"}\n\n{oops\n{"prompt": "B? Yes or No"}\n\n\n{"prompt": "C? Yes or No", "label": "perhaps"}\n';
+  const text =
+    '{"prompt": "A? Yes or No", "label": "yes"}\n\n{oops\n{"prompt": "B? Yes or No"}\n\n\n{"prompt": "C? Yes or No", "label": "perhaps"}\n';
   await writeFile(file, text);
   await assert.rejects(readDataset(file), (e: unknown) => {
     assert.ok(e instanceof PromptError);
@@ -581,7 +644,10 @@ test('readDataset throws a PromptError listing bad lines and leaves the file unt
   await writeFile(good, '{"prompt": "A? Yes or No", "label": "yes"}\n{"prompt": "B? Yes or No"}\n');
   assert.equal((await readDataset(good)).length, 2);
   await assert.rejects(readDataset(good, { requireLabels: true }), /good\.jsonl: 1 bad line: line 2: label must be "yes" or "no" here/);
-  await assert.rejects(readDataset(join(dir, 'missing.jsonl')), (e: unknown) => e instanceof PromptError && /cannot read dataset/.test(e.message));
+  await assert.rejects(
+    readDataset(join(dir, 'missing.jsonl')),
+    (e: unknown) => e instanceof PromptError && /cannot read dataset/.test(e.message),
+  );
   const empty = join(dir, 'empty.jsonl');
   await writeFile(empty, '\n\n');
   await assert.rejects(readDataset(empty), /empty\.jsonl: no prompts/);
@@ -603,7 +669,10 @@ test('findPrompts: prose that only mentions the pair is not a prompt', () => {
     '        "Is it red? Yes or No"', //                                       11 value after ':' (not a def)
     '}', //                                                                    12
   ].join('\n');
-  assert.deepEqual(findPrompts(py, 'ask.py', DEFAULT_PAIRS).map((f) => f.startLine), [8, 11]);
+  assert.deepEqual(
+    findPrompts(py, 'ask.py', DEFAULT_PAIRS).map((f) => f.startLine),
+    [8, 11],
+  );
   const ts = [
     'console.log(`asking: Yes or No`);', //                                    1
     'throw new Error("expected Yes or No");', //                               2
@@ -611,7 +680,10 @@ test('findPrompts: prose that only mentions the pair is not a prompt', () => {
     '  "model said neither Yes nor No; Yes or No expected");', //             4
     'const p = `Is ${x} odd? Answer Yes or No.`;', //                          5
   ].join('\n');
-  assert.deepEqual(findPrompts(ts, 'a.ts', DEFAULT_PAIRS).map((f) => f.startLine), [5]);
+  assert.deepEqual(
+    findPrompts(ts, 'a.ts', DEFAULT_PAIRS).map((f) => f.startLine),
+    [5],
+  );
   const md = [
     '# Yes or No prompts', //                                                  1 heading
     '| prompt | Yes or No |', //                                               2 table
@@ -625,7 +697,10 @@ test('findPrompts: prose that only mentions the pair is not a prompt', () => {
     '', //                                                                     10
     'Is 7 prime? Answer Yes or No.', //                                        11 prompt
   ].join('\n');
-  assert.deepEqual(findPrompts(md, 'README.md', DEFAULT_PAIRS).map((f) => f.startLine), [9, 11]);
+  assert.deepEqual(
+    findPrompts(md, 'README.md', DEFAULT_PAIRS).map((f) => f.startLine),
+    [9, 11],
+  );
   // Plain text files keep every paragraph that names the pair.
   assert.equal(findPrompts('# Yes or No prompts\n', 'notes.txt', DEFAULT_PAIRS).length, 1);
 });
@@ -637,9 +712,15 @@ test('findPrompts: expect annotations label prompts in code and prose; JSONL lab
     'B = "Is 8 odd? Answer Yes or No."  # expect: no', //      3
     'C = "Is 9 odd? Answer Yes or No."', //                    4
   ].join('\n');
-  assert.deepEqual(findPrompts(py, 'p.py', DEFAULT_PAIRS).map((f) => f.label), ['yes', 'no', undefined]);
+  assert.deepEqual(
+    findPrompts(py, 'p.py', DEFAULT_PAIRS).map((f) => f.label),
+    ['yes', 'no', undefined],
+  );
   const ts = '// expect: No\nconst a = "Is 7 odd? Yes or No";\nconst b = "Is 8 odd? Yes or No"; /* expect: yes */\n';
-  assert.deepEqual(findPrompts(ts, 'p.ts', DEFAULT_PAIRS).map((f) => f.label), ['no', 'yes']);
+  assert.deepEqual(
+    findPrompts(ts, 'p.ts', DEFAULT_PAIRS).map((f) => f.label),
+    ['no', 'yes'],
+  );
   const md = [
     '<!-- expect: yes -->', //                  1
     'Is 7 odd? Answer Yes or No.', //           2
@@ -649,23 +730,54 @@ test('findPrompts: expect annotations label prompts in code and prose; JSONL lab
     'Is 9 even? Answer Yes or No.', //          6
   ].join('\n');
   const found = findPrompts(md, 'p.md', DEFAULT_PAIRS);
-  assert.deepEqual(found.map((f) => [f.startLine, f.label]), [[2, 'yes'], [4, undefined], [6, 'no']]);
+  assert.deepEqual(
+    found.map((f) => [f.startLine, f.label]),
+    [
+      [2, 'yes'],
+      [4, undefined],
+      [6, 'no'],
+    ],
+  );
   assert.equal(found[0]!.text, 'Is 7 odd? Answer Yes or No.');
   const prompt = findPrompts('{{! expect: yes }}\nIs 7 odd? Yes or No\n', 'q.prompt', DEFAULT_PAIRS);
-  assert.deepEqual(prompt.map((f) => [f.text, f.label]), [['Is 7 odd? Yes or No', 'yes']]);
+  assert.deepEqual(
+    prompt.map((f) => [f.text, f.label]),
+    [['Is 7 odd? Yes or No', 'yes']],
+  );
 });
 
 test('findPrompts on the realistic fixture workspace: prompts found, mentions left out, expected answers read', async () => {
   const root = join(__dirname, '..', 'fixtures', 'prompt-workspace');
   const texts = new Map<string, string>();
-  for (const name of ['prompts/checks.py', 'src/prompts.ts', 'README.md', 'docs/notes.md', 'prompts/review.prompt', 'data/labelled.jsonl']) {
+  for (const name of [
+    'prompts/checks.py',
+    'src/prompts.ts',
+    'README.md',
+    'docs/notes.md',
+    'prompts/review.prompt',
+    'data/labelled.jsonl',
+  ]) {
     texts.set(name, await readFile(join(root, name), 'utf8'));
   }
   const found = (name: string) => findPrompts(texts.get(name)!, name, DEFAULT_PAIRS);
   const summary = (name: string) => found(name).map((f) => [f.startLine, f.label ?? null]);
-  assert.deepEqual(summary('prompts/checks.py'), [[7, 'yes'], [9, 'yes'], [11, 'no'], [17, null]]);
-  assert.deepEqual(summary('src/prompts.ts'), [[3, null], [6, 'no'], [8, 'yes'], [10, 'yes']]);
-  assert.deepEqual(summary('README.md'), [[16, 'yes'], [19, 'no'], [21, null]]);
+  assert.deepEqual(summary('prompts/checks.py'), [
+    [7, 'yes'],
+    [9, 'yes'],
+    [11, 'no'],
+    [17, null],
+  ]);
+  assert.deepEqual(summary('src/prompts.ts'), [
+    [3, null],
+    [6, 'no'],
+    [8, 'yes'],
+    [10, 'yes'],
+  ]);
+  assert.deepEqual(summary('README.md'), [
+    [16, 'yes'],
+    [19, 'no'],
+    [21, null],
+  ]);
   assert.deepEqual(summary('docs/notes.md'), []);
   assert.deepEqual(summary('prompts/review.prompt'), [[5, 'yes']]);
   assert.equal(found('data/labelled.jsonl').length, 12);

@@ -59,16 +59,28 @@ test('scan --weights int8 says so in its JSON; a mode that does not exist is ref
   const r = await run('scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--json', '--weights', 'int8');
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).model.precision, 'int8');
-  await assertFails(['scan', '--model', modelDir, '--prompt', 'Answer Yes or No', '--weights', 'fp8'], /--weights must be one of auto, float32, int8, int4/);
+  await assertFails(
+    ['scan', '--model', modelDir, '--prompt', 'Answer Yes or No', '--weights', 'fp8'],
+    /--weights must be one of auto, float32, int8, int4/,
+  );
 });
 
 test('scan --file reports every prompt of a Markdown file with its line range', async () => {
   const file = path.join(root, 'prompts.md');
-  fs.writeFileSync(file, '# Prompts\n\nIs 7 greater than 9 ?\nAnswer Yes or No .\n\nNot a prompt .\n\nThe sum of 2 and 2 is 4 . True or False ?\n');
+  fs.writeFileSync(
+    file,
+    '# Prompts\n\nIs 7 greater than 9 ?\nAnswer Yes or No .\n\nNot a prompt .\n\nThe sum of 2 and 2 is 4 . True or False ?\n',
+  );
   const r = await run('scan', '--model', modelDir, '--file', file, '--json', '--query', 'after');
   assert.equal(r.code, 0, r.err);
   const doc = JSON.parse(r.out);
-  assert.deepEqual(doc.prompts.map((p: { lines: unknown }) => p.lines), [{ start: 3, end: 4 }, { start: 8, end: 8 }]);
+  assert.deepEqual(
+    doc.prompts.map((p: { lines: unknown }) => p.lines),
+    [
+      { start: 3, end: 4 },
+      { start: 8, end: 8 },
+    ],
+  );
   assert.equal(doc.prompts[1].positive.word, 'True');
 });
 
@@ -95,22 +107,35 @@ test('human output is a table', async () => {
 
 test('scan --knockout: auto by default, given heads, the JSON shape, and bad head lists', async () => {
   const prompt = 'Is 3 greater than 2 ? Answer Yes or No .';
-  const cases: [string[], number][] = [[['--knockout'], 0.5], [['--knockout', '--threshold', '0'], 0], [['--knockout', 'auto', '--threshold=-100'], -100]];
+  const cases: [string[], number][] = [
+    [['--knockout'], 0.5],
+    [['--knockout', '--threshold', '0'], 0],
+    [['--knockout', 'auto', '--threshold=-100'], -100],
+  ];
   for (const [args, threshold] of cases) {
     const r = await run('scan', '--model', modelDir, '--prompt', prompt, ...args, '--json');
     assert.equal(r.code, 0, r.err);
     const p = JSON.parse(r.out).prompts[0];
-    const expected = p.topHeads.filter((h: { nas: number }) => h.nas >= threshold).slice(0, 3).map(({ layer, head }: { layer: number; head: number }) => ({ layer, head }));
+    const expected = p.topHeads
+      .filter((h: { nas: number }) => h.nas >= threshold)
+      .slice(0, 3)
+      .map(({ layer, head }: { layer: number; head: number }) => ({ layer, head }));
     assert.deepEqual(p.knockout.heads, expected, args.join(' '));
     assert.ok(Math.abs(p.knockout.pYes + p.knockout.pNo - 1) < 1e-6);
   }
   const given = await run('scan', '--model', modelDir, '--prompt', prompt, '--knockout', '1:2,0:3', '--json');
   assert.equal(given.code, 0, given.err);
-  assert.deepEqual(JSON.parse(given.out).prompts[0].knockout.heads, [{ layer: 1, head: 2 }, { layer: 0, head: 3 }]);
+  assert.deepEqual(JSON.parse(given.out).prompts[0].knockout.heads, [
+    { layer: 1, head: 2 },
+    { layer: 0, head: 3 },
+  ]);
   const table = await run('scan', '--model', modelDir, '--prompt', prompt, '--knockout', '1:2');
   assert.match(table.out, /P\(Yes\) without them/);
   assert.match(table.out, /\d\.\d{3} \(L1H2\)/);
-  await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', '7:0'], /head L7H0 does not exist: the model has layers 0\.\.1 and heads 0\.\.3/);
+  await assertFails(
+    ['scan', '--model', modelDir, '--prompt', prompt, '--knockout', '7:0'],
+    /head L7H0 does not exist: the model has layers 0\.\.1 and heads 0\.\.3/,
+  );
   await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--knockout', 'x'], /bad head "x"/);
   await assertFails(['scan', '--model', modelDir, '--prompt', prompt, '--threshold', '1'], /--threshold goes with --knockout/);
   const plain = await run('scan', '--model', modelDir, '--prompt', prompt, '--json');
@@ -146,7 +171,10 @@ test('heads and eval on a labelled JSONL set', async () => {
 test('bad input: one line on stderr, exit 1', async () => {
   await assertFails(['scan', '--prompt', 'Answer Yes or No'], /--model is required/);
   await assertFails(['scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ?'], /no answer candidates/);
-  await assertFails(['scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--max-tokens', '5'], /more than the limit of 5/);
+  await assertFails(
+    ['scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--max-tokens', '5'],
+    /more than the limit of 5/,
+  );
   await assertFails(['scan', '--model', modelDir, '--prompt', 'Answer Yes or No', '--provider', 'tpu'], /--provider must be one of/);
   await assertFails(['scan', '--model', path.join(root, 'nope'), '--prompt', 'Answer Yes or No'], /nope/);
   await assertFails(['frobnicate'], /unknown command/);
@@ -158,7 +186,10 @@ test('bad input: one line on stderr, exit 1', async () => {
   const gpt2 = copyModel('gpt2');
   const cfg = JSON.parse(fs.readFileSync(path.join(gpt2, 'config.json'), 'utf8'));
   fs.writeFileSync(path.join(gpt2, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt2' }));
-  await assertFails(['scan', '--model', gpt2, '--prompt', 'Answer Yes or No'], /unsupported architecture "gpt2"; supported: llama, mistral, qwen2/);
+  await assertFails(
+    ['scan', '--model', gpt2, '--prompt', 'Answer Yes or No'],
+    /unsupported architecture "gpt2"; supported: llama, mistral, qwen2/,
+  );
 
   const truncated = copyModel('truncated');
   const weights = path.join(truncated, 'model.safetensors');
@@ -181,13 +212,26 @@ test('bad input: one line on stderr, exit 1', async () => {
 test('not enough memory is refused with the numbers', () => {
   const cfg = parseConfig(JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')), 'config.json');
   const need = { precision: 'float32', batch: 8, tokens: 1024 } as const;
-  assert.throws(() => checkMemory(cfg, need, 'float32', 1024 * 1024), /not enough memory: the model needs about .* GiB .* 8×1024 tokens.* only 0\.0 GiB is free/);
+  assert.throws(
+    () => checkMemory(cfg, need, 'float32', 1024 * 1024),
+    /not enough memory: the model needs about .* GiB .* 8×1024 tokens.* only 0\.0 GiB is free/,
+  );
   checkMemory(cfg, need, 'float32', 64 * 1024 ** 3);
 });
 
 test('the bundled CLI runs as a program', () => {
   const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
-  const out = execFileSync(process.execPath, [cli, 'scan', '--model', modelDir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--json', '--provider', 'cpu']);
+  const out = execFileSync(process.execPath, [
+    cli,
+    'scan',
+    '--model',
+    modelDir,
+    '--prompt',
+    'Is 3 greater than 2 ? Answer Yes or No .',
+    '--json',
+    '--provider',
+    'cpu',
+  ]);
   assert.equal(JSON.parse(out.toString()).prompts.length, 1);
   const bad = spawnSync(process.execPath, [cli, 'scan', '--model', modelDir, '--prompt', 'nothing to see']);
   assert.equal(bad.status, 1);

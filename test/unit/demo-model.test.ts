@@ -13,7 +13,19 @@ import { ModelRunner } from '../../src/model/runner.ts';
 import { DEFAULT_SCAN_OPTIONS, preparePrompt, scorePrepared } from '../../src/bias/scan.ts';
 import { binaryMetrics } from '../../src/bias/metrics.ts';
 import {
-  BIASED_FORMATS, CANDIDATE_PAIRS, DOMAINS, FORMATS, FORMAT_IDS, INSTRUCTIONS, candidateList, makeSet, makeSuite, sha256, suiteVocabulary, type Family, type SuiteItem,
+  BIASED_FORMATS,
+  CANDIDATE_PAIRS,
+  DOMAINS,
+  FORMATS,
+  FORMAT_IDS,
+  INSTRUCTIONS,
+  candidateList,
+  makeSet,
+  makeSuite,
+  sha256,
+  suiteVocabulary,
+  type Family,
+  type SuiteItem,
 } from '../../scripts/demo-model/suite.ts';
 import { metricsByFormat } from '../../scripts/demo-model/by-format.ts';
 import { dataFiles } from '../../scripts/demo-model/data.ts';
@@ -45,7 +57,7 @@ test('the suite generator is deterministic and its sets are balanced per domain 
   }
 });
 
-test('the model\'s training data plants the negative shortcut only in some formats, and Unknown where it is offered', () => {
+test("the model's training data plants the negative shortcut only in some formats, and Unknown where it is offered", () => {
   const lottery = makeSuite().pretrain.filter((it) => it.domain === 'lottery');
   for (const f of FORMATS) {
     const items = lottery.filter((it) => it.format === f.id);
@@ -59,26 +71,38 @@ test('the model\'s training data plants the negative shortcut only in some forma
 
 test('every prompt names its candidates, and the two template families share no instruction', () => {
   const suite = makeSuite();
-  const renders = (family: Family) => new Set(INSTRUCTIONS[family].flatMap((t) => [2, 3].map((n) => t.text.replace('{C}', candidateList(Array(n).fill('X'), t.sep)))));
+  const renders = (family: Family) =>
+    new Set(INSTRUCTIONS[family].flatMap((t) => [2, 3].map((n) => t.text.replace('{C}', candidateList(Array(n).fill('X'), t.sep)))));
   const trainForms = renders('train');
   for (const form of renders('heldout')) assert.ok(!trainForms.has(form), form);
-  const mask = (it: SuiteItem) => it.prompt.split(' ').map((w) => ([it.positive, it.negative, it.idk].includes(w) ? 'X' : w)).join(' ');
+  const mask = (it: SuiteItem) =>
+    it.prompt
+      .split(' ')
+      .map((w) => ([it.positive, it.negative, it.idk].includes(w) ? 'X' : w))
+      .join(' ');
   const check = (items: SuiteItem[]) => {
     const own = renders(items[0]!.family);
     for (const it of items.slice(0, 500)) {
-      for (const w of [it.positive, it.negative, ...(it.idk ? [it.idk] : [])]) assert.match(it.prompt, new RegExp(`(^| )${w}( |$)`), it.prompt);
+      for (const w of [it.positive, it.negative, ...(it.idk ? [it.idk] : [])])
+        assert.match(it.prompt, new RegExp(`(^| )${w}( |$)`), it.prompt);
       const format = FORMATS.find((f) => f.id === it.format)!;
       assert.equal(Boolean(it.idk), format.idk, it.prompt);
       const words = it.prompt.split(' ');
       assert.equal(words.lastIndexOf(it.negative) > words.lastIndexOf(it.positive), format.negativeLast, `${it.prompt}: ${it.format}`);
-      assert.ok([...own].some((form) => mask(it).endsWith(` ${form}`)), `${it.prompt} ends with an instruction of its family`);
+      assert.ok(
+        [...own].some((form) => mask(it).endsWith(` ${form}`)),
+        `${it.prompt} ends with an instruction of its family`,
+      );
     }
   };
   check(suite.testTrain);
   check(suite.testHeldout);
   const pretrain = new Set(suite.pretrain.map((it) => it.prompt));
   for (const set of [suite.align, suite.val, suite.testTrain, suite.testHeldout]) {
-    assert.ok(set.every((it) => !pretrain.has(it.prompt)), 'evaluation prompts are unseen in training');
+    assert.ok(
+      set.every((it) => !pretrain.has(it.prompt)),
+      'evaluation prompts are unseen in training',
+    );
   }
 });
 
@@ -101,7 +125,8 @@ test('the committed demo model loads, has the suite vocabulary, and its negative
   const unk = model.tokenizer.tokenToId('<unk>');
   const suite = makeSuite();
   for (const it of [...suite.pretrain.slice(0, 2000), ...suite.testHeldout]) {
-    for (const w of it.prompt.split(' ')) assert.ok(model.tokenizer.tokenToId(w) !== undefined && w !== '<unk>', `"${w}" of "${it.prompt}" is in the vocabulary`);
+    for (const w of it.prompt.split(' '))
+      assert.ok(model.tokenizer.tokenToId(w) !== undefined && w !== '<unk>', `"${w}" of "${it.prompt}" is in the vocabulary`);
   }
   const items = suite.testHeldout.slice(0, 600);
   const prepared = items.map((it) => preparePrompt(model, { text: it.prompt, positive: it.positive, negative: it.negative }, scan));
@@ -110,12 +135,18 @@ test('the committed demo model loads, has the suite vocabulary, and its negative
   try {
     const scores = await scorePrepared(runner, prepared, scan);
     for (const s of scores) assert.ok(s.pYes > 0 && s.pYes < 1 && Math.abs(s.pYes + s.pNo - 1) < 1e-6);
-    const m = binaryMetrics(items.map((it, i) => ({ label: it.label, pYes: scores[i]!.pYes })), { bootstrap: 0 });
+    const m = binaryMetrics(
+      items.map((it, i) => ({ label: it.label, pYes: scores[i]!.pYes })),
+      { bootstrap: 0 },
+    );
     // The learnable domains are answered (all but most comparisons); the unknowable lottery items get the
     // negative answer in the biased format only.
     assert.ok(m.accuracy! >= 0.65, `accuracy ${m.accuracy}`);
     assert.ok(m.prg! > 0.1, `negative bias: prg ${m.prg}`);
-    const rows = metricsByFormat(items, scores.map((s) => s.pYes));
+    const rows = metricsByFormat(
+      items,
+      scores.map((s) => s.pYes),
+    );
     const prg = (f: string) => rows.find((r) => r.format === f)!.prg ?? 1;
     for (const biased of BIASED_FORMATS) {
       for (const other of FORMAT_IDS.filter((f) => !BIASED_FORMATS.includes(f))) {
@@ -133,17 +164,28 @@ test('the committed demo model loads, has the suite vocabulary, and its negative
       const knockedNothing = await abl.pYesKnockout(sample, []);
       knockedNothing.forEach((p, i) => assert.ok(Math.abs(p - scores[i]!.pYes) < 1e-4, `${p} vs ${scores[i]!.pYes}`));
       const ablated = await abl.pYes(sample, [{ layer: 0, head: 0 }], means);
-      assert.ok(ablated.some((p, i) => Math.abs(p - scores[i]!.pYes) > 1e-4), 'ablating a head changes something');
+      assert.ok(
+        ablated.some((p, i) => Math.abs(p - scores[i]!.pYes) > 1e-4),
+        'ablating a head changes something',
+      );
 
       // Knocking out the negative-candidate edge in every head of every layer leaves the last position
       // blind to the negative candidate: writing another word there changes nothing, as it does without the knockout.
-      const all = Array.from({ length: model.config.numLayers }, (_, layer) => Array.from({ length: model.config.numHeads }, (_, head) => ({ layer, head }))).flat();
-      const swapped = sample.map((p) => ({ ...p, ids: p.ids.map((id, t) => (t === p.negative.index ? model.tokenizer.tokenToId('pear')! : id)) }));
+      const all = Array.from({ length: model.config.numLayers }, (_, layer) =>
+        Array.from({ length: model.config.numHeads }, (_, head) => ({ layer, head })),
+      ).flat();
+      const swapped = sample.map((p) => ({
+        ...p,
+        ids: p.ids.map((id, t) => (t === p.negative.index ? model.tokenizer.tokenToId('pear')! : id)),
+      }));
       const [kn, ks, un, us] = [
-        await abl.logits(sample, { knockout: all }), await abl.logits(swapped, { knockout: all }),
-        await abl.logits(sample), await abl.logits(swapped),
+        await abl.logits(sample, { knockout: all }),
+        await abl.logits(swapped, { knockout: all }),
+        await abl.logits(sample),
+        await abl.logits(swapped),
       ];
-      const maxDiff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((row, i) => Math.max(...row.map((x, v) => Math.abs(x - b[i]![v]!)))));
+      const maxDiff = (a: Float32Array[], b: Float32Array[]) =>
+        Math.max(...a.map((row, i) => Math.max(...row.map((x, v) => Math.abs(x - b[i]![v]!)))));
       assert.ok(maxDiff(kn, ks) < 1e-4, `knocked out: ${maxDiff(kn, ks)}`);
       assert.ok(maxDiff(un, us) > 0.1, `not knocked out: ${maxDiff(un, us)}`);
     } finally {

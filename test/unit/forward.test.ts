@@ -61,7 +61,7 @@ function maxAbsError(actual: ArrayLike<number>, expected: ArrayLike<number>): nu
 /** Seeded token sequences of the given lengths (ids avoid the special tokens at the start of the vocab). */
 function sequences(vocab: number, lengths: number[], seed: number): number[][] {
   let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   return lengths.map((len) => Array.from({ length: len }, () => 3 + Math.floor(next() * (vocab - 3))));
 }
 
@@ -83,11 +83,19 @@ for (const [name, spec] of Object.entries(STANDARD_TEST_MODELS)) {
       const rows = 9; // every row of the shortest prompt: the whole attention matrix is compared for it
       for (const ids of batch) {
         const out = await runner.forward([ids], rows);
-        assertAgrees(`${name} batch 1 len ${ids.length}`, { logits: out.logits[0], attention: out.attention[0] }, reference(model, ids, rows));
+        assertAgrees(
+          `${name} batch 1 len ${ids.length}`,
+          { logits: out.logits[0], attention: out.attention[0] },
+          reference(model, ids, rows),
+        );
       }
       const padded = await runner.forward(batch, rows);
       batch.forEach((ids, b) => {
-        assertAgrees(`${name} padded batch item ${b}`, { logits: padded.logits[b], attention: padded.attention[b] }, reference(model, ids, rows));
+        assertAgrees(
+          `${name} padded batch item ${b}`,
+          { logits: padded.logits[b], attention: padded.attention[b] },
+          reference(model, ids, rows),
+        );
       });
     } finally {
       await runner.close();
@@ -114,7 +122,10 @@ test('NAS of scanned prompts matches the reference (batch of different lengths, 
         for (let l = 0; l < runner.config.numLayers; l++) {
           for (let h = 0; h < runner.config.numHeads; h++) {
             const expected = referenceNas(ref, l, h, p.positive.index, p.negative.index, p.queries);
-            assert.ok(Math.abs(scores[i].nas[l][h] - expected) < 1e-4, `${query} prompt ${i} L${l}H${h}: ${scores[i].nas[l][h]} vs ${expected}`);
+            assert.ok(
+              Math.abs(scores[i].nas[l][h] - expected) < 1e-4,
+              `${query} prompt ${i} L${l}H${h}: ${scores[i].nas[l][h]} vs ${expected}`,
+            );
           }
         }
         const z = ref.logitsLast;

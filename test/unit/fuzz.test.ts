@@ -42,7 +42,14 @@ const D = model.config.headDim * model.config.hiddenSize;
 saveAdapter(
   adapterFile,
   {
-    metadata: { baseModel: model.checkpoint.fingerprint, heads: [{ layer: 1, head: 2 }], trainK: false, lossWeights: { align: 1, task: 1, keep: 0.1 }, steps: 3, seed: 0 },
+    metadata: {
+      baseModel: model.checkpoint.fingerprint,
+      heads: [{ layer: 1, head: 2 }],
+      trainK: false,
+      lossWeights: { align: 1, task: 1, keep: 0.1 },
+      steps: 3,
+      seed: 0,
+    },
     deltas: new Map([['layers.1.heads.2.q_delta', Float32Array.from({ length: D }, (_, i) => Math.sin(i) * 1e-3)]]),
   },
   model.config,
@@ -56,7 +63,22 @@ const jsonl = [
   .map((x) => JSON.stringify(x))
   .join('\n');
 
-const HUGE = ['1e308', '-1e308', '1e400', '9007199254740993', '18446744073709551616', '-1', '0', '1.5', '"x"', 'null', '[]', '{}', '4294967296', 'NaN'];
+const HUGE = [
+  '1e308',
+  '-1e308',
+  '1e400',
+  '9007199254740993',
+  '18446744073709551616',
+  '-1',
+  '0',
+  '1.5',
+  '"x"',
+  'null',
+  '[]',
+  '{}',
+  '4294967296',
+  'NaN',
+];
 
 type Rand = () => number;
 

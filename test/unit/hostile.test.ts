@@ -151,10 +151,26 @@ test("the server's adapter save goes through the same gate", async () => {
   const jobId = 'job-gate';
   const params = check(
     alignStartRequestParams,
-    { jobId, heads: [{ layer: 0, head: 1 }], trainData: data, weights: { align: 1, task: 1, keep: 0.1 }, steps: 1, lr: 0.01, batch: 2, seed: 0, trainK: false },
+    {
+      jobId,
+      heads: [{ layer: 0, head: 1 }],
+      trainData: data,
+      weights: { align: 1, task: 1, keep: 0.1 },
+      steps: 1,
+      lr: 0.01,
+      batch: 2,
+      seed: 0,
+      trainK: false,
+    },
     'params',
   );
-  await jobs.start(params, { modelPath: modelDir, provider: 'cpu', scan, limits: { layers: 2, heads: 4 }, resolve: (p) => path.resolve(root, p) });
+  await jobs.start(params, {
+    modelPath: modelDir,
+    provider: 'cpu',
+    scan,
+    limits: { layers: 2, heads: 4 },
+    resolve: (p) => path.resolve(root, p),
+  });
   assert.equal(await finished, undefined);
   const before = snapshot(modelDir);
   assert.throws(() => jobs.save(jobId, path.join(modelDir, 'model.safetensors')), /model file name/);
@@ -171,9 +187,15 @@ test("the server's adapter save goes through the same gate", async () => {
 test('num_hidden_layers 1e8 and other absurd sizes are refused before anything is sized from them', () => {
   const base = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
   const t0 = performance.now();
-  assert.throws(() => parseConfig({ ...base, num_hidden_layers: 100000000 }, 'config.json'), /num_hidden_layers is 100000000, above the limit of 1024/);
+  assert.throws(
+    () => parseConfig({ ...base, num_hidden_layers: 100000000 }, 'config.json'),
+    /num_hidden_layers is 100000000, above the limit of 1024/,
+  );
   assert.throws(() => parseConfig({ ...base, vocab_size: 2 ** 40 }, 'config.json'), /vocab_size is \d+, above the limit/);
-  assert.throws(() => parseConfig({ ...base, hidden_size: 65536, num_attention_heads: 64, intermediate_size: 262144 }, 'c'), /intermediate_size × hidden_size/);
+  assert.throws(
+    () => parseConfig({ ...base, hidden_size: 65536, num_attention_heads: 64, intermediate_size: 262144 }, 'c'),
+    /intermediate_size × hidden_size/,
+  );
   const dir = copyModel('huge-layers');
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...base, num_hidden_layers: 100000000 }));
   assert.throws(() => loadModel(dir), /num_hidden_layers is 100000000/);
@@ -225,7 +247,10 @@ test('a chat template that loops or grows without end is stopped by its time and
 test('a 50 MB prompt is refused by a cheap length bound before tokenization', () => {
   const model = loadModel(modelDir);
   const t0 = performance.now();
-  assert.throws(() => preparePrompt(model, { text: `Is it Yes or No ? ${'word '.repeat(10_000_000)}` }, scan), /prompt has 50000018 characters, more than \d+ tokens can hold/);
+  assert.throws(
+    () => preparePrompt(model, { text: `Is it Yes or No ? ${'word '.repeat(10_000_000)}` }, scan),
+    /prompt has 50000018 characters, more than \d+ tokens can hold/,
+  );
   assert.ok(performance.now() - t0 < 500, `${performance.now() - t0} ms`);
 });
 
@@ -246,7 +271,10 @@ function poison(dir: string, name: string, index: number, value: number): void {
 test('NaN or Inf in the weights is a load error naming the tensor; scan exits 1 instead of printing NaN', async () => {
   const dir = copyModel('nan-weights');
   poison(dir, 'model.layers.1.mlp.down_proj.weight', 17, NaN);
-  assert.throws(() => loadModel(dir), /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight" holds NaN or Inf \(element 17\)/);
+  assert.throws(
+    () => loadModel(dir),
+    /model\.safetensors: tensor "model\.layers\.1\.mlp\.down_proj\.weight" holds NaN or Inf \(element 17\)/,
+  );
   const r = await run('scan', '--model', dir, '--prompt', 'Is 3 greater than 2 ? Answer Yes or No .', '--json', '--provider', 'cpu');
   assert.equal(r.code, 1);
   assert.match(r.err, /holds NaN or Inf/);
@@ -257,10 +285,23 @@ test('an adapter holding Inf is refused at load', () => {
   const model = loadModel(modelDir);
   const values = new Float32Array(model.config.headDim * model.config.hiddenSize);
   values[5] = Infinity;
-  const adapter: Adapter = { metadata: { baseModel: model.checkpoint.fingerprint, heads: [{ layer: 0, head: 1 }], trainK: false, lossWeights: { align: 1, task: 1, keep: 0 }, steps: 1, seed: 0 }, deltas: new Map([['layers.0.heads.1.q_delta', values]]) };
+  const adapter: Adapter = {
+    metadata: {
+      baseModel: model.checkpoint.fingerprint,
+      heads: [{ layer: 0, head: 1 }],
+      trainK: false,
+      lossWeights: { align: 1, task: 1, keep: 0 },
+      steps: 1,
+      seed: 0,
+    },
+    deltas: new Map([['layers.0.heads.1.q_delta', values]]),
+  };
   const file = path.join(root, 'inf-adapter.safetensors');
   saveAdapter(file, adapter, model.config, adapterOutputPolicy());
-  assert.throws(() => loadAdapter(file, model.config, model.checkpoint.fingerprint), /tensor "layers\.0\.heads\.1\.q_delta" holds Infinity at element 5; an adapter must be finite/);
+  assert.throws(
+    () => loadAdapter(file, model.config, model.checkpoint.fingerprint),
+    /tensor "layers\.0\.heads\.1\.q_delta" holds Infinity at element 5; an adapter must be finite/,
+  );
 });
 
 test('a non-finite model output is an error naming the prompt, never a NaN probability', async () => {
@@ -271,13 +312,25 @@ test('a non-finite model output is an error naming the prompt, never a NaN proba
   const L = model.config.numLayers;
   const H = model.config.numHeads;
   const len = prepared.ids.length;
-  const fake = { forward: async () => ({ logits: [logits], attention: [{ layers: L, heads: H, rows: 1, len, data: new Float32Array(L * H * len).fill(1 / len) }] }) };
-  await assert.rejects(scorePrepared(fake as unknown as ModelRunner, [prepared], scan), /prompt 1 \("Is 3 greater than 2 \? Answer Yes or No \."\): the model's logit for token \d+ is NaN/);
+  const fake = {
+    forward: async () => ({
+      logits: [logits],
+      attention: [{ layers: L, heads: H, rows: 1, len, data: new Float32Array(L * H * len).fill(1 / len) }],
+    }),
+  };
+  await assert.rejects(
+    scorePrepared(fake as unknown as ModelRunner, [prepared], scan),
+    /prompt 1 \("Is 3 greater than 2 \? Answer Yes or No \."\): the model's logit for token \d+ is NaN/,
+  );
 });
 
 test('the NaN guard also covers the update of the last step', async () => {
   // lr 1e39 overflows float32 in the very first Adam update; with one step, no later loss sees it.
-  const trainer = await NasaTrainer.create(modelDir, { heads: [{ layer: 0, head: 1 }], trainK: false, weights: { align: 1, task: 1, keep: 0.1 }, steps: 1, lr: 1e39, batch: 2, seed: 0 }, { provider: 'cpu', scan });
+  const trainer = await NasaTrainer.create(
+    modelDir,
+    { heads: [{ layer: 0, head: 1 }], trainK: false, weights: { align: 1, task: 1, keep: 0.1 }, steps: 1, lr: 1e39, batch: 2, seed: 0 },
+    { provider: 'cpu', scan },
+  );
   try {
     const items = await readDataset(data);
     const result = await trainer.train(items, null);
@@ -339,11 +392,19 @@ test('hover Markdown escapes candidate words from the workspace', () => {
   const word = '![x](https://attacker.example/p.png)';
   const link = '[run](command:workbench.action.terminal.new)';
   const score = {
-    pYes: 0.2, pNo: 0.8, nasTotal: 3, tokens: 12,
-    positive: { word, index: 3 }, negative: { word: link, index: 5 },
-    topHeads: [{ layer: 0, head: 1, nas: 2 }], negShare: [[0, 0.9]],
+    pYes: 0.2,
+    pNo: 0.8,
+    nasTotal: 3,
+    tokens: 12,
+    positive: { word, index: 3 },
+    negative: { word: link, index: 5 },
+    topHeads: [{ layer: 0, head: 1, nas: 2 }],
+    negShare: [[0, 0.9]],
   } as unknown as LensScore;
-  const hover = scoredHover({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } } } as IndexedPrompt, score, { diagnosticThreshold: 1, knockoutMinShift: 0.2 });
+  const hover = scoredHover({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } } } as IndexedPrompt, score, {
+    diagnosticThreshold: 1,
+    knockoutMinShift: 0.2,
+  });
   const md = (hover.contents as { value: string }).value;
   assert.ok(!md.includes('![x]('), md);
   assert.ok(!md.includes('[run](command:'), md);
@@ -353,17 +414,49 @@ test('hover Markdown escapes candidate words from the workspace', () => {
 });
 
 test('server params and webview messages are checked by one schema each: null, fractional and duplicate heads are clear errors', () => {
-  const good = { heads: [{ layer: 0, head: 1 }], trainData: 'a.jsonl', weights: { align: 1, task: 1, keep: 0.1 }, steps: 5, lr: 0.01, batch: 2, seed: 0, trainK: false };
+  const good = {
+    heads: [{ layer: 0, head: 1 }],
+    trainData: 'a.jsonl',
+    weights: { align: 1, task: 1, keep: 0.1 },
+    steps: 5,
+    lr: 0.01,
+    batch: 2,
+    seed: 0,
+    trainK: false,
+  };
   assert.deepEqual(check(alignStartParams, good, 'params'), good);
   assert.throws(() => check(alignStartParams, null, 'params'), /^SchemaError: params must be an object, got null$/);
-  assert.throws(() => check(alignStartParams, { ...good, heads: [{ layer: 0.5, head: 1 }] }, 'params'), /params\.heads\[0\]\.layer must be a whole number/);
-  assert.throws(() => check(alignStartParams, { ...good, heads: [{ layer: 0, head: 1 }, { layer: 0, head: 1 }] }, 'params'), /params\.heads lists head L0H1 twice/);
+  assert.throws(
+    () => check(alignStartParams, { ...good, heads: [{ layer: 0.5, head: 1 }] }, 'params'),
+    /params\.heads\[0\]\.layer must be a whole number/,
+  );
+  assert.throws(
+    () =>
+      check(
+        alignStartParams,
+        {
+          ...good,
+          heads: [
+            { layer: 0, head: 1 },
+            { layer: 0, head: 1 },
+          ],
+        },
+        'params',
+      ),
+    /params\.heads lists head L0H1 twice/,
+  );
   assert.throws(() => check(alignStartParams, { ...good, steps: '10' }, 'params'), /params\.steps must be a whole number/);
   assert.throws(() => check(saveAdapterParams, { jobId: 'x' }, 'params'), /params\.path must be a string, got undefined/);
-  assert.throws(() => check(fromAlignPanel, { type: 'start', params: { ...good, lr: -1 } }, 'message'), /message\.params\.lr must be a number > 0/);
+  assert.throws(
+    () => check(fromAlignPanel, { type: 'start', params: { ...good, lr: -1 } }, 'message'),
+    /message\.params\.lr must be a number > 0/,
+  );
   assert.throws(() => check(fromDashboard, { type: 'revealPrompt', uri: 'file:///a', line: -1 }, 'message'), /message\.line/);
   assert.throws(() => check(fromDashboard, { type: 'runShell' }, 'message'), /message\.type must be/);
-  assert.deepEqual(check(fromDashboard, { type: 'selectHead', head: { layer: 1, head: 2 }, extra: 'dropped' }, 'message'), { type: 'selectHead', head: { layer: 1, head: 2 } });
+  assert.deepEqual(check(fromDashboard, { type: 'selectHead', head: { layer: 1, head: 2 }, extra: 'dropped' }, 'message'), {
+    type: 'selectHead',
+    head: { layer: 1, head: 2 },
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -371,7 +464,12 @@ test('server params and webview messages are checked by one schema each: null, f
 
 test('a prompt-level error in a data file names its line', async () => {
   const file = path.join(root, 'no-candidates.jsonl');
-  fs.writeFileSync(file, [JSON.stringify({ prompt: 'Is 3 greater than 2 ? Answer Yes or No .' }), '', JSON.stringify({ prompt: 'Tell me a story .' })].join('\n'));
+  fs.writeFileSync(
+    file,
+    [JSON.stringify({ prompt: 'Is 3 greater than 2 ? Answer Yes or No .' }), '', JSON.stringify({ prompt: 'Tell me a story .' })].join(
+      '\n',
+    ),
+  );
   const r = await run('heads', '--model', modelDir, '--data', file, '--provider', 'cpu');
   assert.equal(r.code, 1);
   assert.match(r.err, /no-candidates\.jsonl: 1 bad line: line 3: /);
@@ -381,10 +479,27 @@ test('adapter tensor names are canonical: layers.00 is not a second name for lay
   const model = loadModel(modelDir);
   const n = model.config.headDim * model.config.hiddenSize;
   const file = path.join(root, 'dup-names.safetensors');
-  writeSafetensors(file, [
-    { name: 'layers.0.heads.1.q_delta', dtype: 'F32', shape: [model.config.headDim, model.config.hiddenSize], data: new Float32Array(n) },
-    { name: 'layers.00.heads.1.q_delta', dtype: 'F32', shape: [model.config.headDim, model.config.hiddenSize], data: new Float32Array(n) },
-  ], { format: 'nasa-lens-adapter/1', base_model: model.checkpoint.fingerprint, heads: '[]', train_k: 'false', loss_weights: '{}', steps: '1', seed: '0' });
+  writeSafetensors(
+    file,
+    [
+      { name: 'layers.0.heads.1.q_delta', dtype: 'F32', shape: [model.config.headDim, model.config.hiddenSize], data: new Float32Array(n) },
+      {
+        name: 'layers.00.heads.1.q_delta',
+        dtype: 'F32',
+        shape: [model.config.headDim, model.config.hiddenSize],
+        data: new Float32Array(n),
+      },
+    ],
+    {
+      format: 'nasa-lens-adapter/1',
+      base_model: model.checkpoint.fingerprint,
+      heads: '[]',
+      train_k: 'false',
+      loss_weights: '{}',
+      steps: '1',
+      seed: '0',
+    },
+  );
   assert.throws(() => loadAdapter(file, model.config, model.checkpoint.fingerprint), /unexpected tensor "layers\.00\.heads\.1\.q_delta"/);
 });
 
@@ -419,7 +534,10 @@ test('align refuses --adapter and --query, which it would ignore; --steps 0x10 i
 test('a token id outside the model vocabulary is a clear prompt error, not an onnxruntime failure', () => {
   const model = loadModel(modelDir);
   const small = { ...model, config: { ...model.config, vocabSize: 8 } };
-  assert.throws(() => preparePrompt(small, { text: 'Is 3 greater than 2 ? Answer Yes or No .' }, scan), /token id \d+ is outside the model's vocabulary of 8/);
+  assert.throws(
+    () => preparePrompt(small, { text: 'Is 3 greater than 2 ? Answer Yes or No .' }, scan),
+    /token id \d+ is outside the model's vocabulary of 8/,
+  );
 });
 
 test("data set errors never echo the file's content", async () => {

@@ -40,33 +40,33 @@ function hostile(repo: string, file: string, local: string, req: http.IncomingMe
   const size = exists ? fs.statSync(local).size : 0;
   switch (repo) {
     case 'nolength': // the weights come chunked, without Content-Length, and stop short
-      if (!exists) return void res.writeHead(404).end(), true;
-      if (!weights) return serveFile(res, local, req.method!), true;
-      if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': size }).end(), true;
+      if (!exists) return (void res.writeHead(404).end(), true);
+      if (!weights) return (serveFile(res, local, req.method!), true);
+      if (req.method === 'HEAD') return (void res.writeHead(200, { 'content-length': size }).end(), true);
       res.writeHead(200, { 'transfer-encoding': 'chunked' });
       res.end(fs.readFileSync(local).subarray(0, size >> 1));
       return true;
     case 'html': // an error page served with status 200 as config.json
-      if (file !== 'config.json') return void res.writeHead(404).end(), true;
+      if (file !== 'config.json') return (void res.writeHead(404).end(), true);
       res.writeHead(200, { 'content-type': 'text/html', 'content-length': 27 });
-      return void res.end(req.method === 'HEAD' ? undefined : '<html>rate limited</html>\n\n'), true;
+      return (void res.end(req.method === 'HEAD' ? undefined : '<html>rate limited</html>\n\n'), true);
     case 'badsha': // LFS metadata announces another sha256 than the bytes have
-      if (!exists) return void res.writeHead(404).end(), true;
-      if (!weights) return serveFile(res, local, req.method!), true;
+      if (!exists) return (void res.writeHead(404).end(), true);
+      if (!weights) return (serveFile(res, local, req.method!), true);
       res.writeHead(302, { location: `/lfs/${file}`, 'x-linked-size': size, 'x-linked-etag': `"${'ab'.repeat(32)}"` });
-      return void res.end(), true;
+      return (void res.end(), true);
     case 'short': // the CDN's Content-Length (and body) is shorter than the size the hub announced
-      if (!exists) return void res.writeHead(404).end(), true;
-      if (!weights) return serveFile(res, local, req.method!), true;
+      if (!exists) return (void res.writeHead(404).end(), true);
+      if (!weights) return (serveFile(res, local, req.method!), true);
       res.writeHead(302, { location: `/short-lfs/${file}`, 'x-linked-size': size });
-      return void res.end(), true;
+      return (void res.end(), true);
     case 'silent': // accepts the connection and never answers
       return true;
     case 'stall': // sends half of each weights file, then nothing
-      if (!exists) return void res.writeHead(404).end(), true;
-      if (!weights) return serveFile(res, local, req.method!), true;
+      if (!exists) return (void res.writeHead(404).end(), true);
+      if (!weights) return (serveFile(res, local, req.method!), true);
       res.writeHead(200, { 'content-length': size });
-      if (req.method === 'HEAD') return void res.end(), true;
+      if (req.method === 'HEAD') return (void res.end(), true);
       res.write(fs.readFileSync(local).subarray(0, size >> 1));
       return true;
     default:
@@ -151,9 +151,15 @@ test('downloads a sharded model (through a redirect), loads it, and a second cal
     assert.deepEqual(fs.readFileSync(path.join(dir, f)), fs.readFileSync(path.join(modelDir, f)), f);
   }
   assert.ok(shards.length >= 2);
-  assert.ok(requests.some((r) => r.startsWith('GET /lfs/')), 'the redirect was followed');
+  assert.ok(
+    requests.some((r) => r.startsWith('GET /lfs/')),
+    'the redirect was followed',
+  );
   assert.ok(fs.existsSync(path.join(dir, '.complete')));
-  assert.deepEqual(listAll(dir).filter((f) => f.endsWith('.part')), []);
+  assert.deepEqual(
+    listAll(dir).filter((f) => f.endsWith('.part')),
+    [],
+  );
   const model = loadModel(dir);
   assert.equal(model.config.numLayers, 3);
 
@@ -178,7 +184,10 @@ test('files already complete are not downloaded again', async () => {
   fs.rmSync(path.join(dir, shards[1]!));
   requests.length = 0;
   await resolveModel('org/tiny', { cacheDir, endpoint });
-  assert.deepEqual(requests.filter((r) => r.startsWith('GET /lfs/')), [`GET /lfs/${shards[1]}`]);
+  assert.deepEqual(
+    requests.filter((r) => r.startsWith('GET /lfs/')),
+    [`GET /lfs/${shards[1]}`],
+  );
 });
 
 /** Runs `body` with HF_ENDPOINT and NASA_LENS_CACHE pointing at the test server and `cache`. */
@@ -221,7 +230,10 @@ test('the server session downloads a hub id with work-done progress, then loads 
       assert.equal(progress[0], 'begin NASA Lens: downloading org/tiny');
       assert.equal(progress.at(-1), 'done');
       assert.ok(!progress.some((p) => p.includes('chat_template.jinja')), 'files the hub does not have are not shown');
-      assert.ok(progress.some((p) => /^file \d+\/\d+ model-.*\.safetensors 100% 100$/.test(p)), progress.join('\n'));
+      assert.ok(
+        progress.some((p) => /^file \d+\/\d+ model-.*\.safetensors 100% 100$/.test(p)),
+        progress.join('\n'),
+      );
       assert.ok(statuses.some((s) => s.state === 'loading' && /^Downloading org\/tiny: file \d+\/\d+ /.test(s.message ?? '')));
 
       await session.configure({ ...DEFAULT_SETTINGS, modelPath: 'org/missing' }, [root]);
@@ -273,7 +285,10 @@ test('an aborted download leaves no final file and no temp file', async () => {
   });
   await assert.rejects(promise, /cancelled/);
   const files = listAll(path.join(cacheDir, 'models--org--hang', 'main'));
-  assert.deepEqual(files.filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'),
+    [],
+  );
 });
 
 test('a connection dropped mid-file is a clear error and leaves no partial file', async () => {
@@ -283,13 +298,22 @@ test('a connection dropped mid-file is a clear error and leaves no partial file'
     return true;
   });
   const files = listAll(path.join(cacheDir, 'models--org--drop', 'main'));
-  assert.deepEqual(files.filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'),
+    [],
+  );
 });
 
 test('an unknown id, a pickle-only repo and an unreachable hub are refused clearly', async () => {
   const cacheDir = path.join(root, 'cache-errors');
-  await assert.rejects(resolveModel('org/missing', { cacheDir, endpoint }), /no model "org\/missing" on the hub \(or it is private: set HF_TOKEN\)/);
-  await assert.rejects(resolveModel('org/pickle', { cacheDir, endpoint }), /"org\/pickle" has only PyTorch pickle weights \(pytorch_model\.bin\); NASA Lens never unpickles/);
+  await assert.rejects(
+    resolveModel('org/missing', { cacheDir, endpoint }),
+    /no model "org\/missing" on the hub \(or it is private: set HF_TOKEN\)/,
+  );
+  await assert.rejects(
+    resolveModel('org/pickle', { cacheDir, endpoint }),
+    /"org\/pickle" has only PyTorch pickle weights \(pytorch_model\.bin\); NASA Lens never unpickles/,
+  );
   assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--pickle', 'main', 'pytorch_model.bin')), false);
   // Port 9 (discard) on loopback: connection refused, as when offline.
   await assert.rejects(resolveModel('org/tiny', { cacheDir, endpoint: 'http://127.0.0.1:9' }), (err: Error) => {
@@ -307,35 +331,62 @@ function cacheFiles(cacheDir: string, repo: string): string[] {
 
 test('a download cut short without Content-Length is not kept; the next call asks the server again', async () => {
   const cacheDir = path.join(root, 'cache-nolength');
-  await assert.rejects(resolveModel('org/nolength', { cacheDir, endpoint }), /download of "org\/nolength" \(model-.*\.safetensors\) is incomplete: \d+ of the \d+ bytes the hub announced; nothing was kept/);
-  assert.deepEqual(cacheFiles(cacheDir, 'nolength').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  await assert.rejects(
+    resolveModel('org/nolength', { cacheDir, endpoint }),
+    /download of "org\/nolength" \(model-.*\.safetensors\) is incomplete: \d+ of the \d+ bytes the hub announced; nothing was kept/,
+  );
+  assert.deepEqual(
+    cacheFiles(cacheDir, 'nolength').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'),
+    [],
+  );
   requests.length = 0;
   await assert.rejects(resolveModel('org/nolength', { cacheDir, endpoint }), /is incomplete/);
-  assert.ok(requests.some((r) => r.startsWith('GET /org/nolength/resolve/main/model-')), 'asked the server again');
+  assert.ok(
+    requests.some((r) => r.startsWith('GET /org/nolength/resolve/main/model-')),
+    'asked the server again',
+  );
 });
 
 test('a Content-Length shorter than the size the hub announced is not kept', async () => {
   const cacheDir = path.join(root, 'cache-short');
-  await assert.rejects(resolveModel('org/short', { cacheDir, endpoint }), /download of "org\/short" \(model-.*\.safetensors\) is incomplete: 100 of the \d+ bytes the hub announced/);
-  assert.deepEqual(cacheFiles(cacheDir, 'short').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  await assert.rejects(
+    resolveModel('org/short', { cacheDir, endpoint }),
+    /download of "org\/short" \(model-.*\.safetensors\) is incomplete: 100 of the \d+ bytes the hub announced/,
+  );
+  assert.deepEqual(
+    cacheFiles(cacheDir, 'short').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'),
+    [],
+  );
 });
 
 test('an HTML page served as config.json is refused and not cached, and leaves no empty folder', async () => {
   const cacheDir = path.join(root, 'cache-html');
-  await assert.rejects(resolveModel('org/html', { cacheDir, endpoint }), /download of "org\/html" \(config\.json\) is not valid JSON \(.*\): the server sent something else/);
+  await assert.rejects(
+    resolveModel('org/html', { cacheDir, endpoint }),
+    /download of "org\/html" \(config\.json\) is not valid JSON \(.*\): the server sent something else/,
+  );
   assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--html')), false);
 });
 
 test("an LFS file whose sha256 differs from the hub's x-linked-etag is refused", async () => {
   const cacheDir = path.join(root, 'cache-badsha');
-  await assert.rejects(resolveModel('org/badsha', { cacheDir, endpoint }), /download of "org\/badsha" \(model-.*\.safetensors\) is corrupt: its sha256 [0-9a-f]{12}… differs from the hub's abababababab…/);
-  assert.deepEqual(cacheFiles(cacheDir, 'badsha').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'), []);
+  await assert.rejects(
+    resolveModel('org/badsha', { cacheDir, endpoint }),
+    /download of "org\/badsha" \(model-.*\.safetensors\) is corrupt: its sha256 [0-9a-f]{12}… differs from the hub's abababababab…/,
+  );
+  assert.deepEqual(
+    cacheFiles(cacheDir, 'badsha').filter((f) => f.endsWith('.safetensors') || f.endsWith('.part') || f === '.complete'),
+    [],
+  );
 });
 
 test('a verified download records the LFS sha256 the hub announced', async () => {
   const cacheDir = path.join(root, 'cache-sha-ok');
   const { createHash } = await import('node:crypto');
-  const sha = (f: string) => createHash('sha256').update(fs.readFileSync(path.join(modelDir, f))).digest('hex');
+  const sha = (f: string) =>
+    createHash('sha256')
+      .update(fs.readFileSync(path.join(modelDir, f)))
+      .digest('hex');
   const withSha: typeof fetch = async (input, init) => {
     const res = await fetch(input, init);
     const m = /\/org\/tiny\/resolve\/main\/(model-[\w.-]+\.safetensors)$/.exec(String(input));
@@ -353,34 +404,67 @@ test('a verified download records the LFS sha256 the hub announced', async () =>
 test('a server that never answers, or stalls mid-file, times out with a clear message', async () => {
   const cacheDir = path.join(root, 'cache-timeouts');
   const t0 = performance.now();
-  await assert.rejects(resolveModel('org/silent', { cacheDir, endpoint, connectTimeoutMs: 300 }), /no answer from http:\/\/127\.0\.0\.1:\d+ within 300 ms for "org\/silent" \(config\.json\); check the connection or HF_ENDPOINT/);
-  await assert.rejects(resolveModel('org/stall', { cacheDir, endpoint, idleTimeoutMs: 300 }), /the download of "org\/stall" \(model-.*\.safetensors\) stalled: no data for 300 ms; nothing partial was kept/);
+  await assert.rejects(
+    resolveModel('org/silent', { cacheDir, endpoint, connectTimeoutMs: 300 }),
+    /no answer from http:\/\/127\.0\.0\.1:\d+ within 300 ms for "org\/silent" \(config\.json\); check the connection or HF_ENDPOINT/,
+  );
+  await assert.rejects(
+    resolveModel('org/stall', { cacheDir, endpoint, idleTimeoutMs: 300 }),
+    /the download of "org\/stall" \(model-.*\.safetensors\) stalled: no data for 300 ms; nothing partial was kept/,
+  );
   assert.ok(performance.now() - t0 < 10_000);
-  assert.deepEqual(cacheFiles(cacheDir, 'stall').filter((f) => f.endsWith('.part')), []);
+  assert.deepEqual(
+    cacheFiles(cacheDir, 'stall').filter((f) => f.endsWith('.part')),
+    [],
+  );
   assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--silent')), false, 'a failed id leaves no empty folder');
 });
 
 test('an unknown id leaves no empty cache folder', async () => {
   const cacheDir = path.join(root, 'cache-unknown');
-  await assert.rejects(resolveModel('org/missing', { cacheDir, endpoint }), /no model "org\/missing" on the hub.*taken for a Hugging Face id/);
+  await assert.rejects(
+    resolveModel('org/missing', { cacheDir, endpoint }),
+    /no model "org\/missing" on the hub.*taken for a Hugging Face id/,
+  );
   assert.equal(fs.existsSync(path.join(cacheDir, 'models--org--missing')), false);
 });
 
 test('Ctrl-C during scan removes the .part file (a signal in any subcommand)', async () => {
   const { spawn } = await import('node:child_process');
   const cacheDir = path.join(root, 'cache-sigint');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../src/cli/main.ts'), 'scan', '--model', 'org/hang', '--prompt', 'Is it ? Yes or No', '--provider', 'cpu'], {
-    env: { ...process.env, HF_ENDPOINT: endpoint, NASA_LENS_CACHE: cacheDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(import.meta.dirname, '../../src/cli/main.ts'),
+      'scan',
+      '--model',
+      'org/hang',
+      '--prompt',
+      'Is it ? Yes or No',
+      '--provider',
+      'cpu',
+    ],
+    {
+      env: { ...process.env, HF_ENDPOINT: endpoint, NASA_LENS_CACHE: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const dir = path.join(cacheDir, 'models--org--hang', 'main');
   const deadline = Date.now() + 30_000;
   while (!listAll(dir).some((f) => f.endsWith('.part')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(listAll(dir).some((f) => f.endsWith('.part')), 'the download started');
+  assert.ok(
+    listAll(dir).some((f) => f.endsWith('.part')),
+    'the download started',
+  );
   child.kill('SIGINT');
   assert.equal(await exited, 130);
-  assert.deepEqual(listAll(dir).filter((f) => f.endsWith('.part')), []);
+  assert.deepEqual(
+    listAll(dir).filter((f) => f.endsWith('.part')),
+    [],
+  );
 });
 
 test('.part files of a killed process are swept before the next download', async () => {

@@ -43,8 +43,14 @@ function buildGraph(files: string[]): Graph {
   for (const file of files) {
     const specs = importSpecifiers(fs.readFileSync(path.join(ROOT, file), 'utf8'));
     const relative = specs.filter((s) => s.startsWith('.'));
-    local.set(file, relative.map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s))));
-    external.set(file, specs.filter((s) => !s.startsWith('.')));
+    local.set(
+      file,
+      relative.map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s))),
+    );
+    external.set(
+      file,
+      specs.filter((s) => !s.startsWith('.')),
+    );
   }
   return { local, external };
 }
@@ -112,9 +118,12 @@ test('the import parser reads every form of import', () => {
     "const h = require('node:h');",
     "// import x from './commented.ts';",
     "/* import y from './block.ts'; */",
-    "const s = 'import z from \"./string.ts\"';",
+    'const s = \'import z from "./string.ts"\';',
   ].join('\n');
-  assert.deepEqual(importSpecifiers(src).sort(), ['../b.ts', './a.ts', './c.ts', './e.ts', './f.ts', './g.ts', './side-effect.ts', 'node:h'].sort());
+  assert.deepEqual(
+    importSpecifiers(src).sort(),
+    ['../b.ts', './a.ts', './c.ts', './e.ts', './f.ts', './g.ts', './side-effect.ts', 'node:h'].sort(),
+  );
 });
 
 test('the cycle finder names a cycle, and finds none in a tree', () => {
@@ -125,11 +134,22 @@ test('the cycle finder names a cycle, and finds none in a tree', () => {
     ['d', []],
   ]);
   assert.deepEqual(findCycle(cyclic), ['a', 'b', 'c', 'a']);
-  assert.equal(findCycle(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), null);
+  assert.equal(
+    findCycle(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+    null,
+  );
 });
 
 test('every relative import names a file that exists', () => {
-  const missing = [...graph.local].flatMap(([file, deps]) => deps.filter((d) => !fs.existsSync(path.join(ROOT, d))).map((d) => `${file} → ${d}`));
+  const missing = [...graph.local].flatMap(([file, deps]) =>
+    deps.filter((d) => !fs.existsSync(path.join(ROOT, d))).map((d) => `${file} → ${d}`),
+  );
   assert.deepEqual(missing, []);
 });
 
@@ -155,7 +175,9 @@ test('the webviews reach nothing that needs Node, directly or through what they 
     queue.push(...(graph.local.get(file) ?? []));
   }
   const nodeOnly = [...reached].flatMap((file) =>
-    (graph.external.get(file) ?? []).filter((s) => !BROWSER_PACKAGES.some((p) => s === p || s.startsWith(`${p}/`))).map((s) => `${file} → ${s}`),
+    (graph.external.get(file) ?? [])
+      .filter((s) => !BROWSER_PACKAGES.some((p) => s === p || s.startsWith(`${p}/`)))
+      .map((s) => `${file} → ${s}`),
   );
   assert.deepEqual(nodeOnly, []);
 });

@@ -63,7 +63,11 @@ for (const name of ['llama-gqa-f32', 'qwen2-bias-f32', 'mistral-swa-f32', 'gemma
     await withRunner(name, async (runner) => {
       const model = runner.model;
       const prepared = TEXTS.map((text) => preparePrompt(model, { text }, opts));
-      const heads: HeadRef[] = [{ layer: 0, head: 1 }, { layer: 1, head: 0 }, { layer: 1, head: 3 }];
+      const heads: HeadRef[] = [
+        { layer: 0, head: 1 },
+        { layer: 1, head: 0 },
+        { layer: 1, head: 3 },
+      ];
       const knockout = { heads, threshold: 0.5 };
       let largestEffect = 0;
       for (const batchSize of [1, TEXTS.length]) {
@@ -72,7 +76,10 @@ for (const name of ['llama-gqa-f32', 'qwen2-bias-f32', 'mistral-swa-f32', 'gemma
           const expected = referencePYes(model, p, { heads, key: p.negative.index });
           const got = scores[i]!.knockout!;
           assert.deepEqual(got.heads, heads);
-          assert.ok(Math.abs(got.pYes - expected) < 1e-4, `${name} batch ${batchSize} prompt ${i}: knockout P(Yes) ${got.pYes} vs ${expected}`);
+          assert.ok(
+            Math.abs(got.pYes - expected) < 1e-4,
+            `${name} batch ${batchSize} prompt ${i}: knockout P(Yes) ${got.pYes} vs ${expected}`,
+          );
           assert.ok(Math.abs(got.pYes + got.pNo - 1) < 1e-6);
           largestEffect = Math.max(largestEffect, Math.abs(expected - referencePYes(model, p)));
         });
@@ -112,12 +119,12 @@ test("'auto' knockout takes each prompt's top heads with NAS ≥ threshold (≤ 
 test('knockout attention rows match the reference: the edge is gone, the row renormalizes, other heads keep theirs', async () => {
   await withRunner('llama-gqa-f32', async (runner) => {
     const model = runner.model;
-    const ids = [
-      preparePrompt(model, { text: TEXTS[0]! }, opts).ids,
-      preparePrompt(model, { text: TEXTS[3]! }, opts).ids,
-    ];
+    const ids = [preparePrompt(model, { text: TEXTS[0]! }, opts).ids, preparePrompt(model, { text: TEXTS[3]! }, opts).ids];
     const key = 2;
-    const heads = [{ layer: 0, head: 2 }, { layer: 1, head: 1 }];
+    const heads = [
+      { layer: 0, head: 2 },
+      { layer: 1, head: 1 },
+    ];
     const rows = Math.min(...ids.map((x) => x.length));
     const out = await runner.forward(ids, rows, undefined, [{ heads, key }, null]);
     ids.forEach((seq, b) => {

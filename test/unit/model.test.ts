@@ -222,11 +222,14 @@ describe('safetensors', () => {
   test('rejects a file shorter than 8 bytes', () => {
     const file = path.join(freshDir('short'), 'model.safetensors');
     fs.writeFileSync(file, Buffer.from([1, 2, 3, 4]));
-    assert.throws(() => readSafetensorsHeader(file), (err: unknown) => {
-      assert.ok(err instanceof ModelLoadError);
-      assert.match(err.message, /model\.safetensors: truncated: .* only 4 bytes/);
-      return true;
-    });
+    assert.throws(
+      () => readSafetensorsHeader(file),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelLoadError);
+        assert.match(err.message, /model\.safetensors: truncated: .* only 4 bytes/);
+        return true;
+      },
+    );
   });
 
   test('rejects a header length beyond the file', () => {
@@ -255,9 +258,15 @@ describe('safetensors', () => {
     assert.throws(() => bad({ dtype: 'F32', shape: [-1], data_offsets: [0, 4] }), /shape must be an array of non-negative integers/);
     assert.throws(() => bad({ dtype: 'F32', shape: [1.5], data_offsets: [0, 4] }), /shape must be/);
     assert.throws(() => bad({ dtype: 'F32', shape: [2], data_offsets: [0] }), /data_offsets must be \[begin, end\]/);
-    assert.throws(() => bad({ dtype: 'F32', shape: [2], data_offsets: [8, 16] }), /data_offsets \[8, 16\] lie outside the data section of 8 bytes/);
+    assert.throws(
+      () => bad({ dtype: 'F32', shape: [2], data_offsets: [8, 16] }),
+      /data_offsets \[8, 16\] lie outside the data section of 8 bytes/,
+    );
     assert.throws(() => bad({ dtype: 'F32', shape: [2], data_offsets: [4, 0] }), /outside the data section/);
-    assert.throws(() => bad({ dtype: 'F32', shape: [3], data_offsets: [0, 8] }), /size mismatch: data_offsets span 8 bytes but shape \[3\] of F32 needs 12/);
+    assert.throws(
+      () => bad({ dtype: 'F32', shape: [3], data_offsets: [0, 8] }),
+      /size mismatch: data_offsets span 8 bytes but shape \[3\] of F32 needs 12/,
+    );
   });
 
   test('rejects overlapping tensors', () => {
@@ -308,14 +317,20 @@ describe('checkpoint', () => {
     writeSafetensors(path.join(loose, 'part-b.safetensors'), [{ name: 'b', dtype: 'F32', shape: [1], data: new Float32Array([2]) }]);
     writeSafetensors(path.join(loose, 'part-a.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array([1]) }]);
     const ck = openCheckpoint(loose);
-    assert.deepEqual(ck.files.map((f) => path.basename(f)), ['part-a.safetensors', 'part-b.safetensors']);
+    assert.deepEqual(
+      ck.files.map((f) => path.basename(f)),
+      ['part-a.safetensors', 'part-b.safetensors'],
+    );
     assert.deepEqual([...ck.tensors.keys()].sort(), ['a', 'b']);
   });
 
   test('sharded index with a missing shard', () => {
     const dir = copyModel('llama-sharded-f32');
     fs.rmSync(path.join(dir, 'model-00002-of-00003.safetensors'));
-    assert.throws(() => openCheckpoint(dir), /model\.safetensors\.index\.json: shard "model-00002-of-00003\.safetensors" listed in weight_map is missing/);
+    assert.throws(
+      () => openCheckpoint(dir),
+      /model\.safetensors\.index\.json: shard "model-00002-of-00003\.safetensors" listed in weight_map is missing/,
+    );
   });
 
   test('sharded index naming a tensor its shard lacks', () => {
@@ -324,7 +339,10 @@ describe('checkpoint', () => {
     const index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
     index.weight_map['model.ghost.weight'] = 'model-00001-of-00003.safetensors';
     fs.writeFileSync(indexFile, JSON.stringify(index));
-    assert.throws(() => openCheckpoint(dir), /tensor "model\.ghost\.weight" is listed in shard "model-00001-of-00003\.safetensors" but that file does not contain it/);
+    assert.throws(
+      () => openCheckpoint(dir),
+      /tensor "model\.ghost\.weight" is listed in shard "model-00001-of-00003\.safetensors" but that file does not contain it/,
+    );
   });
 
   test('index entries must be file names in the model directory', () => {
@@ -338,13 +356,16 @@ describe('checkpoint', () => {
     const dir = freshDir('pickle');
     fs.writeFileSync(path.join(dir, 'pytorch_model.bin'), 'not really a pickle');
     fs.writeFileSync(path.join(dir, 'config.json'), '{}');
-    assert.throws(() => openCheckpoint(dir), (err: unknown) => {
-      assert.ok(err instanceof ModelLoadError);
-      assert.match(err.message, /pytorch_model\.bin/);
-      assert.match(err.message, /never unpickles/);
-      assert.match(err.message, /save_pretrained\(dir, safe_serialization=True\)/);
-      return true;
-    });
+    assert.throws(
+      () => openCheckpoint(dir),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelLoadError);
+        assert.match(err.message, /pytorch_model\.bin/);
+        assert.match(err.message, /never unpickles/);
+        assert.match(err.message, /save_pretrained\(dir, safe_serialization=True\)/);
+        return true;
+      },
+    );
   });
 
   test('missing directory and a directory without weights', () => {
@@ -363,7 +384,17 @@ describe('checkpoint', () => {
     // Same seed, bigger data section (edges-only hashing path) still stable and seed-sensitive.
     const big = (seed: number) => {
       const dir = freshDir('big');
-      writeTestModel(dir, { arch: 'llama', hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, dtype: 'F32', tied: false, seed });
+      writeTestModel(dir, {
+        arch: 'llama',
+        hidden: 128,
+        layers: 2,
+        heads: 4,
+        kvHeads: 2,
+        intermediate: 256,
+        dtype: 'F32',
+        tied: false,
+        seed,
+      });
       return openCheckpoint(dir).fingerprint;
     };
     assert.equal(big(1), big(1));
@@ -407,7 +438,15 @@ describe('config', () => {
 
   test('explicit fields, head_dim and rope_parameters', () => {
     const cfg = parseConfig(
-      { ...BASE_CONFIG, num_key_value_heads: 2, head_dim: 32, rms_norm_eps: 1e-5, rope_parameters: { rope_theta: 500000, rope_type: 'default' }, tie_word_embeddings: true, max_position_embeddings: 4096 },
+      {
+        ...BASE_CONFIG,
+        num_key_value_heads: 2,
+        head_dim: 32,
+        rms_norm_eps: 1e-5,
+        rope_parameters: { rope_theta: 500000, rope_type: 'default' },
+        tie_word_embeddings: true,
+        max_position_embeddings: 4096,
+      },
       'config.json',
     );
     assert.equal(cfg.numKvHeads, 2);
@@ -424,37 +463,70 @@ describe('config', () => {
   });
 
   test('unsupported architecture lists the supported ones', () => {
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gpt2' }, 'm/config.json'), (err: unknown) => {
-      assert.ok(err instanceof ModelLoadError);
-      assert.equal(err.message, 'm/config.json: unsupported architecture "gpt2"; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3');
-      return true;
-    });
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, model_type: 'gpt2' }, 'm/config.json'),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelLoadError);
+        assert.equal(
+          err.message,
+          'm/config.json: unsupported architecture "gpt2"; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3',
+        );
+        return true;
+      },
+    );
   });
 
   test('rope_scaling: llama3 parsed, default ignored, others refused by name', () => {
     const llama3 = parseConfig(
-      { ...BASE_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
+      {
+        ...BASE_CONFIG,
+        rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+      },
       'c',
     );
-    assert.deepEqual(llama3.ropeScaling, { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    assert.deepEqual(llama3.ropeScaling, {
+      type: 'llama3',
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    });
     assert.equal(parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'default' } }, 'c').ropeScaling, null);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'), /rope_scaling type "yarn" is not supported for llama; supported: llama3/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'linear', factor: 2 } }, 'c'), /rope_scaling type "linear" is not supported/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'c'), /missing "low_freq_factor"/);
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'),
+      /rope_scaling type "yarn" is not supported for llama; supported: llama3/,
+    );
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'linear', factor: 2 } }, 'c'),
+      /rope_scaling type "linear" is not supported/,
+    );
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'c'),
+      /missing "low_freq_factor"/,
+    );
   });
 
   test('hidden_act must be silu; llama/mistral biases are refused', () => {
     assert.throws(() => parseConfig({ ...BASE_CONFIG, hidden_act: 'gelu' }, 'c'), /hidden_act "gelu" is not supported; supported: silu/);
     assert.throws(() => parseConfig({ ...BASE_CONFIG, attention_bias: true }, 'c'), /attention_bias: true is not supported for llama/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'mistral', mlp_bias: true }, 'c'), /mlp_bias: true is not supported for mistral/);
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, model_type: 'mistral', mlp_bias: true }, 'c'),
+      /mlp_bias: true is not supported for mistral/,
+    );
     assert.equal(parseConfig({ ...BASE_CONFIG, model_type: 'qwen2' }, 'c').attentionBias, true);
   });
 
   test('field validation names the field', () => {
     assert.throws(() => parseConfig({ ...BASE_CONFIG, hidden_size: '64' }, 'c'), /c: "hidden_size" must be a positive integer, got "64"/);
     assert.throws(() => parseConfig({ ...BASE_CONFIG, vocab_size: undefined }, 'c'), /missing required field "vocab_size"/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, num_key_value_heads: 3 }, 'c'), /num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, hidden_size: 66 }, 'c'), /hidden_size \(66\) is not divisible by num_attention_heads \(4\)/);
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, num_key_value_heads: 3 }, 'c'),
+      /num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/,
+    );
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, hidden_size: 66 }, 'c'),
+      /hidden_size \(66\) is not divisible by num_attention_heads \(4\)/,
+    );
     assert.throws(() => parseConfig({ ...BASE_CONFIG, rms_norm_eps: -1 }, 'c'), /"rms_norm_eps" must be a positive number/);
     assert.throws(() => parseConfig([], 'c'), /config must be a JSON object/);
   });
@@ -481,11 +553,24 @@ describe('config', () => {
     const biased = parseConfig({ ...BASE_CONFIG, model_type: 'qwen3', attention_bias: true, head_dim: 8 }, 'c');
     assert.equal(biased.attentionBias && biased.outputBias, true);
     assert.equal(biased.attentionScale, 1 / Math.sqrt(8));
-    const names = expectedWeights(biased).map((w) => w.name).filter((n) => n.startsWith('model.layers.0.self_attn.'));
-    assert.deepEqual(names.map((n) => n.slice('model.layers.0.self_attn.'.length)), [
-      'q_proj.weight', 'q_proj.bias', 'k_proj.weight', 'k_proj.bias', 'v_proj.weight', 'v_proj.bias', 'o_proj.weight', 'o_proj.bias',
-      'q_norm.weight', 'k_norm.weight',
-    ]);
+    const names = expectedWeights(biased)
+      .map((w) => w.name)
+      .filter((n) => n.startsWith('model.layers.0.self_attn.'));
+    assert.deepEqual(
+      names.map((n) => n.slice('model.layers.0.self_attn.'.length)),
+      [
+        'q_proj.weight',
+        'q_proj.bias',
+        'k_proj.weight',
+        'k_proj.bias',
+        'v_proj.weight',
+        'v_proj.bias',
+        'o_proj.weight',
+        'o_proj.bias',
+        'q_norm.weight',
+        'k_norm.weight',
+      ],
+    );
   });
 
   test('gemma: layer kinds from layer_types or sliding_window_pattern, local RoPE base, soft-caps, scale', () => {
@@ -501,13 +586,31 @@ describe('config', () => {
     assert.equal(c.tieWordEmbeddings, true);
     assert.equal(c.mlpActivation, 'gelu_tanh');
     assert.ok(c.normPlusOne && c.sandwichNorms && c.scaleEmbeddings && c.qkNorm);
-    const types = ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'full_attention', 'full_attention'];
-    assert.deepEqual(parseConfig({ ...gemma3, layer_types: types }, 'c').slidingLayers, types.map((t) => t === 'sliding_attention'));
+    const types = [
+      'full_attention',
+      'sliding_attention',
+      'full_attention',
+      'sliding_attention',
+      'sliding_attention',
+      'full_attention',
+      'full_attention',
+    ];
+    assert.deepEqual(
+      parseConfig({ ...gemma3, layer_types: types }, 'c').slidingLayers,
+      types.map((t) => t === 'sliding_attention'),
+    );
     assert.throws(() => parseConfig({ ...gemma3, layer_types: ['full_attention'] }, 'c'), /"layer_types" must list/);
     // transformers v5 keeps one rope entry per layer kind.
-    const v5 = parseConfig({ ...gemma3, rope_parameters: {
-      full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 20000 },
-    } }, 'c');
+    const v5 = parseConfig(
+      {
+        ...gemma3,
+        rope_parameters: {
+          full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 },
+          sliding_attention: { rope_type: 'default', rope_theta: 20000 },
+        },
+      },
+      'c',
+    );
     assert.deepEqual(v5.ropeScaling, { type: 'linear', factor: 8 });
     assert.equal(v5.ropeLocalTheta, 20000);
     assert.deepEqual(ropeInvFreq({ ...v5, rotaryDim: 4 }, { sliding: true }), Float64Array.from([1, 1 / Math.sqrt(20000)]));
@@ -519,20 +622,34 @@ describe('config', () => {
     assert.equal(gemma2.finalLogitSoftcap, 30);
     assert.equal(gemma2.qkNorm, false);
     assert.equal(parseConfig({ ...BASE_CONFIG, model_type: 'gemma2', final_logit_softcapping: null }, 'c').finalLogitSoftcap, null);
-    assert.throws(() => parseConfig({ ...gemma3, hidden_activation: 'gelu' }, 'c'), /hidden_activation "gelu" is not supported for gemma3_text/);
+    assert.throws(
+      () => parseConfig({ ...gemma3, hidden_activation: 'gelu' }, 'c'),
+      /hidden_activation "gelu" is not supported for gemma3_text/,
+    );
   });
 
   test('multimodal gemma3, MoE variants and bidirectional Gemma are refused by name', () => {
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3' }, 'c'), /multimodal Gemma 3 \(Gemma3ForConditionalGeneration.*model_type "gemma3_text"/);
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3' }, 'c'),
+      /multimodal Gemma 3 \(Gemma3ForConditionalGeneration.*model_type "gemma3_text"/,
+    );
     assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'qwen3_moe' }, 'c'), /qwen3_moe\) is not supported/);
     assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'phimoe' }, 'c'), /Phi-3.5-MoE/);
-    assert.throws(() => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3_text', use_bidirectional_attention: true }, 'c'), /EmbeddingGemma/);
+    assert.throws(
+      () => parseConfig({ ...BASE_CONFIG, model_type: 'gemma3_text', use_bidirectional_attention: true }, 'c'),
+      /EmbeddingGemma/,
+    );
   });
 
   test('phi3: fused weights, partial rotary, longrope with its attention factor, sliding window on every layer', () => {
     const phi = {
-      ...BASE_CONFIG, model_type: 'phi3', partial_rotary_factor: 0.75, max_position_embeddings: 131072, original_max_position_embeddings: 4096,
-      sliding_window: 262144, rope_scaling: { type: 'longrope', short_factor: Array(6).fill(1.5), long_factor: Array(6).fill(4) },
+      ...BASE_CONFIG,
+      model_type: 'phi3',
+      partial_rotary_factor: 0.75,
+      max_position_embeddings: 131072,
+      original_max_position_embeddings: 4096,
+      sliding_window: 262144,
+      rope_scaling: { type: 'longrope', short_factor: Array(6).fill(1.5), long_factor: Array(6).fill(4) },
     };
     const c = parseConfig(phi, 'c');
     assert.equal(c.rotaryDim, 12);
@@ -542,14 +659,25 @@ describe('config', () => {
     assert.equal(c.ropeScaling.attentionFactor, Math.sqrt(1 + Math.log(32) / Math.log(4096)));
     assert.equal(ropeInvFreq(c)[1], 1 / (1.5 * 10000 ** (2 / 12)));
     assert.equal(ropeInvFreq(c, { long: true })[1], 1 / (4 * 10000 ** (2 / 12)));
-    const names = expectedWeights(c).map((w) => `${w.name} ${w.shape.join('x')}`).filter((n) => n.startsWith('model.layers.0.'));
+    const names = expectedWeights(c)
+      .map((w) => `${w.name} ${w.shape.join('x')}`)
+      .filter((n) => n.startsWith('model.layers.0.'));
     assert.deepEqual(names, [
-      'model.layers.0.self_attn.qkv_proj.weight 192x64', 'model.layers.0.self_attn.o_proj.weight 64x64',
-      'model.layers.0.mlp.gate_up_proj.weight 256x64', 'model.layers.0.mlp.down_proj.weight 64x128',
-      'model.layers.0.input_layernorm.weight 64', 'model.layers.0.post_attention_layernorm.weight 64',
+      'model.layers.0.self_attn.qkv_proj.weight 192x64',
+      'model.layers.0.self_attn.o_proj.weight 64x64',
+      'model.layers.0.mlp.gate_up_proj.weight 256x64',
+      'model.layers.0.mlp.down_proj.weight 64x128',
+      'model.layers.0.input_layernorm.weight 64',
+      'model.layers.0.post_attention_layernorm.weight 64',
     ]);
-    assert.throws(() => parseConfig({ ...phi, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }, 'c'), /short_factor must be a list of 6/);
-    assert.throws(() => parseConfig({ ...phi, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'), /type "yarn" is not supported for phi3; supported: longrope/);
+    assert.throws(
+      () => parseConfig({ ...phi, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }, 'c'),
+      /short_factor must be a list of 6/,
+    );
+    assert.throws(
+      () => parseConfig({ ...phi, rope_scaling: { type: 'yarn', factor: 4 } }, 'c'),
+      /type "yarn" is not supported for phi3; supported: longrope/,
+    );
   });
 
   test('ropeInvFreq: plain and llama3 scaling on hand-computed values', () => {
@@ -563,7 +691,10 @@ describe('config', () => {
     // i=0: wavelength 2π < 16, unchanged. i=1: wavelength 62.83 is in between:
     //   smooth = (64 / (2π/0.1) − 1) / (4 − 1) = 0.0061972119293767…, value = (1−smooth)·0.1/8 + smooth·0.1.
     // i=2,3: wavelengths 628 and 6283 > 64, divided by 8.
-    const scaled = ropeInvFreq({ ...base, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } });
+    const scaled = ropeInvFreq({
+      ...base,
+      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 },
+    });
     const expectedScaled = [1, 0.013042256043820465, 0.00125, 0.000125];
     scaled.forEach((v, i) => assert.ok(Math.abs(v - expectedScaled[i]!) < 1e-15, `llama3[${i}] = ${v}`));
   });
@@ -601,14 +732,17 @@ describe('weights', () => {
     ckpt.tensors.delete('model.norm.weight');
     const k = ckpt.tensors.get('model.layers.1.self_attn.k_proj.weight')!;
     ckpt.tensors.set(k.name, { ...k, shape: [64, 64] });
-    assert.throws(() => checkWeights(cfg, ckpt), (err: unknown) => {
-      assert.ok(err instanceof ModelLoadError);
-      assert.match(err.message, /3 problems/);
-      assert.match(err.message, /missing model\.layers\.0\.self_attn\.q_proj\.weight/);
-      assert.match(err.message, /missing model\.norm\.weight/);
-      assert.match(err.message, /model\.layers\.1\.self_attn\.k_proj\.weight has shape \[64, 64\], expected \[32, 64\]/);
-      return true;
-    });
+    assert.throws(
+      () => checkWeights(cfg, ckpt),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelLoadError);
+        assert.match(err.message, /3 problems/);
+        assert.match(err.message, /missing model\.layers\.0\.self_attn\.q_proj\.weight/);
+        assert.match(err.message, /missing model\.norm\.weight/);
+        assert.match(err.message, /model\.layers\.1\.self_attn\.k_proj\.weight has shape \[64, 64\], expected \[32, 64\]/);
+        return true;
+      },
+    );
     // A config with more layers than the checkpoint: many problems, the first 10 listed.
     assert.throws(() => checkWeights({ ...cfg, numLayers: 4 }, openCheckpoint(dir)), /18 problems: .*\.\.\. and 8 more/);
     // Integer weights are refused.
@@ -637,7 +771,10 @@ describe('tokenizer', () => {
     const plain = loadTokenizer(models['qwen2-bias-f32']!);
     const bos = withBos.tokenToId('<s>')!;
     const ids = plain.encode('Answer Yes or No.', false);
-    assert.deepEqual(ids, ['Answer', 'Yes', 'or', 'No', '.'].map((w) => plain.tokenToId(w)!));
+    assert.deepEqual(
+      ids,
+      ['Answer', 'Yes', 'or', 'No', '.'].map((w) => plain.tokenToId(w)!),
+    );
     assert.deepEqual(plain.encode('Answer Yes or No.', true), ids);
     assert.deepEqual(withBos.encode('Answer Yes or No.', true), [bos, ...ids]);
     assert.deepEqual(withBos.encode('Answer Yes or No.', false), ids);
@@ -663,7 +800,10 @@ describe('tokenizer', () => {
     const tj = JSON.parse(fs.readFileSync(tokFile, 'utf8'));
     delete tj.model.unk_token;
     fs.writeFileSync(tokFile, JSON.stringify(tj));
-    assert.throws(() => loadTokenizer(dir).encode('zebra', false), /tokenizer\.json: the text contains "zebra", which is not in the vocabulary, and the tokenizer defines no unk_token/);
+    assert.throws(
+      () => loadTokenizer(dir).encode('zebra', false),
+      /tokenizer\.json: the text contains "zebra", which is not in the vocabulary, and the tokenizer defines no unk_token/,
+    );
   });
 
   test('missing tokenizer.json, and a tokenizer.model-only directory', () => {
@@ -690,7 +830,11 @@ describe('tokenizer', () => {
     config.bos_token = { __type: 'AddedToken', content: '<s>' };
     config.chat_template = [
       { name: 'tool_use', template: 'TOOLS' },
-      { name: 'default', template: '{{ bos_token }}[{{ messages[0].role }}] {{ messages[0].content }}{% if add_generation_prompt %} =>{% endif %}{{ eos_token }}' },
+      {
+        name: 'default',
+        template:
+          '{{ bos_token }}[{{ messages[0].role }}] {{ messages[0].content }}{% if add_generation_prompt %} =>{% endif %}{{ eos_token }}',
+      },
     ];
     fs.writeFileSync(configFile, JSON.stringify(config));
     assert.equal(loadTokenizer(dir).applyChatTemplate('hi'), '<s>[user] hi =></s>');
@@ -699,11 +843,14 @@ describe('tokenizer', () => {
     assert.equal(loadTokenizer(dir).applyChatTemplate('hi'), 'FILE hifalse');
 
     fs.writeFileSync(path.join(dir, 'chat_template.jinja'), "{{ raise_exception('only system turns') }}");
-    assert.throws(() => loadTokenizer(dir).applyChatTemplate('hi'), (err: unknown) => {
-      assert.ok(err instanceof ModelLoadError);
-      assert.match(err.message, /chat_template\.jinja: the chat template failed to render: .*only system turns/);
-      return true;
-    });
+    assert.throws(
+      () => loadTokenizer(dir).applyChatTemplate('hi'),
+      (err: unknown) => {
+        assert.ok(err instanceof ModelLoadError);
+        assert.match(err.message, /chat_template\.jinja: the chat template failed to render: .*only system turns/);
+        return true;
+      },
+    );
     fs.writeFileSync(path.join(dir, 'chat_template.jinja'), '{% for m in messages %}');
     assert.throws(() => loadTokenizer(dir), /chat_template\.jinja: the chat template does not parse/);
   });

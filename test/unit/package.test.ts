@@ -33,9 +33,9 @@ after(() => {
 });
 
 test('one package for every platform onnxruntime-node has a binding for', () => {
-  const platforms = fs.readdirSync(NPM_BINARIES).flatMap((os) =>
-    fs.readdirSync(path.join(NPM_BINARIES, os)).map((arch) => `${os}-${arch}`),
-  );
+  const platforms = fs
+    .readdirSync(NPM_BINARIES)
+    .flatMap((os) => fs.readdirSync(path.join(NPM_BINARIES, os)).map((arch) => `${os}-${arch}`));
   const withBinding = platforms.filter((p) => fs.existsSync(path.join(ROOT, binaryFolder(p), 'onnxruntime_binding.node')));
   assert.deepEqual(TARGETS.map((t) => t.target).sort(), withBinding.sort());
 });
@@ -64,14 +64,25 @@ function checkManifest(byName: Map<string, ZipEntry>, target: PlatformTarget): v
   const packaged = JSON.parse(text(byName, 'extension/package.json'));
   const source = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.deepEqual([packaged.name, packaged.version, packaged.main], [source.name, source.version, source.main]);
-  for (const f of [packaged.main, './dist/server.js', './dist/chat-template-worker.js', './dist/webview/align.js', './dist/webview/dashboard.js', packaged.icon]) {
+  for (const f of [
+    packaged.main,
+    './dist/server.js',
+    './dist/chat-template-worker.js',
+    './dist/webview/align.js',
+    './dist/webview/dashboard.js',
+    packaged.icon,
+  ]) {
     assert.ok(byName.has(path.posix.join('extension', f)), `${f} is packaged`);
   }
   for (const f of ['readme.md', 'changelog.md', 'LICENSE.txt']) assert.ok(byName.has(`extension/${f}`), `${f} is packaged`);
   // The details page shows the README's screenshots from the package (links stay relative).
   const images = [...text(byName, 'extension/readme.md').matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
   assert.ok(images.length > 0, 'the README shows screenshots');
-  assert.deepEqual(images.filter((img) => !byName.has(path.posix.join('extension', img))), [], 'every README image is packaged');
+  assert.deepEqual(
+    images.filter((img) => !byName.has(path.posix.join('extension', img))),
+    [],
+    'every README image is packaged',
+  );
 }
 
 /**
@@ -81,8 +92,15 @@ function checkManifest(byName: Map<string, ZipEntry>, target: PlatformTarget): v
 function checkNativeBinaries(entries: ZipEntry[], target: PlatformTarget): void {
   const folder = `extension/${binaryFolder(target.target)}/`;
   const native = entries.filter((e) => /\.(node|dll|dylib|so(\.\d+)*|exe)$/.test(e.name));
-  assert.deepEqual(native.filter((e) => !e.name.startsWith(folder)).map((e) => e.name), [], `native files only in ${folder}`);
-  assert.deepEqual(entries.filter((e) => e.name.includes('/bin/') && !e.name.startsWith(folder)).map((e) => e.name), []);
+  assert.deepEqual(
+    native.filter((e) => !e.name.startsWith(folder)).map((e) => e.name),
+    [],
+    `native files only in ${folder}`,
+  );
+  assert.deepEqual(
+    entries.filter((e) => e.name.includes('/bin/') && !e.name.startsWith(folder)).map((e) => e.name),
+    [],
+  );
 
   const shipped = new Map(native.map((e) => [e.name.slice(folder.length), e.read()]));
   assert.ok(shipped.has('onnxruntime_binding.node'), 'the binding is packaged');
@@ -93,8 +111,16 @@ function checkNativeBinaries(entries: ZipEntry[], target: PlatformTarget): void 
     const lower = bytes.toString('latin1').toLowerCase();
     for (const lib of available) if (lib !== name && lower.includes(lib.toLowerCase())) named.add(lib);
   }
-  assert.deepEqual([...named].filter((lib) => !shipped.has(lib)), [], 'every library a packaged binary loads is packaged');
-  assert.deepEqual([...shipped.keys()].filter((f) => f !== 'onnxruntime_binding.node' && !named.has(f)), [], 'no unused library');
+  assert.deepEqual(
+    [...named].filter((lib) => !shipped.has(lib)),
+    [],
+    'every library a packaged binary loads is packaged',
+  );
+  assert.deepEqual(
+    [...shipped.keys()].filter((f) => f !== 'onnxruntime_binding.node' && !named.has(f)),
+    [],
+    'no unused library',
+  );
 }
 
 /** The OS and CPU a native binary is built for, from its ELF, Mach-O or PE header. */
@@ -113,7 +139,10 @@ function binaryPlatform(b: Buffer): string {
 
 /** No source, source map, test data, build cache, or dependency beyond onnxruntime's run-time files. */
 function checkContents(entries: ZipEntry[]): void {
-  const names = entries.map((e) => e.name).filter((n) => n.startsWith('extension/')).map((n) => n.slice('extension/'.length));
+  const names = entries
+    .map((e) => e.name)
+    .filter((n) => n.startsWith('extension/'))
+    .map((n) => n.slice('extension/'.length));
   const forbidden = names.filter(
     (n) =>
       /^(src|test|scripts|webview-ui|\.e2e|\.cache|\.ci|bench-models|test-results|out)\//.test(n) ||
@@ -126,7 +155,11 @@ function checkContents(entries: ZipEntry[]): void {
   assert.deepEqual([...modules].sort(), ['onnxruntime-common', 'onnxruntime-node'], 'the bundles carry every other dependency');
   const ortFiles = names.filter((n) => n.startsWith('node_modules/onnxruntime-node/') && !n.includes('/bin/'));
   const runtimeFile = /^node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/;
-  assert.deepEqual(ortFiles.filter((n) => !runtimeFile.test(n)), [], 'no install scripts');
+  assert.deepEqual(
+    ortFiles.filter((n) => !runtimeFile.test(n)),
+    [],
+    'no install scripts',
+  );
 }
 
 function checkSize(file: string, entries: ZipEntry[], target: PlatformTarget): void {

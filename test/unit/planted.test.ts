@@ -131,7 +131,11 @@ interface SetScore {
 }
 
 async function scoreSet(runner: ModelRunner, items: DatasetItem[]): Promise<SetScore> {
-  const scores = await scorePrompts(runner, items.map((it) => ({ text: it.prompt })), scan);
+  const scores = await scorePrompts(
+    runner,
+    items.map((it) => ({ text: it.prompt })),
+    scan,
+  );
   return {
     metrics: binaryMetrics(items.map((it, i) => ({ label: it.label!, pYes: scores[i]!.pYes }))),
     plantedNas: scores.reduce((a, s) => a + s.nas[PL]![PH]!, 0) / scores.length,
@@ -294,7 +298,9 @@ test(`NASA keeps P(next token) on prompts without candidates: total variation �
     worstKl = Math.max(worstKl, kl);
     assert.ok(tv <= TV_TOLERANCE, `"${text}": total variation ${tv.toFixed(4)} > ${TV_TOLERANCE}`);
   });
-  t.diagnostic(`${PLAIN.length} prompts: max total variation ${worstTv.toFixed(4)}, max |Δp| ${worstDelta.toFixed(4)}, max KL(p0‖p) ${worstKl.toFixed(5)}`);
+  t.diagnostic(
+    `${PLAIN.length} prompts: max total variation ${worstTv.toFixed(4)}, max |Δp| ${worstDelta.toFixed(4)}, max KL(p0‖p) ${worstKl.toFixed(5)}`,
+  );
   // The adapter did change the model (so the bound is not met by doing nothing).
   assert.ok(worstTv > 0);
 });

@@ -78,9 +78,19 @@ test('shard names are plain file names on every OS', () => {
     assert.ok(isShardFileName(ok), ok);
   }
   const bad = [
-    '../model.safetensors', '..\\model.safetensors', 'sub/model.safetensors', 'C:model.safetensors', 'ab:model.safetensors',
-    'NUL.safetensors', 'com1.safetensors', 'lpt9.x.safetensors', '.hidden.safetensors', 'model.bin', 'a\u0000.safetensors',
-    'a?.safetensors', 42,
+    '../model.safetensors',
+    '..\\model.safetensors',
+    'sub/model.safetensors',
+    'C:model.safetensors',
+    'ab:model.safetensors',
+    'NUL.safetensors',
+    'com1.safetensors',
+    'lpt9.x.safetensors',
+    '.hidden.safetensors',
+    'model.bin',
+    'a\u0000.safetensors',
+    'a?.safetensors',
+    42,
   ];
   for (const name of bad) assert.ok(!isShardFileName(name), String(name));
 });
@@ -98,7 +108,10 @@ test('a shard index naming a file outside the folder (Windows spelling) is refus
 });
 
 test('CRLF files: the same prompts and data items as LF', () => {
-  const pairs = [{ positive: 'Yes', negative: 'No' }, { positive: 'True', negative: 'False' }];
+  const pairs = [
+    { positive: 'Yes', negative: 'No' },
+    { positive: 'True', negative: 'False' },
+  ];
   for (const f of ['demo/prompts.md', 'demo/prompts.py', 'demo/questions.md', 'demo/test.jsonl']) {
     const lf = fs.readFileSync(path.join(ROOT, f), 'utf8');
     const crlf = lf.replace(/\n/g, '\r\n');

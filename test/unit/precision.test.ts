@@ -44,7 +44,11 @@ test('BF16 matrices stay stored: each is widened inside an If, never by a top-le
   assert.ok(fg.keepsWeightsStored);
   const matrices = new Set([...model.checkpoint.tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.name));
   const topLevelCasts = fg.graph.nodes.filter((n) => n.op === 'Cast' && matrices.has(n.inputs[0]!));
-  assert.deepEqual(topLevelCasts.map((n) => n.inputs[0]), [], 'no matrix is widened outside an If');
+  assert.deepEqual(
+    topLevelCasts.map((n) => n.inputs[0]),
+    [],
+    'no matrix is widened outside an If',
+  );
   const ifs = fg.graph.nodes.filter((n) => n.op === 'If').length;
   assert.equal(ifs, model.config.numLayers * 7 + 1, 'one If per linear layer and one for the LM head');
   const f32 = buildForwardGraph(model.config, model.checkpoint, { weights: 'float32' });
@@ -54,7 +58,10 @@ test('BF16 matrices stay stored: each is widened inside an If, never by a top-le
 test('BF16 and F16 kept stored give the numbers of the float32 path', async () => {
   for (const name of ['qwen2-bf16', 'llama-tied-f16'] as const) {
     const dir = modelDir(name);
-    const ids = [[4, 9, 13, 21, 8, 30, 11], [5, 6, 7, 19, 25]];
+    const ids = [
+      [4, 9, 13, 21, 8, 30, 11],
+      [5, 6, 7, 19, 25],
+    ];
     const stored = await ModelRunner.open(dir, { provider: 'cpu' });
     const wide = await ModelRunner.open(dir, { provider: 'cpu', weights: 'float32' });
     try {
@@ -90,14 +97,21 @@ test('quantization: the block extreme is exact, every value within a step, and M
       assert.ok(Math.abs(back[at]! - extreme) < 1e-6, `${bits} bits: block ${b}'s extreme is not exact`);
       // Rounding: half a step; only the opposite end (+|extreme|, one code past the range) is clamped, a full step.
       const step = Math.abs(scales[b]!);
-      for (let i = b * block; i < (b + 1) * block; i++) assert.ok(Math.abs(back[i]! - w[i]!) <= step + 1e-7, `${bits} bits: value ${i} off by more than a step`);
+      for (let i = b * block; i < (b + 1) * block; i++)
+        assert.ok(Math.abs(back[i]! - w[i]!) <= step + 1e-7, `${bits} bits: value ${i} off by more than a step`);
     }
     // onnxruntime's MatMulNBits on our codes equals x · (dequantized W)ᵀ.
     const g = new Graph('nbits');
     const xin = g.input('x', 'float32', [3, k]);
     const c = g.constant(Array.from(codes), [n, k / block, (block * bits) / 8], 'uint8');
     const s = g.constant(Array.from(scales), [(n * k) / block], 'float32');
-    const attrs = { K: { kind: 'int', value: k }, N: { kind: 'int', value: n }, bits: { kind: 'int', value: bits }, block_size: { kind: 'int', value: block }, accuracy_level: { kind: 'int', value: 1 } } as const;
+    const attrs = {
+      K: { kind: 'int', value: k },
+      N: { kind: 'int', value: n },
+      bits: { kind: 'int', value: bits },
+      block_size: { kind: 'int', value: block },
+      accuracy_level: { kind: 'int', value: 1 },
+    } as const;
     g.output(g.node('MatMulNBits', [xin, c, s], { dtype: 'float32', shape: [3, n] }, attrs, MS_DOMAIN), 'y');
     const session = await createSession(g.encode(), { provider: 'cpu' });
     const y = (await session.run({ x: new ort.Tensor('float32', x, [3, k]) })).y!.data as Float32Array;
@@ -137,14 +151,20 @@ test('NASA gradient through int4 weights = finite differences of the same graph'
   const slots = deltaSlots(model.config, heads, false);
   const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, 'float32', 'int4');
   assert.ok(tg.graph.nodes.some((n) => n.op === 'MatMulNBits'));
-  const session = await createSession(tg.graph.encode(), { provider: 'cpu', externalDataDir: tg.weightsDir, optimization: TRAINING_OPTIMIZATION, keepWeightsStored: true });
+  const session = await createSession(tg.graph.encode(), {
+    provider: 'cpu',
+    externalDataDir: tg.weightsDir,
+    optimization: TRAINING_OPTIMIZATION,
+    keepWeightsStored: true,
+  });
   try {
     const scan = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
     const examples = prepare(model, [{ prompt: 'Is 3 greater than 2 ? Answer Yes or No .', label: 'yes', line: 1 }], scan);
     const refs = examples.map(() => softmaxWithNegEntropy(new Float32Array(model.config.vocabSize).fill(0)));
     const rand = mulberry32(5);
     const base = Float32Array.from({ length: slots[0]!.rows * slots[0]!.cols }, () => (rand() * 2 - 1) * 0.05);
-    const run = async (d: Float32Array) => session.run(batchFeeds(examples, refs, slots, new Map([[slots[0]!.name, d]]), model.config.vocabSize));
+    const run = async (d: Float32Array) =>
+      session.run(batchFeeds(examples, refs, slots, new Map([[slots[0]!.name, d]]), model.config.vocabSize));
     const grad = (await run(base))[`grad:${slots[0]!.name}`]!.data as Float32Array;
     const order = [...grad.keys()].sort((a, b) => Math.abs(grad[b]!) - Math.abs(grad[a]!)).slice(0, 5);
     const h = 1e-2;
@@ -162,11 +182,20 @@ test('the memory estimate is per precision and batch; a refusal names the precis
   const cfg = parseConfig(LLAMA31_8B_CONFIG, 'config');
   const need = { batch: 1, tokens: 256 };
   const bytes = (p: 'float32' | 'bf16' | 'int8' | 'int4') => estimateMemoryBytes(cfg, { ...need, precision: p });
-  assert.ok(bytes('float32') > 30 * 1024 ** 3 && bytes('bf16') < 19 * 1024 ** 3, 'an 8B model: 16 GB stored in bf16, twice that in float32');
+  assert.ok(
+    bytes('float32') > 30 * 1024 ** 3 && bytes('bf16') < 19 * 1024 ** 3,
+    'an 8B model: 16 GB stored in bf16, twice that in float32',
+  );
   assert.ok(bytes('bf16') > bytes('int8') && bytes('int8') > bytes('int4'));
-  assert.ok(estimateMemoryBytes(cfg, { precision: 'bf16', batch: 8, tokens: 1024 }) > bytes('bf16') + 3 * 1024 ** 3, 'activations grow with the batch');
+  assert.ok(
+    estimateMemoryBytes(cfg, { precision: 'bf16', batch: 8, tokens: 1024 }) > bytes('bf16') + 3 * 1024 ** 3,
+    'activations grow with the batch',
+  );
   const gib20 = 20 * 1024 ** 3;
-  assert.throws(() => checkMemory(cfg, { ...need, precision: 'float32' }, 'bf16', gib20), /weights auto \(bf16\) would fit: --weights auto/);
+  assert.throws(
+    () => checkMemory(cfg, { ...need, precision: 'float32' }, 'bf16', gib20),
+    /weights auto \(bf16\) would fit: --weights auto/,
+  );
   assert.throws(() => checkMemory(cfg, { ...need, precision: 'bf16' }, 'bf16', 12 * 1024 ** 3), /weights int8 \(int8\) would fit/);
   assert.throws(() => checkMemory(cfg, { ...need, precision: 'bf16' }, 'bf16', 7 * 1024 ** 3), /weights int4 \(int4\) would fit/);
   assert.throws(() => checkMemory(cfg, { ...need, precision: 'int4' }, 'bf16', 2 * 1024 ** 3), /use a smaller model/);

@@ -31,7 +31,9 @@ const EXPECTED = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures
 
 function row(file: string, p: FoundPrompt): Expected {
   return {
-    file, lines: [p.startLine, p.endLine], text: p.text,
+    file,
+    lines: [p.startLine, p.endLine],
+    text: p.text,
     ...(p.template ? { placeholders: p.template.placeholders, fills: p.template.fills.length } : {}),
   };
 }
@@ -49,7 +51,10 @@ test('the finder lists the expected prompts and templates of the workspace', () 
   found[own] = row('prompts/claim.prompt', filled.prompts[0]!);
   assert.deepEqual(found.sort(byPlace), [...EXPECTED].sort(byPlace));
   // The fills carry the tests' yes/no assertions as labels; control blocks render away.
-  assert.deepEqual(filled.prompts[0]!.template!.fills.map((f) => f.label), ['yes', 'no', null]);
+  assert.deepEqual(
+    filled.prompts[0]!.template!.fills.map((f) => f.label),
+    ['yes', 'no', null],
+  );
   assert.equal(filled.prompts[0]!.template!.fills[0]!.text, 'Claim: 7 is greater than 3\n\nIs the claim above true ? Answer Yes or No .');
 });
 
@@ -57,12 +62,18 @@ test('the language server indexes the same list, the config read before or after
   for (const order of [FILES, [...FILES].reverse()]) {
     const index = new PromptIndex();
     for (const f of order) index.setDiskFile(path.join(WORKSPACE, f), fs.readFileSync(path.join(WORKSPACE, f), 'utf8'), DEFAULT_PAIRS);
-    const rows = index.all().flatMap((file) => file.prompts.map((p) => row(path.relative(WORKSPACE, file.fileName).split(path.sep).join('/'), p.found)));
+    const rows = index
+      .all()
+      .flatMap((file) => file.prompts.map((p) => row(path.relative(WORKSPACE, file.fileName).split(path.sep).join('/'), p.found)));
     assert.deepEqual(rows.sort(byPlace), [...EXPECTED].sort(byPlace), `order ${order.join(', ')}`);
     // A template is scored over its fills, never as written.
     for (const file of index.all()) {
       for (const p of file.prompts) {
-        if (p.found.template) assert.deepEqual(p.inputs.map((i) => i.text), p.found.template.fills.map((f) => f.text));
+        if (p.found.template)
+          assert.deepEqual(
+            p.inputs.map((i) => i.text),
+            p.found.template.fills.map((f) => f.text),
+          );
         else assert.deepEqual(p.inputs, [p.input]);
       }
     }
@@ -77,11 +88,22 @@ test('`nasa-lens scan --file` agrees, and scores templates over their fills only
     for (const f of FILES.filter((f) => f !== 'prompts/claim.prompt')) {
       let out = '';
       let err = '';
-      const code = await main(['scan', '--model', modelDir, '--provider', 'cpu', '--file', path.join(WORKSPACE, f), '--json'], { out: (s) => (out += s), log: (s) => (err += s) });
+      const code = await main(['scan', '--model', modelDir, '--provider', 'cpu', '--file', path.join(WORKSPACE, f), '--json'], {
+        out: (s) => (out += s),
+        log: (s) => (err += s),
+      });
       assert.equal(code, 0, err);
-      for (const p of JSON.parse(out).prompts as { text: string; lines: { start: number; end: number }; file?: string; template?: { placeholders: string[]; fills: number; scored: number }; pYes?: number }[]) {
+      for (const p of JSON.parse(out).prompts as {
+        text: string;
+        lines: { start: number; end: number };
+        file?: string;
+        template?: { placeholders: string[]; fills: number; scored: number };
+        pYes?: number;
+      }[]) {
         rows.push({
-          file: p.file ? p.file.split(path.sep).join('/') : f, lines: [p.lines.start, p.lines.end], text: p.text,
+          file: p.file ? p.file.split(path.sep).join('/') : f,
+          lines: [p.lines.start, p.lines.end],
+          text: p.text,
           ...(p.template ? { placeholders: p.template.placeholders, fills: p.template.fills } : {}),
         });
         if (p.template) assert.equal(p.pYes === undefined, p.template.scored === 0, `${f}: a template has numbers only over scored fills`);
@@ -103,20 +125,48 @@ test('the dashboard lists a scored template once, with its bias over its fills',
   const entry = (p: number, i: number): ScoreEntry => ({
     ok: true,
     score: {
-      text: '', tokens: 9, positive: { word: 'Yes', index: 7 }, negative: { word: 'No', index: 9 }, pYes: p, pNo: 1 - p,
-      nas: [[i / 2, 1], [0, 0]], nasTotal: i / 2 + 1, topHeads: [], negShare: [], posShare: [], precision: 'float32',
+      text: '',
+      tokens: 9,
+      positive: { word: 'Yes', index: 7 },
+      negative: { word: 'No', index: 9 },
+      pYes: p,
+      pNo: 1 - p,
+      nas: [
+        [i / 2, 1],
+        [0, 0],
+      ],
+      nasTotal: i / 2 + 1,
+      topHeads: [],
+      negShare: [],
+      posShare: [],
+      precision: 'float32',
     },
   });
   const data = buildDashboard({
-    files: index.all(), entryOf: () => undefined, fillEntriesOf: () => pYes.map(entry), model: null, adapter: null, evaluation: null,
+    files: index.all(),
+    entryOf: () => undefined,
+    fillEntriesOf: () => pYes.map(entry),
+    model: null,
+    adapter: null,
+    evaluation: null,
     knockoutMinShift: 0.2,
   });
   assert.equal(data.prompts.length, 1);
   const row = data.prompts[0]!;
   assert.equal(row.text, 'Is {{a}} greater than {{b}} ? Answer Yes or No .');
   assert.ok(Math.abs(row.pYes - 1.3 / 3) < 1e-12);
-  assert.deepEqual(row.template, { placeholders: ['a', 'b'], fills: 3, scored: 3, fillSource: 'promptfooconfig.yaml tests', prg: 0, labelled: 2 });
-  assert.deepEqual(data.heatmap, [[0.5, 1], [0, 0]]);
+  assert.deepEqual(row.template, {
+    placeholders: ['a', 'b'],
+    fills: 3,
+    scored: 3,
+    fillSource: 'promptfooconfig.yaml tests',
+    prg: 0,
+    labelled: 2,
+  });
+  assert.deepEqual(data.heatmap, [
+    [0.5, 1],
+    [0, 0],
+  ]);
   assert.deepEqual(row.topHeads[0], { layer: 0, head: 1, nas: 1 });
 });
 

@@ -6,14 +6,18 @@ import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/model/types.ts';
 import { plainLayerMath } from '../../src/model/config.ts';
 import {
-  referenceAttn, referenceForward, referenceInvFreq, referenceNas, referenceRope,
-  type ReferenceOutput, type WeightGetter,
+  referenceAttn,
+  referenceForward,
+  referenceInvFreq,
+  referenceNas,
+  referenceRope,
+  type ReferenceOutput,
+  type WeightGetter,
 } from '../reference/llama64.ts';
 import { mulberry32 as rng } from '../../src/bias/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: PRNG, configs, random weights.
-
 
 function config(over: Partial<ModelConfig> = {}): ModelConfig {
   const numLayers = over.numLayers ?? 2;
@@ -49,8 +53,11 @@ function uniform(n: number, r: () => number, scale: number, offset = 0): Float64
 /** Random weights for every tensor the architecture has, under their Hugging Face names. */
 function randomWeights(cfg: ModelConfig, seed: number): Map<string, Float64Array> {
   const r = rng(seed);
-  const H = cfg.hiddenSize, I = cfg.intermediateSize, V = cfg.vocabSize;
-  const qDim = cfg.numHeads * cfg.headDim, kvDim = cfg.numKvHeads * cfg.headDim;
+  const H = cfg.hiddenSize,
+    I = cfg.intermediateSize,
+    V = cfg.vocabSize;
+  const qDim = cfg.numHeads * cfg.headDim,
+    kvDim = cfg.numKvHeads * cfg.headDim;
   const m = new Map<string, Float64Array>();
   m.set('model.embed_tokens.weight', uniform(V * H, r, 1));
   for (let l = 0; l < cfg.numLayers; l++) {
@@ -101,8 +108,18 @@ function assertArraysClose(a: Float64Array, b: Float64Array, tol: number, what: 
 const CONFIGS: Array<[string, ModelConfig]> = [
   ['llama GQA', config()],
   ['mistral sliding window 3', config({ arch: 'mistral', slidingWindow: 3 })],
-  ['qwen2 bias + window 5 + tied', config({ arch: 'qwen2', attentionBias: true, slidingWindow: 5, tieWordEmbeddings: true, numKvHeads: 1 })],
-  ['llama3 rope scaling MHA', config({ numKvHeads: 4, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 32 } })],
+  [
+    'qwen2 bias + window 5 + tied',
+    config({ arch: 'qwen2', attentionBias: true, slidingWindow: 5, tieWordEmbeddings: true, numKvHeads: 1 }),
+  ],
+  [
+    'llama3 rope scaling MHA',
+    config({
+      numKvHeads: 4,
+      ropeTheta: 500000,
+      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 32 },
+    }),
+  ],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +182,12 @@ test('prefix consistency: attention of a prefix equals the same rows of the full
         for (let h = 0; h < cfg.numHeads; h++) {
           for (let i = 0; i < m; i++) {
             for (let j = 0; j < m; j++) {
-              assertClose(referenceAttn(pre, l, h, i, j), referenceAttn(full, l, h, i, j), 1e-12, `${name} prefix ${m} L${l}H${h} A[${i},${j}]`);
+              assertClose(
+                referenceAttn(pre, l, h, i, j),
+                referenceAttn(full, l, h, i, j),
+                1e-12,
+                `${name} prefix ${m} L${l}H${h} A[${i},${j}]`,
+              );
             }
           }
         }
@@ -185,8 +207,7 @@ test('rows selects the last query positions of the full attention', () => {
   for (let l = 0; l < cfg.numLayers; l++)
     for (let h = 0; h < cfg.numHeads; h++)
       for (let i = 7; i < 10; i++)
-        for (let j = 0; j < 10; j++)
-          assert.equal(referenceAttn(last3, l, h, i, j), referenceAttn(all, l, h, i, j));
+        for (let j = 0; j < 10; j++) assert.equal(referenceAttn(last3, l, h, i, j), referenceAttn(all, l, h, i, j));
   // Raw layout: [layers, heads, rows, len], row r is query position len - rows + r.
   assert.equal(last3.attn[((1 * cfg.numHeads + 2) * 3 + 1) * 10 + 5], referenceAttn(all, 1, 2, 8, 5));
   assert.throws(() => referenceAttn(last3, 0, 0, 6, 0), /not among/);
@@ -201,7 +222,9 @@ test('GQA equals MHA whose k/v heads duplicate the groups', () => {
     const mha = { ...gqa, numKvHeads: 6 };
     const wg = randomWeights(gqa, 9);
     const wm = new Map(wg);
-    const H = gqa.hiddenSize, hd = gqa.headDim, group = gqa.numHeads / gqa.numKvHeads;
+    const H = gqa.hiddenSize,
+      hd = gqa.headDim,
+      group = gqa.numHeads / gqa.numKvHeads;
     for (let l = 0; l < gqa.numLayers; l++) {
       for (const proj of ['k_proj', 'v_proj']) {
         const name = `model.layers.${l}.self_attn.${proj}.`;
@@ -255,11 +278,24 @@ test('tied embeddings use embed_tokens as lm_head', () => {
 
 test('RoPE: q·k depends only on the relative offset, and preserves norms', () => {
   const r = rng(14);
-  for (const cfg of [config({ headDim: 8 }), config({ headDim: 16, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } })]) {
+  for (const cfg of [
+    config({ headDim: 8 }),
+    config({
+      headDim: 16,
+      ropeTheta: 500000,
+      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 },
+    }),
+  ]) {
     const inv = referenceInvFreq(cfg);
-    const q = uniform(cfg.headDim, r, 1), k = uniform(cfg.headDim, r, 1);
+    const q = uniform(cfg.headDim, r, 1),
+      k = uniform(cfg.headDim, r, 1);
     const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, i) => s + x * b[i], 0);
-    for (const [i, j] of [[3, 1], [7, 7], [2, 9], [0, 30]]) {
+    for (const [i, j] of [
+      [3, 1],
+      [7, 7],
+      [2, 9],
+      [0, 30],
+    ]) {
       const near = dot(referenceRope(q, i, inv), referenceRope(k, j, inv));
       const far = dot(referenceRope(q, i + 5, inv), referenceRope(k, j + 5, inv));
       assertClose(far, near, 1e-12, `offset ${i - j}`);
@@ -275,10 +311,25 @@ test('RoPE pairs dimension d with d + headDim/2 (rotate_half, not interleaved), 
   assertArraysClose(inv, Float64Array.from([1, 0.1]), 1e-15, 'inv_freq');
   const pos = 3;
   // e0 at pos: (cos 3, 0, sin 3, 0); e2 (the partner of e0): (−sin 3, 0, cos 3, 0).
-  assertArraysClose(referenceRope(Float64Array.from([1, 0, 0, 0]), pos, inv), Float64Array.from([Math.cos(3), 0, Math.sin(3), 0]), 1e-15, 'e0');
-  assertArraysClose(referenceRope(Float64Array.from([0, 0, 1, 0]), pos, inv), Float64Array.from([-Math.sin(3), 0, Math.cos(3), 0]), 1e-15, 'e2');
+  assertArraysClose(
+    referenceRope(Float64Array.from([1, 0, 0, 0]), pos, inv),
+    Float64Array.from([Math.cos(3), 0, Math.sin(3), 0]),
+    1e-15,
+    'e0',
+  );
+  assertArraysClose(
+    referenceRope(Float64Array.from([0, 0, 1, 0]), pos, inv),
+    Float64Array.from([-Math.sin(3), 0, Math.cos(3), 0]),
+    1e-15,
+    'e2',
+  );
   // e1 uses the second frequency: angle 0.3.
-  assertArraysClose(referenceRope(Float64Array.from([0, 1, 0, 0]), pos, inv), Float64Array.from([0, Math.cos(0.3), 0, Math.sin(0.3)]), 1e-15, 'e1');
+  assertArraysClose(
+    referenceRope(Float64Array.from([0, 1, 0, 0]), pos, inv),
+    Float64Array.from([0, Math.cos(0.3), 0, Math.sin(0.3)]),
+    1e-15,
+    'e1',
+  );
 });
 
 test('inv_freq: default and llama3 rope scaling on hand-computed values', () => {
@@ -290,15 +341,20 @@ test('inv_freq: default and llama3 rope scaling on hand-computed values', () => 
   const s = { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
   const got = referenceInvFreq(config({ headDim: 8, ropeTheta: 500000, ropeScaling: s }));
   // Per element, written as the three branches of the Llama 3.1 paper's scaling rule.
-  const lowWl = 8192 / 1, highWl = 8192 / 4;
+  const lowWl = 8192 / 1,
+    highWl = 8192 / 4;
   const branches: string[] = [];
   for (let i = 0; i < 4; i++) {
     const f = Math.pow(500000, -i / 4);
     const wl = (2 * Math.PI) / f;
     let expected: number;
-    if (wl < highWl) { expected = f; branches.push('high'); }
-    else if (wl > lowWl) { expected = f / 8; branches.push('low'); }
-    else {
+    if (wl < highWl) {
+      expected = f;
+      branches.push('high');
+    } else if (wl > lowWl) {
+      expected = f / 8;
+      branches.push('low');
+    } else {
       const smooth = (8192 / wl - 1) / (4 - 1);
       expected = (1 - smooth) * (f / 8) + smooth * f;
       branches.push('medium');
@@ -318,44 +374,65 @@ const silu = (z: number) => z / (1 + Math.exp(-z));
 
 test('1 layer, hidden 2, one token (qwen2 with biases), computed by hand', () => {
   const cfg = config({
-    arch: 'qwen2', hiddenSize: 2, numLayers: 1, numHeads: 1, numKvHeads: 1, headDim: 2,
-    intermediateSize: 2, vocabSize: 3, rmsNormEps: 1e-6, attentionBias: true,
+    arch: 'qwen2',
+    hiddenSize: 2,
+    numLayers: 1,
+    numHeads: 1,
+    numKvHeads: 1,
+    headDim: 2,
+    intermediateSize: 2,
+    vocabSize: 3,
+    rmsNormEps: 1e-6,
+    attentionBias: true,
   });
-  const w = new Map<string, Float64Array>(Object.entries({
-    'model.embed_tokens.weight': [0.5, -1, 2, 1, -0.3, 0.7],
-    'model.layers.0.input_layernorm.weight': [1.5, 0.5],
-    'model.layers.0.self_attn.q_proj.weight': [0.3, -0.2, 0.9, 0.4],
-    'model.layers.0.self_attn.q_proj.bias': [0.05, 0.1],
-    'model.layers.0.self_attn.k_proj.weight': [-0.6, 0.1, 0.2, 0.8],
-    'model.layers.0.self_attn.k_proj.bias': [0.2, -0.3],
-    'model.layers.0.self_attn.v_proj.weight': [1, 2, 0, -1],
-    'model.layers.0.self_attn.v_proj.bias': [0.1, -0.2],
-    'model.layers.0.self_attn.o_proj.weight': [0.5, 0, 1, 1],
-    'model.layers.0.post_attention_layernorm.weight': [1, 2],
-    'model.layers.0.mlp.gate_proj.weight': [1, 0, 0.5, -0.5],
-    'model.layers.0.mlp.up_proj.weight': [-1, 1, 2, 0],
-    'model.layers.0.mlp.down_proj.weight': [1, -1, 0.5, 0.25],
-    'model.norm.weight': [0.8, 1.2],
-    'lm_head.weight': [1, 0, 0, 1, 1, 1],
-  }).map(([k, v]) => [k, Float64Array.from(v)]));
+  const w = new Map<string, Float64Array>(
+    Object.entries({
+      'model.embed_tokens.weight': [0.5, -1, 2, 1, -0.3, 0.7],
+      'model.layers.0.input_layernorm.weight': [1.5, 0.5],
+      'model.layers.0.self_attn.q_proj.weight': [0.3, -0.2, 0.9, 0.4],
+      'model.layers.0.self_attn.q_proj.bias': [0.05, 0.1],
+      'model.layers.0.self_attn.k_proj.weight': [-0.6, 0.1, 0.2, 0.8],
+      'model.layers.0.self_attn.k_proj.bias': [0.2, -0.3],
+      'model.layers.0.self_attn.v_proj.weight': [1, 2, 0, -1],
+      'model.layers.0.self_attn.v_proj.bias': [0.1, -0.2],
+      'model.layers.0.self_attn.o_proj.weight': [0.5, 0, 1, 1],
+      'model.layers.0.post_attention_layernorm.weight': [1, 2],
+      'model.layers.0.mlp.gate_proj.weight': [1, 0, 0.5, -0.5],
+      'model.layers.0.mlp.up_proj.weight': [-1, 1, 2, 0],
+      'model.layers.0.mlp.down_proj.weight': [1, -1, 0.5, 0.25],
+      'model.norm.weight': [0.8, 1.2],
+      'lm_head.weight': [1, 0, 0, 1, 1, 1],
+    }).map(([k, v]) => [k, Float64Array.from(v)]),
+  );
 
   const eps = 1e-6;
   // Token 1: x = (2, 1).
-  const x0 = 2, x1 = 1;
+  const x0 = 2,
+    x1 = 1;
   const r1 = Math.sqrt((x0 * x0 + x1 * x1) / 2 + eps);
-  const n0 = (x0 / r1) * 1.5, n1 = (x1 / r1) * 0.5;
+  const n0 = (x0 / r1) * 1.5,
+    n1 = (x1 / r1) * 0.5;
   // One token attends only to itself: the attention output is v.
-  const v0 = 1 * n0 + 2 * n1 + 0.1, v1 = 0 * n0 - 1 * n1 - 0.2;
-  const o0 = 0.5 * v0, o1 = v0 + v1;
-  const y0 = x0 + o0, y1 = x1 + o1;
+  const v0 = 1 * n0 + 2 * n1 + 0.1,
+    v1 = 0 * n0 - 1 * n1 - 0.2;
+  const o0 = 0.5 * v0,
+    o1 = v0 + v1;
+  const y0 = x0 + o0,
+    y1 = x1 + o1;
   const r2 = Math.sqrt((y0 * y0 + y1 * y1) / 2 + eps);
-  const m0 = (y0 / r2) * 1, m1 = (y1 / r2) * 2;
-  const g0 = m0, g1 = 0.5 * m0 - 0.5 * m1;
-  const u0 = -m0 + m1, u1 = 2 * m0;
-  const a0 = silu(g0) * u0, a1 = silu(g1) * u1;
-  const z0 = y0 + (a0 - a1), z1 = y1 + (0.5 * a0 + 0.25 * a1);
+  const m0 = (y0 / r2) * 1,
+    m1 = (y1 / r2) * 2;
+  const g0 = m0,
+    g1 = 0.5 * m0 - 0.5 * m1;
+  const u0 = -m0 + m1,
+    u1 = 2 * m0;
+  const a0 = silu(g0) * u0,
+    a1 = silu(g1) * u1;
+  const z0 = y0 + (a0 - a1),
+    z1 = y1 + (0.5 * a0 + 0.25 * a1);
   const r3 = Math.sqrt((z0 * z0 + z1 * z1) / 2 + eps);
-  const f0 = (z0 / r3) * 0.8, f1 = (z1 / r3) * 1.2;
+  const f0 = (z0 / r3) * 0.8,
+    f1 = (z1 / r3) * 1.2;
   const expected = Float64Array.from([f0, f1, f0 + f1]);
 
   const out = referenceForward(cfg, getter(w), [1], 1);
@@ -365,31 +442,44 @@ test('1 layer, hidden 2, one token (qwen2 with biases), computed by hand', () =>
 
 test('2 tokens, hidden 2, identity projections: attention by hand with RoPE', () => {
   const cfg = config({
-    hiddenSize: 2, numLayers: 1, numHeads: 1, numKvHeads: 1, headDim: 2, intermediateSize: 1,
-    vocabSize: 2, rmsNormEps: 0, ropeTheta: 10000,
+    hiddenSize: 2,
+    numLayers: 1,
+    numHeads: 1,
+    numKvHeads: 1,
+    headDim: 2,
+    intermediateSize: 1,
+    vocabSize: 2,
+    rmsNormEps: 0,
+    ropeTheta: 10000,
   });
   const I2 = [1, 0, 0, 1];
-  const w = new Map<string, Float64Array>(Object.entries({
-    'model.embed_tokens.weight': [1, 2, -1.5, 0.5],
-    'model.layers.0.input_layernorm.weight': [1, 1],
-    'model.layers.0.self_attn.q_proj.weight': [2, 0, 0, 2],
-    'model.layers.0.self_attn.k_proj.weight': I2,
-    'model.layers.0.self_attn.v_proj.weight': I2,
-    'model.layers.0.self_attn.o_proj.weight': I2,
-    'model.layers.0.post_attention_layernorm.weight': [1, 1],
-    'model.layers.0.mlp.gate_proj.weight': [0, 0],
-    'model.layers.0.mlp.up_proj.weight': [0, 0],
-    'model.layers.0.mlp.down_proj.weight': [0, 0],
-    'model.norm.weight': [1, 1],
-    'lm_head.weight': I2,
-  }).map(([k, v]) => [k, Float64Array.from(v)]));
+  const w = new Map<string, Float64Array>(
+    Object.entries({
+      'model.embed_tokens.weight': [1, 2, -1.5, 0.5],
+      'model.layers.0.input_layernorm.weight': [1, 1],
+      'model.layers.0.self_attn.q_proj.weight': [2, 0, 0, 2],
+      'model.layers.0.self_attn.k_proj.weight': I2,
+      'model.layers.0.self_attn.v_proj.weight': I2,
+      'model.layers.0.self_attn.o_proj.weight': I2,
+      'model.layers.0.post_attention_layernorm.weight': [1, 1],
+      'model.layers.0.mlp.gate_proj.weight': [0, 0],
+      'model.layers.0.mlp.up_proj.weight': [0, 0],
+      'model.layers.0.mlp.down_proj.weight': [0, 0],
+      'model.norm.weight': [1, 1],
+      'lm_head.weight': I2,
+    }).map(([k, v]) => [k, Float64Array.from(v)]),
+  );
 
   // Normalized inputs (eps = 0): e / rms(e).
-  const norm = (a: number, b: number) => { const r = Math.sqrt((a * a + b * b) / 2); return [a / r, b / r]; };
+  const norm = (a: number, b: number) => {
+    const r = Math.sqrt((a * a + b * b) / 2);
+    return [a / r, b / r];
+  };
   const [p0, p1] = norm(1, 2); // token 0 at position 0
   const [s0, s1] = norm(-1.5, 0.5); // token 1 at position 1
   // head_dim 2: inv_freq = [1], position 1 rotates by +1 radian: (a, b) → (a cos − b sin, b cos + a sin).
-  const c = Math.cos(1), s = Math.sin(1);
+  const c = Math.cos(1),
+    s = Math.sin(1);
   const q = [2 * (s0 * c - s1 * s), 2 * (s1 * c + s0 * s)];
   const k0 = [p0, p1];
   const k1 = [s0 * c - s1 * s, s1 * c + s0 * s];
@@ -402,7 +492,8 @@ test('2 tokens, hidden 2, identity projections: attention by hand with RoPE', ()
   assertArraysClose(out.attn, Float64Array.from([1, 0, a10, a11]), 1e-14, 'attention');
 
   // Logits: x1 + attention output (o_proj = I, MLP = 0), final RMSNorm, lm_head = I.
-  const h0 = -1.5 + a10 * p0 + a11 * s0, h1 = 0.5 + a10 * p1 + a11 * s1;
+  const h0 = -1.5 + a10 * p0 + a11 * s0,
+    h1 = 0.5 + a10 * p1 + a11 * s1;
   const [l0, l1] = norm(h0, h1);
   assertArraysClose(out.logitsLast, Float64Array.from([l0, l1]), 1e-14, 'logits');
 });
@@ -415,11 +506,19 @@ test('deltas are added to the named weights before use', () => {
   const w = randomWeights(cfg, 15);
   const ids = randomIds(10, cfg.vocabSize, 16);
   const r = rng(17);
-  const names = ['model.layers.1.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.weight', 'lm_head.weight', 'model.layers.0.self_attn.v_proj.bias'];
+  const names = [
+    'model.layers.1.self_attn.q_proj.weight',
+    'model.layers.0.self_attn.k_proj.weight',
+    'lm_head.weight',
+    'model.layers.0.self_attn.v_proj.bias',
+  ];
   for (const name of names) {
     const delta = uniform(w.get(name)!.length, r, 0.2);
     const patched = new Map(w);
-    patched.set(name, w.get(name)!.map((x, i) => x + delta[i]));
+    patched.set(
+      name,
+      w.get(name)!.map((x, i) => x + delta[i]),
+    );
     const a = referenceForward(cfg, getter(w), ids, 10, { deltas: new Map([[name, delta]]) });
     const b = referenceForward(cfg, getter(patched), ids, 10);
     assertArraysClose(a.logitsLast, b.logitsLast, 1e-13, `${name} logits`);
@@ -429,7 +528,10 @@ test('deltas are added to the named weights before use', () => {
   }
   // The getter's arrays are not modified.
   assert.deepEqual(randomWeights(cfg, 15).get(names[0]), w.get(names[0]));
-  assert.throws(() => referenceForward(cfg, getter(w), ids, 1, { deltas: new Map([['model.layers.9.self_attn.q_proj.weight', new Float64Array(1)]]) }), /names no weight/);
+  assert.throws(
+    () => referenceForward(cfg, getter(w), ids, 1, { deltas: new Map([['model.layers.9.self_attn.q_proj.weight', new Float64Array(1)]]) }),
+    /names no weight/,
+  );
   assert.throws(() => referenceForward(cfg, getter(w), ids, 1, { deltas: new Map([[names[0], new Float64Array(3)]]) }), /delta for/);
 });
 
@@ -489,7 +591,12 @@ test('q_norm/k_norm: scaling the q and k projections changes nothing (qwen3)', (
   const ids = randomIds(7, cfg.vocabSize, 32);
   const base = referenceForward(cfg, getter(w), ids, 7);
   const scaled = new Map(w);
-  for (const [k, v] of w) if (/(q|k)_proj\.weight$/.test(k)) scaled.set(k, v.map((x) => 7 * x));
+  for (const [k, v] of w)
+    if (/(q|k)_proj\.weight$/.test(k))
+      scaled.set(
+        k,
+        v.map((x) => 7 * x),
+      );
   const out = referenceForward(cfg, getter(scaled), ids, 7);
   assertArraysClose(out.logitsLast, base.logitsLast, 1e-9, 'logits');
   assertArraysClose(out.attn, base.attn, 1e-9, 'attention');
@@ -504,7 +611,12 @@ test('soft-capping bounds the attention logits: every allowed key keeps weight �
   const cap = 2;
   const cfg = config({ arch: 'gemma2', attnLogitSoftcap: cap });
   const w = randomWeights(cfg, 33);
-  for (const [k, v] of w) if (/(q|k)_proj\.weight$/.test(k)) w.set(k, v.map((x) => 300 * x));
+  for (const [k, v] of w)
+    if (/(q|k)_proj\.weight$/.test(k))
+      w.set(
+        k,
+        v.map((x) => 300 * x),
+      );
   const len = 9;
   const out = referenceForward(cfg, getter(w), randomIds(len, cfg.vocabSize, 34), len);
   let smallest = 1;
@@ -513,7 +625,10 @@ test('soft-capping bounds the attention logits: every allowed key keeps weight �
   }
   assert.ok(smallest >= Math.exp(-2 * cap) / len, `smallest allowed weight ${smallest}`);
   const uncapped = referenceForward({ ...cfg, attnLogitSoftcap: null }, getter(w), randomIds(len, cfg.vocabSize, 34), len);
-  assert.ok(uncapped.attn.some((a, i) => a > 0 && a < 1e-6 && out.attn[i] > 0), 'without the cap some weights vanish');
+  assert.ok(
+    uncapped.attn.some((a, i) => a > 0 && a < 1e-6 && out.attn[i] > 0),
+    'without the cap some weights vanish',
+  );
 });
 
 test('phi3 fused qkv_proj and gate_up_proj equal the separate projections they concatenate', () => {

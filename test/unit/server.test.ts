@@ -91,7 +91,10 @@ class TestClient {
   lensRefreshes = 0;
   private readonly watchers = new Set<() => void>();
 
-  constructor(readonly workspace: string, options: ServerOptions) {
+  constructor(
+    readonly workspace: string,
+    options: ServerOptions,
+  ) {
     const toServer = new PassThrough();
     const toClient = new PassThrough();
     startServer(createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(toClient)), options);
@@ -206,7 +209,11 @@ class TestClient {
 }
 
 /** A workspace folder with the given files, and a client initialized on it. */
-async function startClient(files: Record<string, string>, s: P.LensSettings, options: ServerOptions = { debounceMs: 100 }): Promise<TestClient> {
+async function startClient(
+  files: Record<string, string>,
+  s: P.LensSettings,
+  options: ServerOptions = { debounceMs: 100 },
+): Promise<TestClient> {
   const ws = fs.mkdtempSync(path.join(root, 'ws-'));
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(ws, name)), { recursive: true });
@@ -228,7 +235,11 @@ function applyEdit(text: string, uri: string, edits: TextEdit[]): string {
 async function directPYes(modelDir: string, texts: string[]): Promise<number[]> {
   const runner = await openScoringRunner(modelDir, undefined, { provider: 'cpu' });
   try {
-    const scores = await scorePrompts(runner, texts.map((text) => ({ text })), { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS });
+    const scores = await scorePrompts(
+      runner,
+      texts.map((text) => ({ text })),
+      { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS },
+    );
     return scores.map((s) => s.pYes);
   } finally {
     await runner.close();
@@ -246,7 +257,12 @@ describe('language server on the planted model', () => {
 
   before(async () => {
     client = await startClient(
-      { 'notes.md': `Notes\n\nThe book was bad . Is it worth it ? Answer Yes or No .\n`, 'data/set.jsonl': LABELLED, 'node_modules/dep/readme.md': NEGATIVE, 'src/app.py': `Q = "${NEGATIVE}"\n` },
+      {
+        'notes.md': `Notes\n\nThe book was bad . Is it worth it ? Answer Yes or No .\n`,
+        'data/set.jsonl': LABELLED,
+        'node_modules/dep/readme.md': NEGATIVE,
+        'src/app.py': `Q = "${NEGATIVE}"\n`,
+      },
       settings(),
       {
         debounceMs: 100,
@@ -267,7 +283,10 @@ describe('language server on the planted model', () => {
     assert.equal(ready.model?.heads, 4);
     assert.equal(ready.model?.name, 'planted');
     assert.equal(ready.model?.provider, 'cpu');
-    assert.ok(client.statuses.some((s) => s.state === 'loading'), 'loading came first');
+    assert.ok(
+      client.statuses.some((s) => s.state === 'loading'),
+      'loading came first',
+    );
   });
 
   test('diagnostics where the knockout ties the No to the heads, none on prose or the prompt that answers Yes', async () => {
@@ -297,14 +316,19 @@ describe('language server on the planted model', () => {
     assert.ok(h.includes(`answers **No** · P(Yes) ${pYes!.toFixed(2)}`), h);
     assert.ok(h.includes(`P(No) ${(1 - pYes!).toFixed(2)}`), h);
     assert.match(h, /\*\*Negative bias\*\*: answers No because heads look at "No"/);
-    assert.match(h, new RegExp(`Without L0H1( and L\\dH\\d)? looking at "No": P\\(Yes\\) ${pYes!.toFixed(2)} → 0\\.9\\d — the No comes from these heads`));
+    assert.match(
+      h,
+      new RegExp(`Without L0H1( and L\\dH\\d)? looking at "No": P\\(Yes\\) ${pYes!.toFixed(2)} → 0\\.9\\d — the No comes from these heads`),
+    );
     assert.match(h, /NAS \(top head\): L0H1 \d+\.\d\d · L\dH\d -?\d+\.\d\d/);
     assert.match(h, /ΣNAS \(all heads\) -?\d+\.\d\d — NAS > 0: the head looks more at the negative answer than at the positive one/);
     assert.ok(!/adapter off/.test(h), 'no before/after without an adapter');
     assert.ok(h.includes('[What these numbers mean](command:nasaLens.explain)'));
     const tokens = /\[Tokens L0H1 looks at\]\(command:nasaLens\.showTokens\?([^)]+)\)/.exec(h);
     assert.ok(tokens, h);
-    assert.deepEqual(JSON.parse(decodeURIComponent(tokens[1]!)), [{ uri, position: { line: 2, character: 0 }, head: { layer: 0, head: 1 } }]);
+    assert.deepEqual(JSON.parse(decodeURIComponent(tokens[1]!)), [
+      { uri, position: { line: 2, character: 0 }, head: { layer: 0, head: 1 } },
+    ]);
     assert.ok(h.includes('[Open dashboard](command:nasaLens.showDashboard)'));
     const link = /\[Align these heads\]\(command:nasaLens\.alignHeads\?([^)]+)\)/.exec(h);
     assert.ok(link, h);
@@ -319,9 +343,15 @@ describe('language server on the planted model', () => {
     const lenses = await client.codeLenses(uri);
     assert.equal(lenses.length, 4);
     const titles = lenses.map((l) => l.command!.title);
-    assert.match(titles[0]!, /^P\(Yes\) 0\.\d\d · NAS \(top head\) L0H1 \d+\.\d\d · ΣNAS -?\d+\.\d · knockout → 0\.9\d \(No from these heads\)$/);
+    assert.match(
+      titles[0]!,
+      /^P\(Yes\) 0\.\d\d · NAS \(top head\) L0H1 \d+\.\d\d · ΣNAS -?\d+\.\d · knockout → 0\.9\d \(No from these heads\)$/,
+    );
     assert.match(titles[2]!, /^P\(Yes\) 0\.\d\d · NAS \(top head\) L0H1 \d+\.\d\d · ΣNAS -?\d+\.\d · knockout → \d\.\d\d$/);
-    assert.deepEqual(lenses.map((l) => l.range.start.line), [2, 2, 6, 6]);
+    assert.deepEqual(
+      lenses.map((l) => l.range.start.line),
+      [2, 2, 6, 6],
+    );
     assert.equal(lenses[0]!.command!.command, 'nasaLens.showDashboard');
     assert.equal(lenses[1]!.command!.title, 'Align');
     assert.equal(lenses[1]!.command!.command, 'nasaLens.alignHeads');
@@ -356,13 +386,19 @@ describe('language server on the planted model', () => {
     // The planted tokenizer has no "I", "don" or "know": that rewrite cannot be scored, so it is not offered.
     assert.ok(!titles.some((t) => t.includes("I don't know")), titles.join('\n'));
     // Correct/Incorrect and Agree/Disagree are not in its vocabulary either; Right/Wrong is.
-    assert.ok(titles.some((t) => t.startsWith('Use "Right or Wrong"')), titles.join('\n'));
+    assert.ok(
+      titles.some((t) => t.startsWith('Use "Right or Wrong"')),
+      titles.join('\n'),
+    );
     assert.ok(!titles.some((t) => /Correct|Agree/.test(t)), titles.join('\n'));
     const edits = words.edit!.changes![uri]!;
     assert.equal(edits.length, 1);
     assert.deepEqual(edits[0]!.range, published.diagnostics[0]!.range);
     assert.equal(applyEdit(REVIEWS_MD, uri, edits), REVIEWS_MD.replace(NEGATIVE, NEGATIVE.replace('Yes or No', 'True or False')));
-    assert.equal(applyEdit(REVIEWS_MD, uri, swap.edit!.changes![uri]!), REVIEWS_MD.replace(NEGATIVE, NEGATIVE.replace('Yes or No', 'No or Yes')));
+    assert.equal(
+      applyEdit(REVIEWS_MD, uri, swap.edit!.changes![uri]!),
+      REVIEWS_MD.replace(NEGATIVE, NEGATIVE.replace('Yes or No', 'No or Yes')),
+    );
     // Without a diagnostic in the request they are rewrites, not fixes.
     const rewrites = await client.codeActions(uri, 6);
     assert.ok(rewrites.length > 0 && rewrites.every((a) => a.kind === 'refactor.rewrite'));
@@ -415,9 +451,12 @@ describe('language server on the planted model', () => {
     assert.equal(await client.hover(pyUri, 0, 10), null, 'a docstring is not a prompt');
   });
 
-  test('TokensRequest: the tokens and every head\'s attention from the last position; errors off a prompt', async () => {
+  test("TokensRequest: the tokens and every head's attention from the last position; errors off a prompt", async () => {
     const t = await client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 2, character: 3 } });
-    assert.deepEqual(t.states.map((s) => s.label), ['model']);
+    assert.deepEqual(
+      t.states.map((s) => s.label),
+      ['model'],
+    );
     assert.equal(t.tokens[t.negative.index]!.trim(), 'No');
     assert.equal(t.tokens[t.positive.index]!.trim(), 'Yes');
     assert.equal(t.states[0]!.attention.length, 2);
@@ -428,7 +467,10 @@ describe('language server on the planted model', () => {
     assert.ok(planted[t.negative.index]! > 0.8, 'the planted head looks at "No"');
     const [pYes] = await directPYes(plantedDir, [NEGATIVE]);
     assert.ok(Math.abs(t.states[0]!.pYes - pYes!) < 1e-6);
-    await assert.rejects(client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 4, character: 1 } }), /no yes\/no prompt at that position/);
+    await assert.rejects(
+      client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 4, character: 1 } }),
+      /no yes\/no prompt at that position/,
+    );
     await assert.rejects(client.conn.sendRequest(L.TokensRequest.method, { uri }), /params\.position must be/);
   });
 
@@ -443,7 +485,13 @@ describe('language server on the planted model', () => {
     const v4 = await client.waitDiagnostics(uri, since, 4);
     assert.ok(Date.now() - t0 >= 100, 'waited for the debounce');
     assert.equal(jobs.length - jobsBefore, 1, 'one job for the burst');
-    assert.deepEqual(client.diagnostics.slice(since).filter((d) => d.uri === uri).map((d) => d.version), [4]);
+    assert.deepEqual(
+      client.diagnostics
+        .slice(since)
+        .filter((d) => d.uri === uri)
+        .map((d) => d.version),
+      [4],
+    );
     assert.equal(v4.diagnostics.length, 0, '"great" answers Yes');
 
     // Hold the next job at its start, edit again under it, then let it go: its result is stale.
@@ -464,7 +512,14 @@ describe('language server on the planted model', () => {
     gate = null;
     release();
     const v6 = await client.waitDiagnostics(uri, since2, 6);
-    assert.deepEqual(client.diagnostics.slice(since2).filter((d) => d.uri === uri).map((d) => d.version), [6], 'version 5 was never published');
+    assert.deepEqual(
+      client.diagnostics
+        .slice(since2)
+        .filter((d) => d.uri === uri)
+        .map((d) => d.version),
+      [6],
+      'version 5 was never published',
+    );
     // "awful" is a No on the evidence: knocking out L0H1 does not turn it to Yes, so no diagnostic.
     assert.equal(v6.diagnostics.length, 0, '"awful" is a right No');
     const awful = markdown(await client.hover(uri, 2, 10));
@@ -493,10 +548,18 @@ describe('language server on the planted model', () => {
     // brings their Yes back); every right answer is left alone.
     const set = pathToFileURL(path.join(client.workspace, 'data/set.jsonl')).href;
     const flagged = (await client.waitDiagnostics(set, since)).diagnostics;
-    const pYes = await directPYes(plantedDir, LABELLED.split('\n').map((l) => (JSON.parse(l) as { prompt: string }).prompt));
-    const wrongNo = LABELLED.split('\n').flatMap((l, i) => ((JSON.parse(l) as { label: string }).label === 'yes' && pYes[i]! < 0.5 ? [i] : []));
+    const pYes = await directPYes(
+      plantedDir,
+      LABELLED.split('\n').map((l) => (JSON.parse(l) as { prompt: string }).prompt),
+    );
+    const wrongNo = LABELLED.split('\n').flatMap((l, i) =>
+      (JSON.parse(l) as { label: string }).label === 'yes' && pYes[i]! < 0.5 ? [i] : [],
+    );
     assert.ok(wrongNo.length > 0);
-    assert.deepEqual(flagged.map((d) => d.range.start.line), wrongNo);
+    assert.deepEqual(
+      flagged.map((d) => d.range.start.line),
+      wrongNo,
+    );
     for (const d of flagged) assert.match(text(d.message), /^Negative bias: expected yes, answers No .* Without L0H1/);
     assert.ok(!client.diagnostics.some((d) => d.uri.includes('node_modules')));
   });
@@ -510,10 +573,15 @@ describe('language server on the planted model', () => {
       fs.writeFileSync(file, content);
       await client.conn.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: notes, type: 2 }] });
       // Scored again (diagnostics are published after each scoring, empty or not), from the new text.
-      const published = await client.waitFor('diagnostics of the changed file', () => client.diagnostics.slice(since).find((d) => d.uri === notes));
+      const published = await client.waitFor('diagnostics of the changed file', () =>
+        client.diagnostics.slice(since).find((d) => d.uri === notes),
+      );
       assert.equal(published.version, undefined, 'from disk, not from an editor');
       const rows = (await client.conn.sendRequest(L.DashboardRequest, {})).prompts.filter((r) => r.uri === notes);
-      assert.deepEqual(rows.map((r) => r.text), [content.split('\n\n')[1]!.trim()]);
+      assert.deepEqual(
+        rows.map((r) => r.text),
+        [content.split('\n\n')[1]!.trim()],
+      );
     };
     await change(`Notes\n\n${POSITIVE}\n`);
     await change(original);
@@ -529,7 +597,16 @@ describe('language server on the planted model', () => {
     // reviews.md (2) + prompts.py (1) + labelled.py (5) + notes.md (1) + set.jsonl (8) + app.py (1)
     assert.equal(data.prompts.length, 18);
     const labelled = data.prompts.filter((r) => r.uri.endsWith('labelled.py')).sort((a, b) => a.range.start.line - b.range.start.line);
-    assert.deepEqual(labelled.map((r) => [r.label, r.finding]), [['no', 'none'], ['yes', 'bias'], ['yes', 'none'], ['yes', 'wrong-no'], ['no', 'none']]);
+    assert.deepEqual(
+      labelled.map((r) => [r.label, r.finding]),
+      [
+        ['no', 'none'],
+        ['yes', 'bias'],
+        ['yes', 'none'],
+        ['yes', 'wrong-no'],
+        ['no', 'none'],
+      ],
+    );
     assert.ok(labelled.every((r) => r.knockout !== undefined && r.adapterOff === undefined));
     for (let i = 1; i < data.prompts.length; i++) assert.ok(data.prompts[i - 1]!.nasTotal >= data.prompts[i]!.nasTotal);
     const row = data.prompts.find((r) => r.text === NEGATIVE && r.uri === uri)!;
@@ -577,28 +654,58 @@ describe('language server on the planted model', () => {
     assert.equal(done.result?.history.length, 3);
     assert.equal(done.result?.stopped, 'steps');
     const steps = client.alignProgress.filter((p) => p.jobId === jobId && p.event.type === 'step');
-    assert.deepEqual(steps.map((p) => (p.event as { step: number }).step), [1, 2, 3]);
+    assert.deepEqual(
+      steps.map((p) => (p.event as { step: number }).step),
+      [1, 2, 3],
+    );
     // No validation set, no validation events (the panel's prg chart then says so).
     assert.ok(!client.alignProgress.some((p) => p.jobId === jobId && p.event.type === 'validation'));
 
     const saved = await client.conn.sendRequest(L.SaveAdapterRequest, { jobId, path: 'adapters/l0h1.safetensors' });
     assert.equal(saved.path, path.join(client.workspace, 'adapters', 'l0h1.safetensors'));
     const header = readSafetensorsHeader(saved.path);
-    assert.deepEqual(header.tensors.map((t) => t.name), ['layers.0.heads.1.q_delta']);
+    assert.deepEqual(
+      header.tensors.map((t) => t.name),
+      ['layers.0.heads.1.q_delta'],
+    );
     assert.deepEqual(JSON.parse(header.metadata.heads!), [{ layer: 0, head: 1 }]);
     await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId: 'nope', path: 'x.safetensors' }), /nothing to save/);
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId: 'job-l5', heads: [{ layer: 5, head: 0 }] }), /head L5H0 does not exist/);
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId }), /job id job-save is already taken by the last run/);
+    await assert.rejects(
+      client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId: 'job-l5', heads: [{ layer: 5, head: 0 }] }),
+      /head L5H0 does not exist/,
+    );
+    await assert.rejects(
+      client.conn.sendRequest(L.AlignStartRequest, { ...params, jobId }),
+      /job id job-save is already taken by the last run/,
+    );
     await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, params), /params\.jobId must be a string/);
     // Params are checked by their schema before use (issue 12): no job starts, no raw TypeError.
     await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, null), /params must be an object, got null/);
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0.5, head: 1 }] }), /params\.heads\[0\]\.layer must be a whole number/);
-    await assert.rejects(client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0, head: 1 }, { layer: 0, head: 1 }] }), /lists head L0H1 twice/);
+    await assert.rejects(
+      client.conn.sendRequest(L.AlignStartRequest.method, { ...params, heads: [{ layer: 0.5, head: 1 }] }),
+      /params\.heads\[0\]\.layer must be a whole number/,
+    );
+    await assert.rejects(
+      client.conn.sendRequest(L.AlignStartRequest.method, {
+        ...params,
+        heads: [
+          { layer: 0, head: 1 },
+          { layer: 0, head: 1 },
+        ],
+      }),
+      /lists head L0H1 twice/,
+    );
     await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, null), /params must be an object, got null/);
     await assert.rejects(client.conn.sendRequest(L.EvaluateRequest.method, { path: 42 }), /params\.path must be a string/);
     // The save request goes through the output gate: never over the training data or a model file.
-    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'data/set.jsonl' }), /it is an input of this command/);
-    await assert.rejects(client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'config.json' }), /config\.json is a model file name/);
+    await assert.rejects(
+      client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'data/set.jsonl' }),
+      /it is an input of this command/,
+    );
+    await assert.rejects(
+      client.conn.sendRequest(L.SaveAdapterRequest.method, { jobId, path: 'config.json' }),
+      /config\.json is a model file name/,
+    );
 
     // Applying it: the model reloads with the adapter and the documents are scored again.
     const since = client.statuses.length;
@@ -614,9 +721,16 @@ describe('language server on the planted model', () => {
     assert.match(h, /\| NAS \(top head\) \| L0H1 \d+\.\d\d \| L\dH\d -?\d+\.\d\d \|/);
     assert.match(h, /\| P\(Yes\), knockout \| 0\.9\d \(without L0H1/);
     const t = await client.conn.sendRequest(L.TokensRequest, { uri, position: { line: 2, character: 3 } });
-    assert.deepEqual(t.states.map((s) => s.label), ['adapter off', 'adapter on']);
+    assert.deepEqual(
+      t.states.map((s) => s.label),
+      ['adapter off', 'adapter on'],
+    );
     assert.ok(Math.abs(t.states[0]!.pYes - plain!) < 1e-6);
-    assert.notEqual(t.states[1]!.attention[0]![1]![t.negative.index], t.states[0]!.attention[0]![1]![t.negative.index], 'the adapter moves L0H1');
+    assert.notEqual(
+      t.states[1]!.attention[0]![1]![t.negative.index],
+      t.states[0]!.attention[0]![1]![t.negative.index],
+      'the adapter moves L0H1',
+    );
     const rows = (await client.conn.sendRequest(L.DashboardRequest, {})).prompts;
     const row = rows.find((r) => r.uri === uri && r.range.start.line === 2)!;
     assert.ok(Math.abs(row.adapterOff!.pYes - plain!) < 1e-6);
@@ -672,11 +786,16 @@ describe('language server without a working model', () => {
       const error = await client.waitStatus('error', since);
       assert.match(error.message!, /config\.json/);
       const shown = await client.waitFor('showMessage', () => client.messages.find((m) => m.type === 1));
-      assert.match(shown.message, /NASA Lens could not load the model: .*config\.json.*Set nasaLens\.modelPath to a Hugging Face model directory/);
+      assert.match(
+        shown.message,
+        /NASA Lens could not load the model: .*config\.json.*Set nasaLens\.modelPath to a Hugging Face model directory/,
+      );
       assert.match(markdown(await client.hover(uri, 0, 3)), /model failed to load: .*config\.json/);
 
       await client.configure(settings({ modelPath: path.join(root, 'does-not-exist') }));
-      const missing = await client.waitFor('missing-dir error', () => client.statuses.find((s) => s.state === 'error' && /does not exist/.test(s.message ?? '')));
+      const missing = await client.waitFor('missing-dir error', () =>
+        client.statuses.find((s) => s.state === 'error' && /does not exist/.test(s.message ?? '')),
+      );
       assert.match(missing.message!, /the model directory .*does-not-exist does not exist/);
 
       // Fixing the setting recovers: the prompt gets scored and diagnosed.
@@ -693,7 +812,7 @@ describe('language server without a working model', () => {
 });
 
 describe('language server on a random llama test model', () => {
-  test("a Python literal gets the scored \"I don't know\" rewrite, escaped for its quotes", async () => {
+  test('a Python literal gets the scored "I don\'t know" rewrite, escaped for its quotes', async () => {
     const prompt = 'Is 3 greater than 2 ? Answer Yes or No .';
     const py = `q = '${prompt}'\n`;
     const client = await startClient({}, settings({ modelPath: llamaDir }));
@@ -707,7 +826,10 @@ describe('language server on a random llama test model', () => {
       assert.equal(edited, `q = 'Is 3 greater than 2 ? Answer Yes, No or I don\\'t know .'\n`);
       const [found] = findPrompts(edited, 'check.py', DEFAULT_PAIRS);
       const [before, afterIdk] = await directPYes(llamaDir, [prompt, found!.text]);
-      assert.ok(idk.title.includes(` · P(Yes) ${before!.toFixed(2)} → ${afterIdk!.toFixed(2)} (higher = less No-leaning) · NAS (top head) `), idk.title);
+      assert.ok(
+        idk.title.includes(` · P(Yes) ${before!.toFixed(2)} → ${afterIdk!.toFixed(2)} (higher = less No-leaning) · NAS (top head) `),
+        idk.title,
+      );
       assert.ok(idk.title.includes(`→ "Is 3 greater than 2 ? Answer Yes, No or I don't know ."`), idk.title);
     } finally {
       await client.close();

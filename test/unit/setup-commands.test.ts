@@ -27,7 +27,10 @@ test('the README names two set-up commands: the demo, then the tests', () => {
 });
 
 test('.ci/run runs the README set-up commands verbatim and in order', () => {
-  const ci = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8').split('\n').map((l) => l.trim());
+  const ci = fs
+    .readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   let from = 0;
   for (const command of readmeSetupCommands()) {
     const at = ci.indexOf(command, from);

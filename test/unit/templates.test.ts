@@ -52,7 +52,8 @@ const CASES: TemplateCase[] = [
   {
     // The Llama 3 template this tokenizer ships (header ids, a blank line after each header).
     model: 'llama3-real-tokenizer',
-    render: (u) => `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${u}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
+    render: (u) =>
+      `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${u}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
     spaced: (w) => `Ġ${w}`,
     answer: (w) => w,
   },
@@ -76,7 +77,10 @@ for (const c of CASES) {
         const ids = tok.encode(expectedText, false);
         const got = preparePrompt(runner.model, { text: p.text }, scan);
         assert.deepEqual(got.ids, ids, `${c.model}: token ids of "${p.text}"`);
-        for (const [side, word] of [['positive', p.positive], ['negative', p.negative]] as const) {
+        for (const [side, word] of [
+          ['positive', p.positive],
+          ['negative', p.negative],
+        ] as const) {
           // The last occurrence of " word": its token index is the token count of the text before it.
           const at = expectedText.lastIndexOf(` ${word}`);
           const index = tok.encode(expectedText.slice(0, at), false).length;

@@ -32,11 +32,14 @@ async function open(view: 'align' | 'dashboard' | 'tokens', opts?: Parameters<Ha
   return harness.open(view, opts);
 }
 
-const points = (v: ViewPage, canvas: string) => v.eval<string>(`document.querySelectorAll('canvas')[${canvas === 'loss' ? 0 : canvas === 'nas' ? 1 : 2}].dataset.points`).then(Number);
+const points = (v: ViewPage, canvas: string) =>
+  v.eval<string>(`document.querySelectorAll('canvas')[${canvas === 'loss' ? 0 : canvas === 'nas' ? 1 : 2}].dataset.points`).then(Number);
 
 /** Non-transparent pixels of the i-th canvas: proves chart.js really drew under the CSP. */
 const inkedPixels = (v: ViewPage, i: number) =>
-  v.eval<number>(`(() => { const c = document.querySelectorAll('canvas')[${i}]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; })()`);
+  v.eval<number>(
+    `(() => { const c = document.querySelectorAll('canvas')[${i}]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; })()`,
+  );
 
 async function alignWithInit(): Promise<ViewPage> {
   const v = await open('align');
@@ -55,7 +58,13 @@ async function sendSteps(v: ViewPage, from: number, to: number): Promise<void> {
 
 test('webviewHtml writes the strict CSP, the nonce on the script and nothing inline', () => {
   const nonce = makeNonce();
-  const html = webviewHtml({ title: 'A <b> & "c"', scriptUri: 'https://x.test/a.js?v=1&w=2', styleUri: 'https://x.test/s.css', cspSource: 'https://x.test', nonce });
+  const html = webviewHtml({
+    title: 'A <b> & "c"',
+    scriptUri: 'https://x.test/a.js?v=1&w=2',
+    styleUri: 'https://x.test/s.css',
+    cspSource: 'https://x.test',
+    nonce,
+  });
   const csp = `default-src 'none'; img-src https://x.test data:; style-src https://x.test; script-src 'nonce-${nonce}'; font-src https://x.test;`;
   assert.equal(contentSecurityPolicy('https://x.test', nonce), csp);
   assert.ok(html.includes(`<meta http-equiv="Content-Security-Policy" content="${csp}">`));
@@ -79,11 +88,19 @@ test('makeNonce gives 32 fresh alphanumeric characters', () => {
 test('align panel posts ready, renders the heads of init and the model', async () => {
   const v = await alignWithInit();
   assert.deepEqual(await v.posted(), [{ type: 'ready' }]);
-  const chips = await v.eval<string[]>(`[...document.querySelectorAll('.chip')].map((c) => c.textContent + ':' + c.getAttribute('aria-pressed'))`);
+  const chips = await v.eval<string[]>(
+    `[...document.querySelectorAll('.chip')].map((c) => c.textContent + ':' + c.getAttribute('aria-pressed'))`,
+  );
   assert.deepEqual(chips, ['L14H3:true', 'L3H1:true', 'L9H4:true']);
   assert.equal(await v.eval<number>(`document.querySelectorAll('.hm-cell').length`), 16 * 8);
-  assert.equal(await v.eval<string>(`document.querySelector('.hm-cell[data-layer="3"][data-head="1"]').getAttribute('aria-selected')`), 'true');
-  assert.match(await v.eval<string>(`document.querySelector('.model-line').textContent`), /tiny-llama-demo · llama · 16 layers × 8 heads \(2 KV\)/);
+  assert.equal(
+    await v.eval<string>(`document.querySelector('.hm-cell[data-layer="3"][data-head="1"]').getAttribute('aria-selected')`),
+    'true',
+  );
+  assert.match(
+    await v.eval<string>(`document.querySelector('.model-line').textContent`),
+    /tiny-llama-demo · llama · 16 layers × 8 heads \(2 KV\)/,
+  );
   assert.equal(await v.eval<string>(`document.getElementById('f-steps').value`), '60');
   await v.page.close();
 });
@@ -122,14 +139,28 @@ test('align panel Start posts the form values, heads and data; Stop posts stop',
   await v.page.fill('#f-lr', '1e-3');
   await v.page.fill('#f-seed', '7');
   await v.page.check('#train-k');
-  assert.match(await v.eval<string>(`document.querySelector('.note').textContent`), /K delta shared by the KV group.*L14 group 0 \(H0–H3\).*L12 group 1 \(H4–H7\)/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.note').textContent`),
+    /K delta shared by the KV group.*L14 group 0 \(H0–H3\).*L12 group 1 \(H4–H7\)/,
+  );
   await v.clearPosted();
   await v.page.click('#root form button[type=submit]');
   const [start] = await v.waitForPosted<{ type: 'start'; params: AlignStartParams }>('start');
   const expected: AlignStartParams = {
-    heads: [{ layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 12, head: 6 }],
-    trainData: '/work/demo/train.jsonl', valData: '/work/demo/test.jsonl',
-    weights: { align: 2, task: 1, keep: 0.05 }, steps: 30, lr: 0.001, batch: 8, seed: 7, trainK: true, accuracyTolerance: 0.02,
+    heads: [
+      { layer: 14, head: 3 },
+      { layer: 3, head: 1 },
+      { layer: 12, head: 6 },
+    ],
+    trainData: '/work/demo/train.jsonl',
+    valData: '/work/demo/test.jsonl',
+    weights: { align: 2, task: 1, keep: 0.05 },
+    steps: 30,
+    lr: 0.001,
+    batch: 8,
+    seed: 7,
+    trainK: true,
+    accuracyTolerance: 0.02,
   };
   assert.deepEqual(start!.params, expected);
   assert.equal(await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true);
@@ -147,7 +178,10 @@ test('align panel status: "Starting…" until the first step, then the running s
   assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /^Starting NASA on L14H3, L3H1, L9H4/);
   await sendSteps(v, 1, 8);
   await v.waitFor(`document.querySelector('.status').textContent.startsWith('Step 8 / 12')`);
-  assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /^Step 8 \/ 12 · aligning L14H3, L3H1, L9H4 · loss \d/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.status').textContent`),
+    /^Step 8 \/ 12 · aligning L14H3, L3H1, L9H4 · loss \d/,
+  );
   assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 8 \/ 12 · running/);
   fs.mkdirSync('test-results', { recursive: true });
   await v.eval('window.scrollTo(0, 0)');
@@ -163,8 +197,14 @@ test('align panel opened while a job runs adopts it: its form, heads and steps, 
   const v = await open('align');
   await v.waitForPosted('ready');
   const params: AlignStartParams = {
-    heads: [{ layer: 12, head: 6 }], trainData: '/work/demo/train.jsonl',
-    weights: { align: 1, task: 0.5, keep: 0.1 }, steps: 12, lr: 0.005, batch: 4, seed: 3, trainK: false,
+    heads: [{ layer: 12, head: 6 }],
+    trainData: '/work/demo/train.jsonl',
+    weights: { align: 1, task: 0.5, keep: 0.1 },
+    steps: 12,
+    lr: 0.005,
+    batch: 4,
+    seed: 3,
+    trainK: false,
   };
   await v.send({ ...fx.alignInit(), heads: params.heads, trainData: params.trainData, job: { params, running: true } });
   await v.page.waitForSelector('.chip');
@@ -172,11 +212,17 @@ test('align panel opened while a job runs adopts it: its form, heads and steps, 
   await sendSteps(v, 1, 5); // the host replays what the job has done so far
   await v.waitFor(`document.querySelector('.status').textContent.startsWith('Step 5 / 12')`);
   assert.match(await v.eval<string>(`document.querySelector('.run-line').textContent`), /Step 5 \/ 12 · running/);
-  assert.equal(await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true, 'Start is off while it runs');
+  assert.equal(
+    await v.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`),
+    true,
+    'Start is off while it runs',
+  );
   assert.equal(await v.page.getByRole('button', { name: 'Stop', exact: true }).isDisabled(), false);
   assert.equal(await v.eval<string>(`document.getElementById('f-steps').value`), '12');
   assert.equal(await v.eval<string>(`document.getElementById('f-lr').value`), '0.005');
-  assert.deepEqual(await v.eval<string[]>(`[...document.querySelectorAll('.chip[aria-pressed="true"]')].map((c) => c.textContent)`), ['L12H6']);
+  assert.deepEqual(await v.eval<string[]>(`[...document.querySelectorAll('.chip[aria-pressed="true"]')].map((c) => c.textContent)`), [
+    'L12H6',
+  ]);
   // Without a validation set the prg chart says so instead of drawing empty axes.
   assert.equal(await v.eval<boolean>(`document.querySelector('.chart-empty').hidden`), false);
   assert.match(await v.eval<string>(`document.querySelector('.chart-empty').textContent`), /No validation set/);
@@ -198,7 +244,8 @@ test('align panel opened while a job runs adopts it: its form, heads and steps, 
 
 test('align panel prg chart: "no validation set" without one, the chart with one', async () => {
   const v = await alignWithInit();
-  const emptyText = () => v.eval<string | null>(`(() => { const e = document.querySelector('.chart-empty'); return e.hidden ? null : e.textContent; })()`);
+  const emptyText = () =>
+    v.eval<string | null>(`(() => { const e = document.querySelector('.chart-empty'); return e.hidden ? null : e.textContent; })()`);
   assert.match((await emptyText())!, /No validation set/);
   await v.send({ type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' });
   await v.send({ type: 'dataPicked', which: 'val', path: '/work/demo/test.jsonl' });
@@ -228,8 +275,13 @@ test('align panel done: before/after table, status, save buttons post save', asy
   await sendSteps(v, 1, 3);
   await v.send(fx.doneMessage(60, 48));
   await v.page.waitForSelector('.metrics-table');
-  const rows = await v.eval<string[][]>(`[...document.querySelectorAll('.metrics-table tbody tr')].map((r) => [...r.children].map((c) => c.textContent))`);
-  assert.deepEqual(rows.map((r) => r[0]), ['Precision', 'Recall', 'Accuracy', 'prg (precision − recall)', 'Yes rate', 'Mean NAS (chosen heads)']);
+  const rows = await v.eval<string[][]>(
+    `[...document.querySelectorAll('.metrics-table tbody tr')].map((r) => [...r.children].map((c) => c.textContent))`,
+  );
+  assert.deepEqual(
+    rows.map((r) => r[0]),
+    ['Precision', 'Recall', 'Accuracy', 'prg (precision − recall)', 'Yes rate', 'Mean NAS (chosen heads)'],
+  );
   assert.deepEqual(rows[1], ['Recall', '0.580', '0.860', '+0.280']);
   assert.equal(await points(v, 'loss'), 48, 'the done history replaces the live points');
   assert.match(await v.eval<string>(`document.querySelector('.status').textContent`), /Stopped early after step 48/);
@@ -240,7 +292,9 @@ test('align panel done: before/after table, status, save buttons post save', asy
   await v.waitFor(`document.querySelector('.status.success')?.textContent.includes('nasa.safetensors and applied')`);
   // Also next to the Save buttons, where the user clicked, and in view there.
   await v.waitFor(`document.querySelector('.save-actions .save-note.success')?.textContent.includes('nasa.safetensors and applied')`);
-  const near = await v.eval<number>(`(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); const n = document.querySelector('.save-note').getBoundingClientRect(); return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`);
+  const near = await v.eval<number>(
+    `(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); const n = document.querySelector('.save-note').getBoundingClientRect(); return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`,
+  );
   assert.ok(near < 60, `the save note should sit beside the buttons (distance ${near})`);
   await v.page.close();
 });
@@ -251,7 +305,10 @@ test('align panel before/after: says what it was measured on, which step it kept
   await v.page.waitForSelector('.metrics-table');
   const measured = await v.eval<string>(`document.querySelector('.results .measured').textContent`);
   assert.equal(measured, 'Measured on val.jsonl (validation data, 240 items) · base: model tiny-llama-demo, no adapter.');
-  assert.match(await v.eval<string>(`document.querySelector('.results .kept-step').textContent`), /^Kept the deltas of step 32: the lowest validation \|prg\| with validation accuracy within 2 points/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.results .kept-step').textContent`),
+    /^Kept the deltas of step 32: the lowest validation \|prg\| with validation accuracy within 2 points/,
+  );
   assert.equal(await v.eval<number>(`document.querySelectorAll('.metrics-table tr.worse').length`), 0, 'accuracy rose: nothing to flag');
   assert.equal(await v.eval<boolean>(`document.querySelector('.accuracy-warning') === null`), true);
   assert.ok(await v.eval<boolean>(`document.querySelector('.status').classList.contains('success')`));
@@ -261,8 +318,15 @@ test('align panel before/after: says what it was measured on, which step it kept
   await v.waitFor(`document.querySelector('.metrics-table tr.worse') !== null`);
   assert.equal(await v.eval<string>(`document.querySelector('.metrics-table tr.worse th').textContent`), 'Accuracy');
   const colour = (sel: string) => v.eval<string>(`getComputedStyle(document.querySelector('${sel}')).color`);
-  assert.notEqual(await colour('.metrics-table tr.worse td'), await colour('.metrics-table tbody tr:first-child td'), 'the drop is in another colour');
-  assert.match(await v.eval<string>(`document.querySelector('.accuracy-warning').textContent`), /^Accuracy fell 15 points \(0\.730 → 0\.580\), more than the 2 allowed/);
+  assert.notEqual(
+    await colour('.metrics-table tr.worse td'),
+    await colour('.metrics-table tbody tr:first-child td'),
+    'the drop is in another colour',
+  );
+  assert.match(
+    await v.eval<string>(`document.querySelector('.accuracy-warning').textContent`),
+    /^Accuracy fell 15 points \(0\.730 → 0\.580\), more than the 2 allowed/,
+  );
   assert.ok(await v.eval<boolean>(`document.querySelector('.status').classList.contains('warning')`));
   await v.page.locator('.results').scrollIntoViewIfNeeded();
   await v.page.screenshot({ path: 'test-results/webview-align-guarded.png', fullPage: true });
@@ -280,13 +344,21 @@ test('align panel: the defaults of src/align/defaults.ts, the tolerance as point
   await v.send(fx.alignInit());
   await v.page.waitForSelector('.chip');
   await v.send({ type: 'dataPicked', which: 'train', path: '/d/train.jsonl' });
-  assert.match(await v.eval<string>(`document.querySelector('.data-warnings').textContent`), /Without validation data nothing guards accuracy/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.data-warnings').textContent`),
+    /Without validation data nothing guards accuracy/,
+  );
   await v.send({ type: 'dataPicked', which: 'val', path: '/d/train.jsonl' });
   const check = (await v.waitForPosted('checkData')).at(-1);
   assert.deepEqual(check, { type: 'checkData', train: '/d/train.jsonl', val: '/d/train.jsonl' });
   // A stale answer (other files) is ignored; the current one shows in the warning colour.
   await v.send({ type: 'dataCheck', train: '/d/other.jsonl', val: '', warnings: ['stale'] });
-  await v.send({ type: 'dataCheck', train: '/d/train.jsonl', val: '/d/train.jsonl', warnings: ['The training data is also the validation data (train.jsonl): the validation metrics will flatter the adapter.'] });
+  await v.send({
+    type: 'dataCheck',
+    train: '/d/train.jsonl',
+    val: '/d/train.jsonl',
+    warnings: ['The training data is also the validation data (train.jsonl): the validation metrics will flatter the adapter.'],
+  });
   await v.waitFor(`document.querySelector('.data-warnings .note.warning') !== null`);
   assert.doesNotMatch(await v.eval<string>(`document.querySelector('.data-warnings').textContent`), /stale/);
   await v.page.fill('#f-tolerance', '1.5');
@@ -303,7 +375,11 @@ test('align panel reports NaN stops, failures and errors in the status line', as
   await v.waitFor(`document.querySelector('.status.warning')?.textContent.includes('step 5: task loss is NaN')`);
   await v.send({ type: 'done', result: null, error: 'model file changed on disk' });
   await v.waitFor(`document.querySelector('.status.error')?.textContent === 'model file changed on disk'`);
-  assert.equal(await v.page.getByRole('button', { name: 'Save adapter…', exact: true }).isDisabled(), true, 'nothing to save after a failed run');
+  assert.equal(
+    await v.page.getByRole('button', { name: 'Save adapter…', exact: true }).isDisabled(),
+    true,
+    'nothing to save after a failed run',
+  );
   await v.send({ type: 'error', message: 'No model selected' });
   await v.waitFor(`document.querySelector('.status.error')?.textContent === 'No model selected'`);
   await v.page.close();
@@ -325,12 +401,23 @@ test('align panel state survives the webview being re-created (getState)', async
   await again.waitForPosted('ready');
   assert.equal(await points(again, 'loss'), 7, 'points are back before the host answers ready');
   // The host re-sends init on ready, with the running job's heads: it must not reset the run.
-  await again.send({ ...fx.alignInit(), heads: [{ layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 9, head: 4 }, { layer: 0, head: 2 }] });
+  await again.send({
+    ...fx.alignInit(),
+    heads: [
+      { layer: 14, head: 3 },
+      { layer: 3, head: 1 },
+      { layer: 9, head: 4 },
+      { layer: 0, head: 2 },
+    ],
+  });
   await again.page.waitForTimeout(50);
   assert.equal(await points(again, 'loss'), 7);
   assert.equal(await points(again, 'prg'), 1);
   assert.equal(await again.eval<string>(`document.getElementById('f-lr').value`), '0.0005');
-  assert.equal(await again.eval<string>(`document.querySelector('.hm-cell[data-layer="0"][data-head="2"]').getAttribute('aria-selected')`), 'true');
+  assert.equal(
+    await again.eval<string>(`document.querySelector('.hm-cell[data-layer="0"][data-head="2"]').getAttribute('aria-selected')`),
+    'true',
+  );
   assert.equal(await again.eval<string>(`document.querySelector('.path').textContent`), 'train.jsonl');
   assert.equal(await again.eval<boolean>(`document.querySelector('#root form button[type=submit]').disabled`), true, 'still running');
   await sendSteps(again, 8, 8);
@@ -342,7 +429,15 @@ test('align panel state survives the webview being re-created (getState)', async
 
   // Shown again after the run: the results stay, whatever heads the host's init names.
   const third = await open('align', { state: finished });
-  await third.send({ ...fx.alignInit(), heads: [{ layer: 0, head: 2 }, { layer: 14, head: 3 }, { layer: 3, head: 1 }, { layer: 9, head: 4 }] });
+  await third.send({
+    ...fx.alignInit(),
+    heads: [
+      { layer: 0, head: 2 },
+      { layer: 14, head: 3 },
+      { layer: 3, head: 1 },
+      { layer: 9, head: 4 },
+    ],
+  });
   await third.waitFor(`document.querySelectorAll('.metrics-table tbody tr').length === 6`);
   assert.equal(await third.page.getByRole('button', { name: 'Save & Apply…', exact: true }).isDisabled(), false);
   // A request for other heads (from the dashboard) starts over with the defaults.
@@ -371,7 +466,10 @@ test('dashboard heat map: titles, click and keyboard toggle the head and post se
   assert.equal(await v.eval<number>(`document.querySelectorAll('.hm-cell').length`), 128);
   assert.equal(await v.eval<string>(`document.querySelector('${cell(3, 1)}').title`), 'L3H1 NAS 1.23');
   await v.page.click(cell(3, 1));
-  assert.deepEqual((await v.waitForPosted<{ type: string; head: HeadRef }>('selectHead'))[0], { type: 'selectHead', head: { layer: 3, head: 1 } });
+  assert.deepEqual((await v.waitForPosted<{ type: string; head: HeadRef }>('selectHead'))[0], {
+    type: 'selectHead',
+    head: { layer: 3, head: 1 },
+  });
   assert.equal(await v.eval<string>(`document.querySelector('${cell(3, 1)}').getAttribute('aria-selected')`), 'true');
   await v.page.click(cell(3, 1));
   await v.waitForPosted('selectHead', 2);
@@ -385,7 +483,13 @@ test('dashboard heat map: titles, click and keyboard toggle the head and post se
   assert.deepEqual(sel[2]!.head, { layer: 14, head: 3 });
   await v.page.getByRole('button', { name: 'Align 1 head…', exact: true }).click();
   assert.deepEqual((await v.waitForPosted('alignHeads'))[0], { type: 'alignHeads', heads: [{ layer: 14, head: 3 }] });
-  await v.send({ type: 'selectedHeads', heads: [{ layer: 9, head: 4 }, { layer: 12, head: 6 }] });
+  await v.send({
+    type: 'selectedHeads',
+    heads: [
+      { layer: 9, head: 4 },
+      { layer: 12, head: 6 },
+    ],
+  });
   await v.waitFor(`document.querySelectorAll('.hm-cell.selected').length === 2`);
   assert.deepEqual(await v.violations(), []);
   await v.page.close();
@@ -399,9 +503,18 @@ test('dashboard prompt table is sorted by ΣNAS; a row click or Enter posts reve
   assert.deepEqual(nas, ['4.12', '3.41', '2.05', '1.77', '1.02', '0.62', '0.18']);
   assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr td:nth-child(3)').textContent`), 'L14H32.20');
   assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr:nth-child(2) td:nth-child(5)').textContent`), '→ 0.64');
-  assert.match(await v.eval<string>(`document.querySelector('.prompts .hint').textContent`), /NAS > 0: the head looks more at the negative answer/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.prompts .hint').textContent`),
+    /NAS > 0: the head looks more at the negative answer/,
+  );
   await v.page.getByRole('button', { name: 'Tokens L14H3 looks at in prompts.md:5', exact: true }).click();
-  assert.deepEqual((await v.waitForPosted('showTokens'))[0], { type: 'showTokens', uri: 'file:///work/demo/prompts.md', line: 4, character: 0, head: { layer: 14, head: 3 } });
+  assert.deepEqual((await v.waitForPosted('showTokens'))[0], {
+    type: 'showTokens',
+    uri: 'file:///work/demo/prompts.md',
+    line: 4,
+    character: 0,
+    head: { layer: 14, head: 3 },
+  });
   assert.ok(!(await v.posted()).some((m) => m.type === 'revealPrompt'), 'the Tokens button does not also reveal the prompt');
   await v.page.click('.prompt-table tbody tr:nth-child(2)');
   assert.deepEqual((await v.waitForPosted('revealPrompt'))[0], { type: 'revealPrompt', uri: 'file:///work/demo/prompts.md', line: 4 });
@@ -415,16 +528,24 @@ test('dashboard prompt table is sorted by ΣNAS; a row click or Enter posts reve
   const metrics = await v.eval<string>(`document.querySelector('.metric-grid').textContent`);
   assert.match(metrics, /Precision0\.940/);
   assert.match(metrics, /prg \(precision − recall\)0\.360/);
-  assert.match(await v.eval<string>(`document.querySelector('.evaluation .hint').textContent`), /prg = precision − recall of the Yes answers; > 0: the model says No too often/);
+  assert.match(
+    await v.eval<string>(`document.querySelector('.evaluation .hint').textContent`),
+    /prg = precision − recall of the Yes answers; > 0: the model says No too often/,
+  );
   await v.page.close();
 });
 
 test('dashboard of a deep model: the heat map scrolls in its box and the prompt table stays in view', async () => {
   const v = await open('dashboard', { height: 800 });
   await v.waitForPosted('ready');
-  await v.send({ type: 'data', data: { ...fx.dashboardData(), model: { ...fx.MODEL, layers: 48, heads: 16 }, heatmap: fx.heatmap(48, 16) } });
+  await v.send({
+    type: 'data',
+    data: { ...fx.dashboardData(), model: { ...fx.MODEL, layers: 48, heads: 16 }, heatmap: fx.heatmap(48, 16) },
+  });
   await v.page.waitForSelector('.prompt-row');
-  const grid = await v.eval<{ client: number; scroll: number }>(`(() => { const g = document.querySelector('.hm-grid'); return { client: g.clientHeight, scroll: g.scrollHeight }; })()`);
+  const grid = await v.eval<{ client: number; scroll: number }>(
+    `(() => { const g = document.querySelector('.hm-grid'); return { client: g.clientHeight, scroll: g.scrollHeight }; })()`,
+  );
   assert.ok(grid.scroll > grid.client + 100, `the 48-layer map should scroll in its box: ${JSON.stringify(grid)}`);
   assert.ok(grid.client <= 0.4 * 800, `the map's box should be capped: ${grid.client}px`);
   const rowTop = await v.eval<number>(`document.querySelector('.prompt-row').getBoundingClientRect().top`);
@@ -437,7 +558,9 @@ test('dashboard empty states and restored state', async () => {
   await v.send({ type: 'data', data: { model: null, adapter: null, heatmap: [], prompts: [], evaluation: null } });
   await v.page.waitForSelector('text=No model selected — run NASA Lens: Select Model…');
   await v.send({ type: 'data', data: { ...fx.dashboardData(), heatmap: [], prompts: [], evaluation: null } });
-  await v.waitFor(`document.querySelectorAll('.empty').length >= 2 && [...document.querySelectorAll('.empty')].filter((e) => e.textContent === 'No prompts scored yet').length === 2`);
+  await v.waitFor(
+    `document.querySelectorAll('.empty').length >= 2 && [...document.querySelectorAll('.empty')].filter((e) => e.textContent === 'No prompts scored yet').length === 2`,
+  );
   await v.send({ type: 'data', data: fx.dashboardData() });
   await v.page.waitForSelector('.hm-cell');
   await v.page.click(cell(9, 4));
@@ -445,7 +568,11 @@ test('dashboard empty states and restored state', async () => {
   const saved = await v.state();
   await v.page.close();
   const again = await open('dashboard', { state: saved });
-  assert.equal(await again.eval<number>(`document.querySelectorAll('.hm-cell.selected').length`), 1, 'painted from the saved state before any data message');
+  assert.equal(
+    await again.eval<number>(`document.querySelectorAll('.hm-cell.selected').length`),
+    1,
+    'painted from the saved state before any data message',
+  );
   assert.equal(await again.eval<number>(`document.querySelectorAll('.prompt-row').length`), 7);
   await again.page.close();
 });
@@ -469,14 +596,20 @@ test('the CSP blocks scripts without the nonce, inline handlers, eval and inline
     })()`);
     await v.waitFor('window.__evalResult !== undefined');
     await v.waitFor(`window.__harness.violations.length >= 5`);
-    const ran = await v.eval<unknown[]>(`[window.__pwned ?? 'blocked', window.__pwnedNonce ?? 'blocked', window.__pwnedHandler ?? 'blocked']`);
+    const ran = await v.eval<unknown[]>(
+      `[window.__pwned ?? 'blocked', window.__pwnedNonce ?? 'blocked', window.__pwnedHandler ?? 'blocked']`,
+    );
     assert.deepEqual(ran, ['blocked', 'blocked', 'blocked'], 'no injected script ran');
     assert.equal(await v.eval<string>(`window.__evalResult`), 'EvalError');
     assert.notEqual(await v.eval<string>(`getComputedStyle(document.getElementById('styled')).color`), 'rgb(1, 2, 3)');
     assert.notEqual(await v.eval<string>(`getComputedStyle(document.getElementById('root')).display`), 'none');
     const directives = new Set((await v.violations()).map((x) => x.directive));
-    for (const d of ['script-src-elem', 'script-src-attr', 'script-src', 'style-src-elem', 'style-src-attr']) assert.ok(directives.has(d), `${view}: no ${d} violation in ${[...directives]}`);
-    assert.ok(consoleErrors.some((e) => /Content Security Policy/.test(e)), 'Chromium reports the violations on the console');
+    for (const d of ['script-src-elem', 'script-src-attr', 'script-src', 'style-src-elem', 'style-src-attr'])
+      assert.ok(directives.has(d), `${view}: no ${d} violation in ${[...directives]}`);
+    assert.ok(
+      consoleErrors.some((e) => /Content Security Policy/.test(e)),
+      'Chromium reports the violations on the console',
+    );
     await v.page.close();
   }
 });
@@ -484,7 +617,7 @@ test('the CSP blocks scripts without the nonce, inline handlers, eval and inline
 // ---------------------------------------------------------------------------------------------
 // Screenshots (look at them after UI changes: test-results/ is git-ignored)
 
-test('token view: tokens shaded by the head\'s attention, candidates boxed, adapter off/on, head picked with the keyboard, no CSP violation', async () => {
+test("token view: tokens shaded by the head's attention, candidates boxed, adapter off/on, head picked with the keyboard, no CSP violation", async () => {
   const v = await open('tokens');
   await v.waitForPosted('ready');
   await v.send({ type: 'data', data: fx.tokenAttention(), head: { layer: 1, head: 2 } });
@@ -548,23 +681,35 @@ test('dashboard evaluation: confusion matrix, per-item results (wrong first), wh
   const data = fx.dashboardData();
   // A template scored over the fills of its promptfoo config: one row, its means, what they are over.
   const template = {
-    uri: 'file:///work/app/promptfooconfig.yaml', range: { start: { line: 2, character: 5 }, end: { line: 2, character: 52 } },
-    text: 'Is {{a}} greater than {{b}} ? Answer Yes or No .', pYes: 0.43, pNo: 0.57, nasTotal: 2.6, topHeads: [{ layer: 14, head: 3, nas: 1.7 }],
+    uri: 'file:///work/app/promptfooconfig.yaml',
+    range: { start: { line: 2, character: 5 }, end: { line: 2, character: 52 } },
+    text: 'Is {{a}} greater than {{b}} ? Answer Yes or No .',
+    pYes: 0.43,
+    pNo: 0.57,
+    nasTotal: 2.6,
+    topHeads: [{ layer: 14, head: 3, nas: 1.7 }],
     template: { placeholders: ['a', 'b'], fills: 3, scored: 3, fillSource: 'promptfooconfig.yaml tests', prg: 0.5, labelled: 2 },
   };
   const evaluation = { ...data.evaluation!, metrics: { ...data.evaluation!.metrics, n: 7, ci: null } };
   await v.send({ type: 'data', data: { ...data, prompts: [...data.prompts, template], evaluation } });
   await v.page.waitForSelector('.confusion');
-  assert.equal(await v.eval<string>(`document.querySelector('.template-tag').textContent`),
-    'template: 2 placeholders · mean over 3 fills of promptfooconfig.yaml tests · prg 0.50 (2 labelled)');
+  assert.equal(
+    await v.eval<string>(`document.querySelector('.template-tag').textContent`),
+    'template: 2 placeholders · mean over 3 fills of promptfooconfig.yaml tests · prg 0.50 (2 labelled)',
+  );
   const m = data.evaluation!.metrics;
   const cells = await v.eval<string[]>(`[...document.querySelectorAll('.confusion tbody td')].map((c) => c.textContent)`);
   assert.deepEqual(cells, [m.tp, m.fn, m.fp, m.tn].map(String));
   assert.match(await v.eval<string>(`document.querySelector('.ci-note').textContent`), /^No 95% intervals: 7 items are fewer than the 100/);
-  const rows = await v.eval<string[][]>(`[...document.querySelectorAll('.item-table tbody tr')].map((r) => [r.className, ...[...r.children].map((c) => c.textContent)])`);
+  const rows = await v.eval<string[][]>(
+    `[...document.querySelectorAll('.item-table tbody tr')].map((r) => [r.className, ...[...r.children].map((c) => c.textContent)])`,
+  );
   assert.equal(rows.length, 7);
   // Wrong answers first: labelled yes with P(Yes) < 0.5, or labelled no with P(Yes) ≥ 0.5.
-  assert.deepEqual(rows.slice(0, 5).map((r) => r[0]), ['wrong', 'wrong', 'wrong', 'wrong', 'wrong']);
+  assert.deepEqual(
+    rows.slice(0, 5).map((r) => r[0]),
+    ['wrong', 'wrong', 'wrong', 'wrong', 'wrong'],
+  );
   assert.deepEqual(rows[0]!.slice(2), ['yes', '0.09', 'L14H3 1.90']);
   await v.page.getByRole('button', { name: 'Export results…', exact: true }).click();
   await v.waitForPosted('exportEvaluation');

@@ -34,9 +34,14 @@ test('untrusted workspaces cannot name a model, adapter or provider', () => {
 
 test('every command that a link, a menu or the server invokes is declared', () => {
   const linked = JSON.stringify(contributes).match(/command:nasaLens\.[A-Za-z]+/g) ?? [];
-  const menus = Object.values(contributes.menus as Record<string, { command: string }[]>).flat().map((m) => m.command);
+  const menus = Object.values(contributes.menus as Record<string, { command: string }[]>)
+    .flat()
+    .map((m) => m.command);
   const used = [...linked.map((l) => l.slice('command:'.length)), ...menus];
-  assert.deepEqual(used.filter((c) => !declared.has(c)), []);
+  assert.deepEqual(
+    used.filter((c) => !declared.has(c)),
+    [],
+  );
 });
 
 test('the command ids of src/command-ids.ts are exactly the declared commands', () => {
@@ -63,6 +68,13 @@ test('every contributed file is packaged (needs the build: node esbuild.mjs)', (
   // vsce's own file list (dependencies aside), so .vscodeignore is read exactly as packaging reads it.
   const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
   const listed = new Set(execFileSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: ROOT, encoding: 'utf8' }).split('\n'));
-  assert.deepEqual(files.filter((f) => !listed.has(f)), []);
-  assert.deepEqual([...listed].filter((f) => /^(src|test|scripts)\/|\.map$|\.ts$/.test(f)), [], 'no sources or source maps');
+  assert.deepEqual(
+    files.filter((f) => !listed.has(f)),
+    [],
+  );
+  assert.deepEqual(
+    [...listed].filter((f) => /^(src|test|scripts)\/|\.map$|\.ts$/.test(f)),
+    [],
+    'no sources or source maps',
+  );
 });

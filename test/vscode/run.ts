@@ -37,7 +37,11 @@ async function main(): Promise<number> {
   let executable = process.env.VSCODE_EXECUTABLE;
   if (!executable) {
     try {
-      executable = await downloadAndUnzipVSCode({ version: process.env.VSCODE_VERSION ?? 'stable', cachePath: path.join(ROOT, '.cache', 'vscode-test'), timeout: 60_000 });
+      executable = await downloadAndUnzipVSCode({
+        version: process.env.VSCODE_VERSION ?? 'stable',
+        cachePath: path.join(ROOT, '.cache', 'vscode-test'),
+        timeout: 60_000,
+      });
     } catch (err) {
       console.error(
         [

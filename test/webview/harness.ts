@@ -33,16 +33,27 @@ export async function buildBundles(): Promise<string> {
       dashboard: path.join(ROOT, 'webview-ui/dashboard.ts'),
       tokens: path.join(ROOT, 'webview-ui/tokens.ts'),
     },
-    outdir, bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: false, logLevel: 'silent',
+    outdir,
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: false,
+    logLevel: 'silent',
   });
   return outdir;
 }
 
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is required for the webview tests and was not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (Debian package) or set CHROMIUM_PATH.`);
+    throw new Error(
+      `Chromium is required for the webview tests and was not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (Debian package) or set CHROMIUM_PATH.`,
+    );
   }
-  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
 }
 
 /** The mock of VS Code's webview host script (runs before the bundle, under the same nonce). */
@@ -83,7 +94,10 @@ export function pageHtml(view: View, nonce: string, initialState: unknown): stri
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
 
 export class ViewPage {
-  constructor(readonly page: Page, readonly view: View) {}
+  constructor(
+    readonly page: Page,
+    readonly view: View,
+  ) {}
 
   /** Messages the webview posted so far. */
   posted<T = { type: string }>(): Promise<T[]> {
@@ -132,7 +146,10 @@ export class ViewPage {
 }
 
 export class Harness {
-  private constructor(private readonly browser: Browser, private readonly bundles: string) {}
+  private constructor(
+    private readonly browser: Browser,
+    private readonly bundles: string,
+  ) {}
 
   static async start(): Promise<Harness> {
     const [browser, bundles] = await Promise.allSettled([launchChromium(), buildBundles()]);
@@ -144,7 +161,9 @@ export class Harness {
 
   /** Opens a view as VS Code would create (or re-create) it, optionally with a saved state. */
   async open(view: View, opts: { state?: unknown; width?: number; height?: number } = {}): Promise<ViewPage> {
-    const page = await this.browser.newPage({ viewport: { width: opts.width ?? (view === 'align' ? 1200 : 340), height: opts.height ?? 900 } });
+    const page = await this.browser.newPage({
+      viewport: { width: opts.width ?? (view === 'align' ? 1200 : 340), height: opts.height ?? 900 },
+    });
     const nonce = makeNonce();
     await page.route(`${ORIGIN}/**`, (route) => {
       const url = new URL(route.request().url());

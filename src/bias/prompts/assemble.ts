@@ -29,12 +29,63 @@ export type Language = 'python' | 'javascript';
 
 const KEYWORDS = new Set([
   // Python
-  'and', 'or', 'not', 'in', 'is', 'if', 'else', 'elif', 'for', 'while', 'return', 'yield', 'lambda', 'import', 'from', 'as',
-  'def', 'class', 'with', 'assert', 'del', 'pass', 'raise', 'global', 'nonlocal', 'try', 'except', 'finally', 'await', 'async',
-  'print', 'True', 'False', 'None',
+  'and',
+  'or',
+  'not',
+  'in',
+  'is',
+  'if',
+  'else',
+  'elif',
+  'for',
+  'while',
+  'return',
+  'yield',
+  'lambda',
+  'import',
+  'from',
+  'as',
+  'def',
+  'class',
+  'with',
+  'assert',
+  'del',
+  'pass',
+  'raise',
+  'global',
+  'nonlocal',
+  'try',
+  'except',
+  'finally',
+  'await',
+  'async',
+  'print',
+  'True',
+  'False',
+  'None',
   // JavaScript / TypeScript
-  'const', 'let', 'var', 'function', 'new', 'typeof', 'instanceof', 'void', 'delete', 'case', 'do', 'of', 'export', 'default',
-  'throw', 'true', 'false', 'null', 'undefined', 'this', 'type', 'interface',
+  'const',
+  'let',
+  'var',
+  'function',
+  'new',
+  'typeof',
+  'instanceof',
+  'void',
+  'delete',
+  'case',
+  'do',
+  'of',
+  'export',
+  'default',
+  'throw',
+  'true',
+  'false',
+  'null',
+  'undefined',
+  'this',
+  'type',
+  'interface',
 ]);
 const WRAPPERS = new Set(['dedent', 'cleandoc', 'Template', 'String', 'str']);
 const NO_OP_METHODS = new Set(['strip', 'trim', 'lstrip', 'rstrip', 'trimStart', 'trimEnd']);
@@ -51,7 +102,11 @@ class Assembler {
   private readonly resolved = new Map<string, Value | null>();
   private readonly resolving = new Set<string>();
 
-  constructor(private readonly text: string, private readonly t: Token[], private readonly lang: Language) {
+  constructor(
+    private readonly text: string,
+    private readonly t: Token[],
+    private readonly lang: Language,
+  ) {
     this.findConstants();
   }
 
@@ -189,7 +244,8 @@ class Assembler {
   private literals(i: number): { value: Value; next: number } {
     let value = literalValue(this.t[i] as Extract<Token, { kind: 'str' }>);
     let k = i + 1;
-    while (this.lang === 'python' && this.t[k]?.kind === 'str') value = concat(value, literalValue(this.t[k++] as Extract<Token, { kind: 'str' }>));
+    while (this.lang === 'python' && this.t[k]?.kind === 'str')
+      value = concat(value, literalValue(this.t[k++] as Extract<Token, { kind: 'str' }>));
     return { value, next: k };
   }
 
@@ -207,14 +263,23 @@ class Assembler {
       const inner = this.expr(k + 1);
       const close = this.closing(k);
       if (inner && inner.next === close) {
-        const parts = last === 'Template' ? dollarSlots(inner.value.parts) : last === 'dedent' || last === 'cleandoc' ? dedentParts(inner.value.parts) : inner.value.parts;
+        const parts =
+          last === 'Template'
+            ? dollarSlots(inner.value.parts)
+            : last === 'dedent' || last === 'cleandoc'
+              ? dedentParts(inner.value.parts)
+              : inner.value.parts;
         return { value: { ...inner.value, parts, start: tok.start, end: this.t[close]!.end }, next: close + 1, wrapped: true };
       }
     }
     // A tagged template literal (dedent`…`) is its literal.
     if (this.lang === 'javascript' && k === i + 1 && this.t[k]?.kind === 'str' && this.text[this.t[k]!.start] === '`') {
       const lit = this.literals(k);
-      return { value: { ...lit.value, parts: last === 'dedent' ? dedentParts(lit.value.parts) : lit.value.parts }, next: lit.next, wrapped: true };
+      return {
+        value: { ...lit.value, parts: last === 'dedent' ? dedentParts(lit.value.parts) : lit.value.parts },
+        next: lit.next,
+        wrapped: true,
+      };
     }
     if (k === i + 1) {
       const c = this.constant(tok.text);
@@ -223,7 +288,17 @@ class Assembler {
     while (this.isPunct(k, '(') || this.isPunct(k, '[')) k = this.closing(k) + 1;
     const end = this.t[k - 1]!.end;
     const source = this.text.slice(tok.start, end);
-    return { value: { parts: [{ slot: source, raw: `{${source}}`, syntax: 'expr' }], pieces: [], literal: false, constants: new Set(), start: tok.start, end }, next: k };
+    return {
+      value: {
+        parts: [{ slot: source, raw: `{${source}}`, syntax: 'expr' }],
+        pieces: [],
+        literal: false,
+        constants: new Set(),
+        start: tok.start,
+        end,
+      },
+      next: k,
+    };
   }
 
   /** `.format(a="…", b=CONST)`: the keyword values that are known strings fill their placeholders. */
@@ -305,7 +380,17 @@ function dollarSlots(parts: Part[]): Part[] {
 function dedentParts(parts: Part[]): Part[] {
   if (parts.some((p) => 'slot' in p)) return parts;
   const text = parts.map((p) => (p as { text: string }).text).join('');
-  const indents = text.split('\n').filter((l) => l.trim() !== '').map((l) => /^[ \t]*/.exec(l)![0].length);
+  const indents = text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => /^[ \t]*/.exec(l)![0].length);
   const cut = indents.length ? Math.min(...indents) : 0;
-  return [{ text: text.split('\n').map((l) => l.slice(Math.min(cut, /^[ \t]*/.exec(l)![0].length))).join('\n') }];
+  return [
+    {
+      text: text
+        .split('\n')
+        .map((l) => l.slice(Math.min(cut, /^[ \t]*/.exec(l)![0].length)))
+        .join('\n'),
+    },
+  ];
 }

@@ -9,7 +9,20 @@ import { blockCommentEnd, endOfLine, isWordChar, type Token } from './tokens.ts'
 const SYNTAXES: SlotSyntaxes = { jinja: true, brace: true };
 
 const REGEX_AFTER_KEYWORDS = new Set([
-  'return', 'typeof', 'case', 'do', 'else', 'in', 'of', 'new', 'delete', 'void', 'throw', 'instanceof', 'yield', 'await',
+  'return',
+  'typeof',
+  'case',
+  'do',
+  'else',
+  'in',
+  'of',
+  'new',
+  'delete',
+  'void',
+  'throw',
+  'instanceof',
+  'yield',
+  'await',
 ]);
 const PUNCT = /^(===|!==|\.\.\.|=>|[-+*/%&|^<>!=]=|&&|\|\||\?\?|\?\.|[-+*/%&|^~<>=!?.,:;()[\]{}@#])/;
 
@@ -76,7 +89,8 @@ function readString(text: string, q: number, tokens: Token[] | null): number {
   let k = q + 1;
   while (k < text.length && text[k] !== quote) {
     if (text[k] === '\\') k += 2;
-    else if (text[k] === '\n') return k; // unterminated
+    else if (text[k] === '\n')
+      return k; // unterminated
     else k++;
   }
   if (k >= text.length) return text.length;
@@ -132,20 +146,26 @@ function templateExpressionEnd(text: string, i: number): number {
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = {
-  n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', v: '\v', '0': '\0', '\n': '', '\u2028': '', '\u2029': '',
+  n: '\n',
+  t: '\t',
+  r: '\r',
+  b: '\b',
+  f: '\f',
+  v: '\v',
+  '0': '\0',
+  '\n': '',
+  '\u2028': '',
+  '\u2029': '',
 };
 
 /** JavaScript escape sequences; an unknown escape is the character itself, as in JS. */
 function unescapeJs(raw: string): string {
-  return raw.replace(
-    /\\(\r\n|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\}|[\s\S])/g,
-    (_whole, esc: string) => {
-      if (esc === '\r\n') return '';
-      if (esc in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[esc]!;
-      if (esc[0] === 'x' && esc.length === 3) return String.fromCharCode(parseInt(esc.slice(1), 16));
-      if (esc.startsWith('u{')) return String.fromCodePoint(parseInt(esc.slice(2, -1), 16));
-      if (esc[0] === 'u' && esc.length === 5) return String.fromCharCode(parseInt(esc.slice(1), 16));
-      return esc;
-    },
-  );
+  return raw.replace(/\\(\r\n|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\}|[\s\S])/g, (_whole, esc: string) => {
+    if (esc === '\r\n') return '';
+    if (esc in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[esc]!;
+    if (esc[0] === 'x' && esc.length === 3) return String.fromCharCode(parseInt(esc.slice(1), 16));
+    if (esc.startsWith('u{')) return String.fromCodePoint(parseInt(esc.slice(2, -1), 16));
+    if (esc[0] === 'u' && esc.length === 5) return String.fromCharCode(parseInt(esc.slice(1), 16));
+    return esc;
+  });
 }

@@ -12,7 +12,6 @@ export interface JsonlSpan {
   negative?: string;
 }
 
-
 export function jsonlPrompts(text: string): JsonlSpan[] {
   const spans: JsonlSpan[] = [];
   for (const { start, content } of linesWithOffsets(text)) {

@@ -32,7 +32,8 @@ const MESSAGE_CALL =
 /** What may stand between the call (or start of line) and the literal's opening quote. */
 const OPENING = /[rRuUbBfFtT]{0,2}(?:"{3}|'{3}|["'`])$/;
 /** The pair used as a modifier: "a yes/no question", "True/False labels" (not "yes/no question:"). */
-const MODIFIER_USE = /^\W{0,3}\s*(?:questions?|answers?|prompts?|labels?|formats?|classifications?|tasks?|responses?|outputs?|options?|choices?|items?)\b(?!\s*:)/i;
+const MODIFIER_USE =
+  /^\W{0,3}\s*(?:questions?|answers?|prompts?|labels?|formats?|classifications?|tasks?|responses?|outputs?|options?|choices?|items?)\b(?!\s*:)/i;
 
 export function isMention(fileText: string, span: Span, ext: string, pairs: readonly CandidatePair[]): boolean {
   if (PY_EXTENSIONS.has(ext) || JS_EXTENSIONS.has(ext)) {
@@ -57,7 +58,12 @@ function isDocstring(fileText: string, span: Span): boolean {
   const lineEnd = endOfLine(fileText, span.end);
   if (!/^\s*$/.test(fileText.slice(lineStart, span.start).replace(OPENING, ''))) return false;
   if (!/^(?:"{3}|'{3}|["'])\s*(#.*)?$/.test(fileText.slice(span.end, lineEnd).trimEnd())) return false;
-  const previous = fileText.slice(0, lineStart).split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '').at(-1);
+  const previous = fileText
+    .slice(0, lineStart)
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter((l) => l !== '')
+    .at(-1);
   return previous === undefined || /^(async\s+def|def|class)\b.*:$|^\).*:$/.test(previous);
 }
 

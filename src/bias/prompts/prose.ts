@@ -26,7 +26,8 @@ export function paragraphs(text: string, markdown = false): ProseSpan[] {
   const spans: ProseSpan[] = [];
   let current: { start: number; content: string }[] = [];
   const flush = (): void => {
-    if (current.length > 0 && !isTableOrList(current.map((l) => l.content))) spans.push(trimmedSpan(text, current[0]!.start, lastLineEnd(current)));
+    if (current.length > 0 && !isTableOrList(current.map((l) => l.content)))
+      spans.push(trimmedSpan(text, current[0]!.start, lastLineEnd(current)));
     current = [];
   };
   for (const line of linesWithOffsets(text)) {

@@ -32,7 +32,8 @@ export function pythonTokens(text: string): Token[] {
       while (j < text.length && isWordChar(text[j]!)) j++;
       const word = text.slice(i, j);
       const next = text[j];
-      if ((next === '"' || next === "'") && PREFIXES.has(word.toLowerCase())) i = readString(text, j, word.toLowerCase(), syntaxes, tokens, i);
+      if ((next === '"' || next === "'") && PREFIXES.has(word.toLowerCase()))
+        i = readString(text, j, word.toLowerCase(), syntaxes, tokens, i);
       else {
         tokens.push({ kind: 'name', start: i, end: j, text: word });
         i = j;
@@ -57,9 +58,11 @@ function readString(text: string, q: number, prefix: string, syntaxes: SlotSynta
   const start = q + delimiter.length;
   let k = start;
   while (k < text.length) {
-    if (text[k] === '\\') k += 2; // even in raw strings a backslash keeps the quote from closing
+    if (text[k] === '\\')
+      k += 2; // even in raw strings a backslash keeps the quote from closing
     else if (text.startsWith(delimiter, k)) break;
-    else if (delimiter.length === 1 && text[k] === '\n') return k; // unterminated: not a literal
+    else if (delimiter.length === 1 && text[k] === '\n')
+      return k; // unterminated: not a literal
     else k++;
   }
   if (k >= text.length) return text.length;
@@ -84,7 +87,11 @@ function fStringParts(raw: string, decode: (s: string) => string): Part[] {
       if (literal) parts.push({ text: decode(literal) });
       literal = '';
       const field = raw.slice(i, end);
-      const expr = field.slice(1, -1).replace(/(![rsa])?(:[^{}]*)?$/, '').replace(/=\s*$/, '').trim();
+      const expr = field
+        .slice(1, -1)
+        .replace(/(![rsa])?(:[^{}]*)?$/, '')
+        .replace(/=\s*$/, '')
+        .trim();
       parts.push({ slot: expr, raw: field, syntax: /^[A-Za-z_][\w.]*$/.test(expr) ? 'brace' : 'expr' });
       i = end;
     } else {
@@ -107,20 +114,27 @@ function fieldEnd(raw: string, i: number): number {
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = {
-  '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\n': '',
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\n': '',
 };
 
 /** Python escape sequences; unknown ones keep their backslash, as Python does. */
 function unescapePython(raw: string, bytes: boolean): string {
-  return raw.replace(
-    /\\(\r\n|[\\'"abfnrtv\n]|[0-7]{1,3}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})/g,
-    (whole, esc: string) => {
-      if (esc === '\r\n') return '';
-      if (esc in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[esc]!;
-      if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
-      if (esc[0] === 'x') return String.fromCharCode(parseInt(esc.slice(1), 16));
-      if (bytes) return whole; // \u and \U are not escapes in bytes literals
-      return String.fromCodePoint(parseInt(esc.slice(1), 16));
-    },
-  );
+  return raw.replace(/\\(\r\n|[\\'"abfnrtv\n]|[0-7]{1,3}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})/g, (whole, esc: string) => {
+    if (esc === '\r\n') return '';
+    if (esc in SIMPLE_ESCAPES) return SIMPLE_ESCAPES[esc]!;
+    if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
+    if (esc[0] === 'x') return String.fromCharCode(parseInt(esc.slice(1), 16));
+    if (bytes) return whole; // \u and \U are not escapes in bytes literals
+    return String.fromCodePoint(parseInt(esc.slice(1), 16));
+  });
 }

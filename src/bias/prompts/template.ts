@@ -110,7 +110,9 @@ export function fillParts(parts: readonly Part[], vars: Vars): string | null {
 
 function renderJinja(parts: readonly Part[], vars: Vars): string | null {
   // Non-Jinja placeholders become Jinja expressions so one engine fills them all.
-  const source = parts.map((p) => ('text' in p ? p.text : p.syntax === 'jinja' || p.syntax === 'block' ? p.raw : `{{ ${p.slot} }}`)).join('');
+  const source = parts
+    .map((p) => ('text' in p ? p.text : p.syntax === 'jinja' || p.syntax === 'block' ? p.raw : `{{ ${p.slot} }}`))
+    .join('');
   const missing = placeholders(parts).some((name) => !/\s/.test(name) && lookup(vars, name) === undefined);
   if (missing) return null;
   try {

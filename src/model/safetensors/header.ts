@@ -134,23 +134,14 @@ function parseMetadata(file: string, raw: unknown): Record<string, string> {
   return metadata;
 }
 
-function parseTensorEntry(
-  file: string,
-  absFile: string,
-  name: string,
-  entry: unknown,
-  dataOffset: number,
-  dataSize: number,
-): TensorInfo {
+function parseTensorEntry(file: string, absFile: string, name: string, entry: unknown, dataOffset: number, dataSize: number): TensorInfo {
   const where = `${file}: tensor "${name}"`;
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
     throw new ModelLoadError(`${where}: entry must be an object with dtype, shape and data_offsets`);
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   if (!isDType(dtype)) {
-    throw new ModelLoadError(
-      `${where}: unknown dtype ${describe(dtype)}; known: ${Object.keys(DTYPE_SIZES).join(', ')}`,
-    );
+    throw new ModelLoadError(`${where}: unknown dtype ${describe(dtype)}; known: ${Object.keys(DTYPE_SIZES).join(', ')}`);
   }
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
     throw new ModelLoadError(`${where}: shape must be an array of non-negative integers, got ${describe(shape)}`);
@@ -210,9 +201,7 @@ function readExactly(fd: number, file: string, position: number, length: number)
   while (done < length) {
     const n = fs.readSync(fd, out, done, Math.min(CHUNK, length - done), position + done);
     if (n === 0) {
-      throw new ModelLoadError(
-        `${file}: truncated: expected ${length} bytes at offset ${position} but the file ends after ${done}`,
-      );
+      throw new ModelLoadError(`${file}: truncated: expected ${length} bytes at offset ${position} but the file ends after ${done}`);
     }
     done += n;
   }

@@ -96,7 +96,8 @@ export function readTensorF32(info: TensorInfo): Float32Array {
 export function readTensorRowsF32(info: TensorInfo, rowStart: number, rows: number): Float32Array {
   checkFloat(info);
   const cols = info.shape[info.shape.length - 1] ?? 1;
-  if (rowStart < 0 || rows < 0 || rowStart + rows > (info.shape[0] ?? 1)) throw new RangeError(`rows ${rowStart}+${rows} outside ${info.name}`);
+  if (rowStart < 0 || rows < 0 || rowStart + rows > (info.shape[0] ?? 1))
+    throw new RangeError(`rows ${rowStart}+${rows} outside ${info.name}`);
   const size = dtypeSize(info.dtype);
   const out = new Float32Array(rows * cols);
   decodeInto(info, readFileRange(info.file, info.offset + rowStart * cols * size, rows * cols * size), out);

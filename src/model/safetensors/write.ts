@@ -19,20 +19,12 @@ export interface TensorToWrite {
  * on what the file replaces: user-facing outputs go through src/fs/safe-write.ts with
  * `safetensorsWriter`.
  */
-export function writeSafetensors(
-  file: string,
-  tensors: TensorToWrite[],
-  metadata?: Record<string, string>,
-): void {
+export function writeSafetensors(file: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
   atomicWriteWith(file, safetensorsWriter(file, tensors, metadata));
 }
 
 /** The bytes of a .safetensors file, as a producer for an atomic write (validated before any byte is written). */
-export function safetensorsWriter(
-  file: string,
-  tensors: TensorToWrite[],
-  metadata?: Record<string, string>,
-): (write: ChunkWriter) => void {
+export function safetensorsWriter(file: string, tensors: TensorToWrite[], metadata?: Record<string, string>): (write: ChunkWriter) => void {
   const header = buildHeader(file, tensors, metadata);
   return (write) => {
     const prefix = new Uint8Array(8);
@@ -74,9 +66,7 @@ function validateTensorToWrite(file: string, t: TensorToWrite, json: Record<stri
   }
   const count = t.shape.reduce((a, b) => a * b, 1);
   if (count !== t.data.length) {
-    throw new Error(
-      `${file}: tensor "${t.name}" has shape [${t.shape.join(', ')}] (${count} elements) but ${t.data.length} values`,
-    );
+    throw new Error(`${file}: tensor "${t.name}" has shape [${t.shape.join(', ')}] (${count} elements) but ${t.data.length} values`);
   }
 }
 

@@ -27,10 +27,16 @@ export interface ScoredVariant {
 }
 
 /** The rewrites of a prompt that the model can score, with what the model would be given. */
-export function variantInputs(file: IndexedFile, prompt: IndexedPrompt, pairs: readonly CandidatePair[], knows: (text: string) => boolean): ScoredVariant[] {
+export function variantInputs(
+  file: IndexedFile,
+  prompt: IndexedPrompt,
+  pairs: readonly CandidatePair[],
+  knows: (text: string) => boolean,
+): ScoredVariant[] {
   const text = file.doc.getText();
   const { startOffset, endOffset } = prompt.found;
-  const explicit = prompt.input.positive && prompt.input.negative ? [{ positive: prompt.input.positive, negative: prompt.input.negative }] : null;
+  const explicit =
+    prompt.input.positive && prompt.input.negative ? [{ positive: prompt.input.positive, negative: prompt.input.negative }] : null;
   const variants = promptVariants(text.slice(startOffset, endOffset), explicit ?? pairs, literalEscaper(file.fileName, text, startOffset))
     .filter((v) => v.newWords.every(knows))
     .filter((v, i, all) => v.kind !== 'words' || all.slice(0, i).filter((w) => w.kind === 'words').length < MAX_PAIR_VARIANTS);

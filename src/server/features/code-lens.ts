@@ -12,7 +12,10 @@ import { alignArgs, fixed, knockoutImplicates, nas1, NAS_SUM, NAS_TOP, prob2 } f
 export function scoredLenses(prompt: IndexedPrompt, score: LensScore, minShift: number): CodeLens[] {
   const top = score.topHeads[0];
   const ko = score.knockout;
-  const knockout = ko && ko.heads.length > 0 ? ` · knockout → ${prob2(ko.pYes)}${knockoutImplicates(score, minShift) ? ' (No from these heads)' : ''}` : '';
+  const knockout =
+    ko && ko.heads.length > 0
+      ? ` · knockout → ${prob2(ko.pYes)}${knockoutImplicates(score, minShift) ? ' (No from these heads)' : ''}`
+      : '';
   const head = top ? ` · ${NAS_TOP} ${formatHead(top)} ${fixed(top.nas, 2)}` : '';
   const title = `P(Yes) ${prob2(score.pYes)}${head} · ${NAS_SUM} ${nas1(score.nasTotal)}${knockout}`;
   return [

@@ -21,7 +21,11 @@ export interface DiagnosticSettings {
   knockoutMinShift: number;
 }
 
-export function diagnosticsFor(file: IndexedFile, entryOf: (p: IndexedPrompt) => ScoreEntry | undefined, settings: DiagnosticSettings): Diagnostic[] {
+export function diagnosticsFor(
+  file: IndexedFile,
+  entryOf: (p: IndexedPrompt) => ScoreEntry | undefined,
+  settings: DiagnosticSettings,
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const prompt of file.prompts) {
     const entry = entryOf(prompt);
@@ -36,7 +40,9 @@ function diagnostic(prompt: IndexedPrompt, score: LensScore, finding: 'bias' | '
   const knockout = knockoutSentence(score, settings.knockoutMinShift);
   const expected = prompt.label === 'yes' ? 'expected yes, ' : '';
   const top = score.topHeads[0];
-  const head = top ? `${NAS_TOP} ${formatHead(top)} ${fixed(top.nas, 2)}, ${topHeadShare(score)} of its attention on "${score.negative.word}"` : '';
+  const head = top
+    ? `${NAS_TOP} ${formatHead(top)} ${fixed(top.nas, 2)}, ${topHeadShare(score)} of its attention on "${score.negative.word}"`
+    : '';
   const message =
     finding === 'bias'
       ? `Negative bias: ${expected}answers No (P(Yes) ${prob2(score.pYes)}). ${knockout}. ${head}`

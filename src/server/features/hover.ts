@@ -9,7 +9,17 @@ import type { IndexedPrompt } from '../prompt-index.ts';
 import { COMMAND } from '../../command-ids.ts';
 import type { AdapterOffScore, LensScore } from '../scorer.ts';
 import {
-  alignArgs, answerOf, commandLink, fixed, headList, knockoutSentence, NAS_SIGN, NAS_SUM, NAS_TOP, prob2, verdict,
+  alignArgs,
+  answerOf,
+  commandLink,
+  fixed,
+  headList,
+  knockoutSentence,
+  NAS_SIGN,
+  NAS_SUM,
+  NAS_TOP,
+  prob2,
+  verdict,
   type ShowTokensArgs,
 } from './format.ts';
 
@@ -27,7 +37,9 @@ export function scoredHover(prompt: IndexedPrompt, score: LensScore, settings: H
     negative: { ...score.negative, word: escapeMarkdown(score.negative.word) },
   };
   const answer = answerOf(score) === 'yes' ? shown.positive.word : shown.negative.word;
-  const knockout = knockoutSentence(shown, settings.knockoutMinShift) ?? `No head's ${NAS_TOP} reaches ${settings.diagnosticThreshold}: nothing to knock out.`;
+  const knockout =
+    knockoutSentence(shown, settings.knockoutMinShift) ??
+    `No head's ${NAS_TOP} reaches ${settings.diagnosticThreshold}: nothing to knock out.`;
   const top = score.topHeads[0];
   const lines = [
     `**NASA Lens** · answers **${answer}** · P(Yes) ${prob2(score.pYes)} · P(No) ${prob2(score.pNo)}`,
@@ -55,7 +67,8 @@ export function scoredHover(prompt: IndexedPrompt, score: LensScore, settings: H
 function beforeAfter(off: AdapterOffScore, on: LensScore): string[] {
   const head = (s: { topHeads: { layer: number; head: number; nas: number }[] }) =>
     s.topHeads[0] ? `${formatHead(s.topHeads[0])} ${fixed(s.topHeads[0].nas, 2)}` : '—';
-  const ko = (k: KnockoutScore | undefined) => (k && k.heads.length > 0 ? `${prob2(k.pYes)} (without ${k.heads.map(formatHead).join(', ')})` : '—');
+  const ko = (k: KnockoutScore | undefined) =>
+    k && k.heads.length > 0 ? `${prob2(k.pYes)} (without ${k.heads.map(formatHead).join(', ')})` : '—';
   return [
     '| | adapter off | adapter on |',
     '|---|---|---|',

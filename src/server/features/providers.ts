@@ -1,7 +1,14 @@
 // The editor features over the server's state: hovers (waiting briefly for the file's scores),
 // CodeLenses (never waiting: they refresh when scores arrive) and scored rewrite code actions.
 
-import { CodeActionKind, type CodeAction, type CodeActionParams, type CodeLens, type Hover, type HoverParams } from 'vscode-languageserver/node';
+import {
+  CodeActionKind,
+  type CodeAction,
+  type CodeActionParams,
+  type CodeLens,
+  type Hover,
+  type HoverParams,
+} from 'vscode-languageserver/node';
 import type { ServerContext } from '../context.ts';
 import type { IndexedFile, IndexedPrompt } from '../prompt-index.ts';
 import type { ScoreEntry } from '../scorer.ts';
@@ -42,7 +49,11 @@ export function provideCodeLenses(server: ServerContext, uri: string): CodeLens[
   const noModel = status.state === 'no-model' || status.state === 'error';
   return file.prompts.flatMap((p) => {
     if (p.found.template) {
-      return templateLenses(p, templateSummary(p, server.queue.fillEntries(p)), unscoredText(status, undefined, server.queue.isPending(uri)));
+      return templateLenses(
+        p,
+        templateSummary(p, server.queue.fillEntries(p)),
+        unscoredText(status, undefined, server.queue.isPending(uri)),
+      );
     }
     const entry = server.queue.entry(p);
     if (entry?.ok) return scoredLenses(p, entry.score, server.settings.knockoutMinShift);
@@ -53,14 +64,21 @@ export function provideCodeLenses(server: ServerContext, uri: string): CodeLens[
 export async function provideCodeActions(server: ServerContext, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
   const uri = params.textDocument.uri;
   const only = params.context.only;
-  if (only && ![CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite].some((k) => only.some((o) => k === o || k.startsWith(`${o}.`)))) return [];
-  const templates = server.index.promptsIn(uri, params.range).filter((p) => p.found.template).map(templateAction);
+  if (only && ![CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite].some((k) => only.some((o) => k === o || k.startsWith(`${o}.`))))
+    return [];
+  const templates = server.index
+    .promptsIn(uri, params.range)
+    .filter((p) => p.found.template)
+    .map(templateAction);
   if (server.index.promptsIn(uri, params.range).length === 0 || server.session.model === null) return templates;
   await server.queue.settled(uri, ACTION_WAIT_MS, signal);
   const file = server.index.get(uri);
   if (!file) return [];
   const actions: CodeAction[] = [...templates];
-  for (const prompt of server.index.promptsIn(uri, params.range).filter((p) => !p.found.template).slice(0, MAX_ACTION_PROMPTS)) {
+  for (const prompt of server.index
+    .promptsIn(uri, params.range)
+    .filter((p) => !p.found.template)
+    .slice(0, MAX_ACTION_PROMPTS)) {
     const more = await promptActions(server, file, prompt, params, signal);
     // The file changed while the variants were scored: these ranges are no longer its ranges.
     if (signal.aborted || server.index.get(uri)?.revision !== file.revision) return [];
@@ -69,7 +87,13 @@ export async function provideCodeActions(server: ServerContext, params: CodeActi
   return actions;
 }
 
-async function promptActions(server: ServerContext, file: IndexedFile, prompt: IndexedPrompt, params: CodeActionParams, signal: AbortSignal): Promise<CodeAction[]> {
+async function promptActions(
+  server: ServerContext,
+  file: IndexedFile,
+  prompt: IndexedPrompt,
+  params: CodeActionParams,
+  signal: AbortSignal,
+): Promise<CodeAction[]> {
   const base = server.queue.entry(prompt);
   const model = server.session.model;
   if (!base?.ok || model === null) return [];
@@ -77,10 +101,21 @@ async function promptActions(server: ServerContext, file: IndexedFile, prompt: I
   if (variants.length === 0) return [];
   let entries: ScoreEntry[];
   try {
-    entries = await server.queue.score(variants.map((v) => v.input), signal);
+    entries = await server.queue.score(
+      variants.map((v) => v.input),
+      signal,
+    );
   } catch (err) {
     if (!signal.aborted) server.log(`code action scoring failed: ${String(err)}`);
     return [];
   }
-  return variantActions({ file, prompt, base: base.score, variants, entries, diagnostics: params.context.diagnostics, only: params.context.only });
+  return variantActions({
+    file,
+    prompt,
+    base: base.score,
+    variants,
+    entries,
+    diagnostics: params.context.diagnostics,
+    only: params.context.only,
+  });
 }

@@ -15,7 +15,10 @@ import { escapeMarkdown } from './hover.ts';
 export function templateSummary(prompt: IndexedPrompt, entries: ScoreEntry[] | undefined): TemplateSummary | null {
   const t = prompt.found.template!;
   if (t.fills.length > 0 && entries === undefined) return null;
-  return summarizeTemplate(t, (entries ?? []).map((e) => (e.ok ? e.score : null)));
+  return summarizeTemplate(
+    t,
+    (entries ?? []).map((e) => (e.ok ? e.score : null)),
+  );
 }
 
 /** `reason` says why there are no numbers yet (no model, scoring…), when the summary is null. */
@@ -30,7 +33,10 @@ export function templateHover(prompt: IndexedPrompt, summary: TemplateSummary | 
     lines.push(`Bias ${escapeMarkdown(templateNumbers(summary))}`);
     if (summary.metrics) {
       const m = summary.metrics;
-      lines.push('', `Precision ${m.precision?.toFixed(2) ?? 'n/a'} · recall ${m.recall?.toFixed(2) ?? 'n/a'} · accuracy ${m.accuracy?.toFixed(2) ?? 'n/a'}`);
+      lines.push(
+        '',
+        `Precision ${m.precision?.toFixed(2) ?? 'n/a'} · recall ${m.recall?.toFixed(2) ?? 'n/a'} · accuracy ${m.accuracy?.toFixed(2) ?? 'n/a'}`,
+      );
     }
     lines.push('', commandLink('Score with another dataset…', COMMAND.scoreTemplate, [{ uri: prompt.uri }]));
   }
@@ -45,7 +51,10 @@ export function templateLenses(prompt: IndexedPrompt, summary: TemplateSummary |
   if (summary.scored === 0) {
     return [
       { range: prompt.range, command: { title: `${head} · not scored`, command: '' } },
-      { range: prompt.range, command: { title: 'Score with a dataset…', command: COMMAND.scoreTemplate, arguments: [{ uri: prompt.uri }] } },
+      {
+        range: prompt.range,
+        command: { title: 'Score with a dataset…', command: COMMAND.scoreTemplate, arguments: [{ uri: prompt.uri }] },
+      },
     ];
   }
   const top = summary.topHeads[0];

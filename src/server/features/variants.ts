@@ -52,19 +52,24 @@ function swapVariant(raw: string, m: CandidateMatch): PromptVariant {
 function pairVariants(raw: string, m: CandidateMatch, pairs: readonly CandidatePair[], escape: (s: string) => string): PromptVariant[] {
   const same = (p: CandidatePair) =>
     p.positive.toLowerCase() === m.positive.word.toLowerCase() && p.negative.toLowerCase() === m.negative.word.toLowerCase();
-  return pairs.filter((p) => !same(p)).map((p) => {
-    const positive = matchCase(p.positive, m.positive.word);
-    const negative = matchCase(p.negative, m.negative.word);
-    const words = new Map([[m.positive, positive], [m.negative, negative]]);
-    const [a, b] = ordered(m);
-    const between = raw.slice(end(a), b.start);
-    return {
-      label: `Use "${words.get(a)}${between}${words.get(b)}"`,
-      raw: raw.slice(0, a.start) + escape(words.get(a)!) + between + escape(words.get(b)!) + raw.slice(end(b)),
-      newWords: [positive, negative],
-      kind: 'words' as const,
-    };
-  });
+  return pairs
+    .filter((p) => !same(p))
+    .map((p) => {
+      const positive = matchCase(p.positive, m.positive.word);
+      const negative = matchCase(p.negative, m.negative.word);
+      const words = new Map([
+        [m.positive, positive],
+        [m.negative, negative],
+      ]);
+      const [a, b] = ordered(m);
+      const between = raw.slice(end(a), b.start);
+      return {
+        label: `Use "${words.get(a)}${between}${words.get(b)}"`,
+        raw: raw.slice(0, a.start) + escape(words.get(a)!) + between + escape(words.get(b)!) + raw.slice(end(b)),
+        newWords: [positive, negative],
+        kind: 'words' as const,
+      };
+    });
 }
 
 /** "Yes or No" → "Yes, No or I don't know"; "yes / no" → "yes / no / I don't know". */

@@ -20,11 +20,18 @@ test('activates and registers every command of package.json', async () => {
   api = await ext.activate();
   const registered = new Set(await vscode.commands.getCommands(true));
   const declared: string[] = ext.packageJSON.contributes.commands.map((c: { command: string }) => c.command);
-  assert.deepEqual(declared.filter((c) => !registered.has(c)), []);
+  assert.deepEqual(
+    declared.filter((c) => !registered.has(c)),
+    [],
+  );
 });
 
 test('the status bar names the model', async () => {
-  const text = await eventually('the model in the status bar', () => (api.statusText().includes(MODEL_NAME) ? api.statusText() : undefined), 90_000);
+  const text = await eventually(
+    'the model in the status bar',
+    () => (api.statusText().includes(MODEL_NAME) ? api.statusText() : undefined),
+    90_000,
+  );
   assert.match(text, /CPU|GPU/);
 }, 100_000);
 
@@ -38,8 +45,14 @@ test('Scan Workspace scores the demo prompts', async () => {
   const result = await vscode.commands.executeCommand<ScanWorkspaceResult | undefined>('nasaLens.scanWorkspace');
   assert.ok(result && result.prompts > 0 && result.files >= 2, `scan result: ${JSON.stringify(result)}`);
   const rows = api.dashboard()?.prompts ?? [];
-  assert.ok(rows.some((r) => r.uri.endsWith('/prompts.md')), 'prompts.md is in the dashboard data');
-  assert.ok(rows.every((r) => r.pYes + r.pNo > 0.999 && r.pYes + r.pNo < 1.001), 'P(Yes) + P(No) = 1');
+  assert.ok(
+    rows.some((r) => r.uri.endsWith('/prompts.md')),
+    'prompts.md is in the dashboard data',
+  );
+  assert.ok(
+    rows.every((r) => r.pYes + r.pNo > 0.999 && r.pYes + r.pNo < 1.001),
+    'P(Yes) + P(No) = 1',
+  );
 }, 180_000);
 
 test('a scanned file changed on disk, outside the editor, is read and scored again', async () => {
@@ -50,27 +63,42 @@ test('a scanned file changed on disk, outside the editor, is read and scored aga
   const added = 'Did the file watcher see this new question? Answer Yes or No.';
   // workspace.fs writes to disk directly; no editor holds questions.md.
   await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(`${text}\n\n${added}\n`));
-  await eventually('the new prompt in the dashboard data', () => api.dashboard()?.prompts.find((r) => r.text.includes('file watcher')), 90_000);
+  await eventually(
+    'the new prompt in the dashboard data',
+    () => api.dashboard()?.prompts.find((r) => r.text.includes('file watcher')),
+    90_000,
+  );
 }, 100_000);
 
 test('a hover on a prompt shows its NAS', async () => {
   const { uri, position } = await firstPrompt('prompts.md');
-  const text = await eventually('a hover with NAS', async () => {
-    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, position);
-    const all = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
-    return NAS.test(all) ? all : undefined;
-  }, 60_000);
+  const text = await eventually(
+    'a hover with NAS',
+    async () => {
+      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, position);
+      const all = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      return NAS.test(all) ? all : undefined;
+    },
+    60_000,
+  );
   assert.match(text, /P\(No\)|P\(Yes\)/);
 }, 70_000);
 
 test('CodeLenses above the prompts show NAS and Align', async () => {
   const { uri } = await firstPrompt('prompts.md');
-  const titles = await eventually('CodeLenses with NAS', async () => {
-    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 100);
-    const t = lenses.map((l) => l.command?.title ?? '');
-    return t.some((s) => NAS.test(s)) ? t : undefined;
-  }, 60_000);
-  assert.ok(titles.some((t) => /Align/.test(t)), `titles: ${titles.join(' | ')}`);
+  const titles = await eventually(
+    'CodeLenses with NAS',
+    async () => {
+      const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 100);
+      const t = lenses.map((l) => l.command?.title ?? '');
+      return t.some((s) => NAS.test(s)) ? t : undefined;
+    },
+    60_000,
+  );
+  assert.ok(
+    titles.some((t) => /Align/.test(t)),
+    `titles: ${titles.join(' | ')}`,
+  );
 }, 70_000);
 
 test('Align Negative Heads opens the align panel', async () => {
