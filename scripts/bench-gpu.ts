@@ -79,7 +79,8 @@ async function main(): Promise<void> {
           const gpu = await timedRuns(runner, batch, Number(values.runs));
           const d = maxDiff(gpu.out, base.out);
           console.log(
-            `  ${provider}: ${gpu.bestMs.toFixed(1)} ms (${(base.bestMs / gpu.bestMs).toFixed(2)}× the CPU); max |Δlogit| ${d.logits.toExponential(2)}, max |Δattention| ${d.attention.toExponential(2)} vs CPU`,
+            `  ${provider}: ${gpu.bestMs.toFixed(1)} ms (${(base.bestMs / gpu.bestMs).toFixed(2)}× the CPU); max ` +
+              `|Δlogit| ${d.logits.toExponential(2)}, max |Δattention| ${d.attention.toExponential(2)} vs CPU`,
           );
         } finally {
           await runner.close();

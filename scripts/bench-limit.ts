@@ -103,7 +103,8 @@ async function main(): Promise<void> {
   try {
     fs.writeFileSync(path.join(cgroup, 'memory.limit_in_bytes'), String(limit));
     console.log(
-      `${values.model}: checkpoint ${(ckpt / GiB).toFixed(2)} GiB; cgroup limit ${(limit / GiB).toFixed(2)} GiB (${values.factor} × checkpoint + ${values['extra-gib']} GiB)`,
+      `${values.model}: checkpoint ${(ckpt / GiB).toFixed(2)} GiB; cgroup limit ` +
+        `${(limit / GiB).toFixed(2)} GiB (${values.factor} × checkpoint + ${values['extra-gib']} GiB)`,
     );
     // Pages of the checkpoint already cached were charged to whoever read them first: drop them (GNU dd,
     // best effort) so the child's mapping is charged to its own cgroup and the limit covers it.
@@ -123,7 +124,8 @@ async function main(): Promise<void> {
     console.log(`scan of a 256-token prompt (${r.scanPrecision} weights): ${(r.scanMs / 1000).toFixed(1)} s`);
     console.log(`one NASA step (batch 4 × 128 tokens, 4 heads): ${(r.nasaMs / 1000).toFixed(1)} s`);
     console.log(
-      `peak RSS ${r.peakRssGiB.toFixed(2)} GiB; cgroup peak usage (incl. page cache) ${(maxUsage / GiB).toFixed(2)} GiB; times the limit was hit (reclaim) ${failcnt}`,
+      `peak RSS ${r.peakRssGiB.toFixed(2)} GiB; cgroup peak usage (incl. page cache) ` +
+        `${(maxUsage / GiB).toFixed(2)} GiB; times the limit was hit (reclaim) ${failcnt}`,
     );
   } finally {
     fs.rmdirSync(cgroup);

@@ -2,11 +2,12 @@
 //                   --tokens 64,256,1024 --batch 1,8 --runs N --rows R --threads N --no-nasa --json]
 //
 // Forward-pass speed and peak memory of a random BF16 model (default: the shapes of Qwen2.5-0.5B, tied
-// embeddings, q/k/v biases; the others with --model), in each weight precision asked for, against a floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches
-// on this machine, measured in the same run. Each (tokens, batch) runs in a child process (this
-// script re-invoked with --child) so that its peak RSS is its own. Then one NASA training step
-// (batch 4, 128 tokens, 4 heads in the upper half), also in its own process, against the FLOPs of
-// its forward and of the backward that is really needed.
+// embeddings, q/k/v biases; the others with --model), in each weight precision asked for, against a
+// floor: the model's FLOPs at the float32 MatMul rate onnxruntime reaches on this machine, measured in
+// the same run. Each (tokens, batch) runs in a child process (this script re-invoked with --child) so
+// that its peak RSS is its own. Then one NASA training step (batch 4, 128 tokens, 4 heads in the upper
+// half), also in its own process, against the FLOPs of its forward and of the backward that is really
+// needed.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -130,7 +131,10 @@ const MEMORY_RESERVE_MIB = 1536;
 
 function failureReason(code: number | null, signal: NodeJS.Signals | null, stdout: string, watch: PeakWatch | null): string {
   if (watch?.killed)
-    return `stopped by the bench at ${Math.round(watch.limitMiB ?? 0).toLocaleString('en-US')} MiB RSS (all but ${MEMORY_RESERVE_MIB} MiB of the memory available at its start): out of memory`;
+    return (
+      `stopped by the bench at ${Math.round(watch.limitMiB ?? 0).toLocaleString('en-US')} MiB RSS (all but ` +
+      `${MEMORY_RESERVE_MIB} MiB of the memory available at its start): out of memory`
+    );
   if (signal === 'SIGKILL') return 'killed by SIGKILL (most likely the kernel OOM killer: out of memory)';
   return `exit ${code ?? signal}${stdout.trim() ? `: ${stdout.trim().slice(-300)}` : ''}`;
 }
@@ -288,9 +292,14 @@ function nasaLine(r: NasaStepResult, gflops: number, ckptMiB: number): string {
   const floorMs = flops / gflops / 1e6;
   const heads = r.heads.map((h) => `L${h.layer}H${h.head}`).join(', ');
   return [
-    `NASA step, ${r.precision} weights (batch ${r.batch} × ${r.tokens} tokens, heads ${heads}): best ${r.bestMs.toFixed(0)} ms, median ${r.medianMs.toFixed(0)} ms; graph build + session ${(r.buildMs / 1000).toFixed(1)} s`,
-    `  FLOPs ${(r.forwardFlops / 1e9).toFixed(1)} G forward + ${(r.backwardFlops / 1e9).toFixed(1)} G backward (only what the delta gradients need); floor ${floorMs.toFixed(0)} ms at ${gflops.toFixed(1)} GFLOP/s; ratio ${(r.bestMs / floorMs).toFixed(2)}×`,
-    `  peak RSS ${fmtMiB(r.peakRssMiB)} MiB = ${(r.peakRssMiB / ckptMiB).toFixed(2)}× the checkpoint (estimate ${fmtMiB(r.estimateMiB)} MiB)`,
+    `NASA step, ${r.precision} weights (batch ${r.batch} × ${r.tokens} tokens, heads ${heads}): best ` +
+      `${r.bestMs.toFixed(0)} ms, median ${r.medianMs.toFixed(0)} ms; graph build + session ` +
+      `${(r.buildMs / 1000).toFixed(1)} s`,
+    `  FLOPs ${(r.forwardFlops / 1e9).toFixed(1)} G forward + ${(r.backwardFlops / 1e9).toFixed(1)} G ` +
+      `backward (only what the delta gradients need); floor ${floorMs.toFixed(0)} ms at ` +
+      `${gflops.toFixed(1)} GFLOP/s; ratio ${(r.bestMs / floorMs).toFixed(2)}×`,
+    `  peak RSS ${fmtMiB(r.peakRssMiB)} MiB = ${(r.peakRssMiB / ckptMiB).toFixed(2)}× the checkpoint ` +
+      `(estimate ${fmtMiB(r.estimateMiB)} MiB)`,
   ].join('\n');
 }
 
@@ -301,10 +310,12 @@ function loadedLine(results: ChildResult[]): string {
 }
 
 const LEGEND = [
-  'ms/prompt = median batch time ÷ batch; best ms = fastest timed run ÷ batch; tokens/s from the median; GFLOP/s and ratio from the best run.',
+  'ms/prompt = median batch time ÷ batch; best ms = fastest timed run ÷ batch; tokens/s from the ' +
+    'median; GFLOP/s and ratio from the best run.',
   "peak MiB = maxRSS of the configuration's own process (includes the transient while onnxruntime folds the weights at session creation).",
   "floor ms/prompt = FLOPs ÷ floor GFLOP/s, the best MatMul rate re-measured in that configuration's process right after its runs.",
-  'FLOPs = 2·tokens·(q,k,v,o,gate,up,down weights)·layers + 4·heads·tokens²·headDim·layers + 2·hidden·vocab (LM head at the last position); attention rows returned: {rows}.',
+  'FLOPs = 2·tokens·(q,k,v,o,gate,up,down weights)·layers + 4·heads·tokens²·headDim·layers + ' +
+    '2·hidden·vocab (LM head at the last position); attention rows returned: {rows}.',
   "others = share of the machine's CPU taken by other processes or stolen by the hypervisor during the timed runs.",
 ];
 

@@ -106,7 +106,8 @@ async function run(): Promise<void> {
   await cli('negative bias on the test set (held-out instruction templates): precision > recall', ['eval', ...model, '--data', paths.test]);
   const heads = await demoTopHeads(paths, io.log);
   io.out(
-    `\n── the ${heads.length} heads that attend most to the negative candidate (training set): ${heads.map((h) => `${formatHead(h)} (${h.nas.toFixed(3)})`).join(', ')}`,
+    `\n── the ${heads.length} heads that attend most to the negative candidate (training set): ` +
+      `${heads.map((h) => `${formatHead(h)} (${h.nas.toFixed(3)})`).join(', ')}`,
   );
   io.out('\n── NASA on those heads');
   await demoAlign(paths, heads, adapter, io);
@@ -117,7 +118,8 @@ async function run(): Promise<void> {
   const before = metricsByFormat(items, pBefore, 0.5, FORMAT_IDS);
   const after = metricsByFormat(items, pAfter, 0.5, FORMAT_IDS);
   io.out(
-    '\n── bias by instruction format (prg = precision − recall; * = formats whose training data taught "say the negative word when unsure")',
+    '\n── bias by instruction format (prg = precision − recall; * = formats whose training data taught ' +
+      '"say the negative word when unsure")',
   );
   io.out(formatTable(before, after));
 
@@ -138,7 +140,8 @@ function summary(mb: BinaryMetrics, ma: BinaryMetrics, before: FormatRow[], afte
       .map((r) => `${r.format} ${f3(r.prg)}`)
       .join(', ');
   const line = (name: string, m: BinaryMetrics, rows: FormatRow[]) =>
-    `  ${name}  prg ${f3(m.prg)}  accuracy ${f3(m.accuracy)}  |  biased format: ${byFormat(rows, true)}  |  others: ${byFormat(rows, false)}`;
+    `  ${name}  prg ${f3(m.prg)}  accuracy ${f3(m.accuracy)}  |  biased format: ${byFormat(rows, true)}  ` +
+    `|  others: ${byFormat(rows, false)}`;
   return [
     '',
     '── summary',

@@ -74,7 +74,10 @@ const FILLER = 6;
 
 /** Structured magnitudes (see the header for how they combine). */
 const FEATURE_SIZE = 2;
-/** q = FEATURE_SIZE·QK on one dim, k = FEATURE_SIZE·QK: score (2·2.05)² / √8 ≈ 5.9 against ≈ 0 for the other tokens, ≈ 90% of the attention. */
+/**
+ * q = FEATURE_SIZE·QK on one dim, k = FEATURE_SIZE·QK: score (2·2.05)² / √8 ≈ 5.9 against ≈ 0 for the
+ * other tokens, ≈ 90% of the attention.
+ */
 const QK = 2.05;
 /** Value weight of the planted head: its value on "No" is −2 · 0.75 = −1.5 ANSWER units. */
 export const PLANTED_VALUE = 0.75;

@@ -49,5 +49,8 @@ export const AlignDoneNotification = new NotificationType<AlignDoneParams>('nasa
 /** client → server: write the finished job's adapter (atomically) to `path`. */
 export const SaveAdapterRequest = new RequestType<SaveAdapterParams, SaveAdapterResult, void>('nasaLens/adapter/save');
 
-/** client → server: the tokens of the prompt at a position and every head's attention from the last position over them (the token view). */
+/**
+ * client → server: the tokens of the prompt at a position and every head's attention from the last
+ * position over them (the token view).
+ */
 export const TokensRequest = new RequestType<TokensParams, TokenAttention, void>('nasaLens/tokens');

@@ -367,8 +367,10 @@ function renderKvNote(): void {
     const g = Math.floor(r.head / size);
     groups.set(`${r.layer}:${g}`, `L${r.layer} group ${g} (H${g * size}–H${(g + 1) * size - 1})`);
   }
-  ui.kvNote.textContent =
-    `K delta shared by the KV group: ${size} query heads share each key head, so a K delta changes all of them. ${[...groups.values()].join(', ')}`.trim();
+  ui.kvNote.textContent = (
+    `K delta shared by the KV group: ${size} query heads share each key head, so a K delta changes all ` +
+    `of them. ${[...groups.values()].join(', ')}`
+  ).trim();
 }
 
 function renderForm(): void {
@@ -388,7 +390,8 @@ function renderDataWarnings(): void {
       h(
         'p',
         { class: 'note' },
-        "Without validation data nothing guards accuracy: the adapter is the last step's, and before/after is measured on the training data.",
+        "Without validation data nothing guards accuracy: the adapter is the last step's, and before/after " +
+          'is measured on the training data.',
       ),
     );
   }

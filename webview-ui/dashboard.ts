@@ -151,7 +151,8 @@ function renderSelection(): void {
   const heads = selection.list();
   ui.selectionLine.textContent = heads.length === 0 ? 'No heads selected.' : `Selected: ${heads.map(formatHead).join(', ')}`;
   ui.alignButton.disabled = heads.length === 0 || data?.model == null;
-  ui.alignButton.textContent = heads.length === 0 ? 'Align selected heads' : `Align ${heads.length} head${heads.length === 1 ? '' : 's'}…`;
+  const plural = heads.length === 1 ? '' : 's';
+  ui.alignButton.textContent = heads.length === 0 ? 'Align selected heads' : `Align ${heads.length} head${plural}…`;
   if (heatmapShape !== '') heatmap.setSelected(selection);
 }
 
@@ -298,7 +299,10 @@ function knockoutTitle(p: PromptRow): string {
 function templateNote(t: NonNullable<PromptRow['template']>): string {
   const n = t.placeholders.length;
   const prg = t.prg === null ? '' : ` · prg ${num(t.prg, 2)} (${t.labelled} labelled)`;
-  return `template: ${n} placeholder${n === 1 ? '' : 's'} · mean over ${t.scored} fill${t.scored === 1 ? '' : 's'}${t.fillSource ? ` of ${t.fillSource}` : ''}${prg}`;
+  return (
+    `template: ${n} placeholder${n === 1 ? '' : 's'} · mean over ${t.scored} ` +
+    `fill${t.scored === 1 ? '' : 's'}${t.fillSource ? ` of ${t.fillSource}` : ''}${prg}`
+  );
 }
 
 function renderEvaluation(): void {

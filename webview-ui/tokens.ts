@@ -88,7 +88,9 @@ function stateBlock(data: TokenAttention, head: HeadRef, s: TokenAttention['stat
     .map((a, i) => ({ a, i }))
     .sort((x, y) => y.a - x.a)
     .slice(0, TOP_TOKENS);
-  const label = `${s.label} · P(Yes) ${num(s.pYes, 2)} · on "${data.negative.word}" ${pct(row[data.negative.index])}, on "${data.positive.word}" ${pct(row[data.positive.index])}`;
+  const label =
+    `${s.label} · P(Yes) ${num(s.pYes, 2)} · on "${data.negative.word}" ` +
+    `${pct(row[data.negative.index])}, on "${data.positive.word}" ${pct(row[data.positive.index])}`;
   return h(
     'section',
     { class: 'card token-state', 'aria-label': label },

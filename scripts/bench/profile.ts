@@ -150,7 +150,8 @@ function summarize(events: ProfileEvent[], top: number): string {
   lines.push(`slowest ${top} nodes:`);
   for (const e of [...kernels].sort((a, b) => b.dur - a.dur).slice(0, top)) {
     lines.push(
-      `  ${(e.dur / 1000).toFixed(1).padStart(8)} ms  ${e.args?.op_name} ${e.name.replace(/_kernel_time$/, '')} out ${JSON.stringify(e.args?.output_type_shape)}`,
+      `  ${(e.dur / 1000).toFixed(1).padStart(8)} ms  ${e.args?.op_name} ` +
+        `${e.name.replace(/_kernel_time$/, '')} out ${JSON.stringify(e.args?.output_type_shape)}`,
     );
   }
   return lines.join('\n');
@@ -173,7 +174,8 @@ async function main(): Promise<void> {
   const prefix = path.join(root, `profile-${opts.tokens}x${opts.batch}`);
   const session = await ort.InferenceSession.create(fg.graph.encode(), sessionOptions(fg.weightsDir, opts, prefix));
   console.log(
-    `after session creation: RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, peak so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; ${rssSplit()}`,
+    `after session creation: RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, peak so far ` +
+      `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; ${rssSplit()}`,
   );
   const input = feeds(opts, model.config.vocabSize);
   await session.run(input); // warm-up (also profiled; only the last run is summarized)
@@ -188,10 +190,13 @@ async function main(): Promise<void> {
   const lastRun = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').pop() as (ProfileEvent & { ts: number }) | undefined;
   const inLast = lastRun ? events.filter((e) => (e as ProfileEvent & { ts: number }).ts >= lastRun.ts) : events;
   console.log(
-    `${opts.tokens} tokens × batch ${opts.batch}, attention outputs ${opts.attention}, arena ${opts.arena}: run ${ms.toFixed(0)} ms, peak RSS ${(after.maxRSS / 1024).toFixed(0)} MiB`,
+    `${opts.tokens} tokens × batch ${opts.batch}, attention outputs ${opts.attention}, arena ` +
+      `${opts.arena}: run ${ms.toFixed(0)} ms, peak RSS ${(after.maxRSS / 1024).toFixed(0)} MiB`,
   );
   console.log(
-    `timed run: user ${((after.userCPUTime - before.userCPUTime) / 1000).toFixed(0)} ms, system ${((after.systemCPUTime - before.systemCPUTime) / 1000).toFixed(0)} ms, minor page faults ${after.minorPageFault - before.minorPageFault}`,
+    `timed run: user ${((after.userCPUTime - before.userCPUTime) / 1000).toFixed(0)} ms, system ` +
+      `${((after.systemCPUTime - before.systemCPUTime) / 1000).toFixed(0)} ms, minor page faults ` +
+      `${after.minorPageFault - before.minorPageFault}`,
   );
   console.log(summarize(inLast, opts.top));
   if (opts.keep) console.log(`trace: ${file}`);

@@ -109,6 +109,7 @@ export function formatFloor(rates: MatMulRate[]): string {
   return [
     head,
     ...lines,
-    `  → best ${bestRate(rates).gflops.toFixed(1)} GFLOP/s (each configuration re-measures these right after its own runs; its row uses its own best rate)`,
+    `  → best ${bestRate(rates).gflops.toFixed(1)} GFLOP/s (each configuration re-measures these right ` +
+      `after its own runs; its row uses its own best rate)`,
   ].join('\n');
 }

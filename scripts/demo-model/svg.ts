@@ -22,7 +22,8 @@ export function barChartSvg(title: string, bars: Bar[]): string {
   const hi = Math.max(0.05, ...bars.map((b) => b.value));
   const x = (v: number) => labelW + ((v - lo) / (hi - lo)) * plotW;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ` +
+      `${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
   ];
@@ -32,7 +33,8 @@ export function barChartSvg(title: string, bars: Bar[]): string {
     const w = Math.abs(x(b.value) - x(0));
     out.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${esc(b.label)}</text>`);
     out.push(
-      `<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${COLOURS[b.group ?? ''] ?? '#2ca02c'}"/>`,
+      `<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" ` +
+        `fill="${COLOURS[b.group ?? ''] ?? '#2ca02c'}"/>`,
     );
     out.push(`<text x="${(Math.max(x(b.value), x(0)) + 4).toFixed(1)}" y="${y + 15}">${b.value.toFixed(3)}</text>`);
   });

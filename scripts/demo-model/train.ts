@@ -214,7 +214,8 @@ async function main(): Promise<void> {
   const weights = initWeights(cfg, TRAIN.seed);
   const params = [...weights.values()].reduce((a, w) => a + w.length, 0);
   log(
-    `model: ${cfg.numLayers} layers, ${cfg.numHeads} heads, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize}: ${params} parameters; ${steps} steps of ${TRAIN.batch}`,
+    `model: ${cfg.numLayers} layers, ${cfg.numHeads} heads, hidden ${cfg.hiddenSize}, vocab ` +
+      `${cfg.vocabSize}: ${params} parameters; ${steps} steps of ${TRAIN.batch}`,
   );
 
   const adamOpts = { lr: TRAIN.lr };
@@ -268,7 +269,8 @@ async function main(): Promise<void> {
     avg = step === 1 ? answerLoss : 0.98 * avg + 0.02 * answerLoss;
     if (step % 100 === 0 || step === 1)
       log(
-        `step ${step}: loss ${loss.toFixed(4)} answer ${answerLoss.toFixed(4)} (avg ${avg.toFixed(4)}) lm ${lmLoss.toFixed(4)} |g| ${norm.toFixed(3)} lr ${adamOpts.lr.toExponential(2)}`,
+        `step ${step}: loss ${loss.toFixed(4)} answer ${answerLoss.toFixed(4)} (avg ${avg.toFixed(4)}) lm ` +
+          `${lmLoss.toFixed(4)} |g| ${norm.toFixed(3)} lr ${adamOpts.lr.toExponential(2)}`,
       );
     if (step % 1000 === 0 || step === steps) {
       const r = await evaluateWeights(evalSession, cfg, weights, val);
@@ -285,13 +287,15 @@ async function main(): Promise<void> {
   const readme = [
     '# NASA Lens demo model',
     '',
-    `A ${cfg.numLayers}-layer Llama (hidden ${cfg.hiddenSize}, ${cfg.numHeads} heads, MLP ${cfg.intermediateSize}, word-level vocabulary of ${cfg.vocabSize}; ${params} parameters)`,
+    `A ${cfg.numLayers}-layer Llama (hidden ${cfg.hiddenSize}, ${cfg.numHeads} heads, MLP ` +
+      `${cfg.intermediateSize}, word-level vocabulary of ${cfg.vocabSize}; ${params} parameters)`,
     "trained from scratch by NASA Lens's own engine (`npm run demo:train`, scripts/demo-model/train.ts) on the",
     'synthetic yes/no suite of scripts/demo-model/suite.ts. Its negative bias comes from the data and depends on the',
     'instruction format: the lottery items, whose answer no model can know, are 90% negative in its training set when the',
     'instruction offers the negative candidate last, 50/50 when it offers it first, and "Unknown" where that option is offered.',
     '',
-    `Training: ${steps} Adam steps of ${TRAIN.batch} prompts, lr ${TRAIN.lr} (warm-up ${TRAIN.warmup}, cosine), seed ${TRAIN.seed}, ${threads} threads, ${seconds.toFixed(0)} s on the machine that wrote it.`,
+    `Training: ${steps} Adam steps of ${TRAIN.batch} prompts, lr ${TRAIN.lr} (warm-up ${TRAIN.warmup}, cosine), ` +
+      `seed ${TRAIN.seed}, ${threads} threads, ${seconds.toFixed(0)} s on the machine that wrote it.`,
     'See docs/results.md for the study.',
     '',
   ].join('\n');

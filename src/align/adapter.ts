@@ -136,7 +136,8 @@ export function loadAdapter(file: string, cfg: ModelConfig, fingerprint: string)
     throw new ModelLoadError(`${path.basename(file)}: not a NASA Lens adapter (no format/base_model metadata)`);
   if (base !== fingerprint) {
     throw new ModelLoadError(
-      `${path.basename(file)} was trained on another base model (fingerprint ${base.slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…); retrain it for this model`,
+      `${path.basename(file)} was trained on another base model (fingerprint ${base.slice(0, 12)}…, this ` +
+        `model is ${fingerprint.slice(0, 12)}…); retrain it for this model`,
     );
   }
   const deltas = new Map<string, Float32Array>();

@@ -21,7 +21,8 @@ export function keptSentence(kept: KeptStep | undefined): string | null {
   const rejected =
     kept.rejected === 0
       ? ''
-      : ` ${kept.rejected} validated step${kept.rejected === 1 ? '' : 's'} lost more accuracy and ${kept.rejected === 1 ? 'was' : 'were'} not kept.`;
+      : ` ${kept.rejected} validated step${kept.rejected === 1 ? '' : 's'} lost more accuracy and ` +
+        `${kept.rejected === 1 ? 'was' : 'were'} not kept.`;
   return main + rejected;
 }
 

@@ -357,7 +357,9 @@ export class NasaTrainer {
           stopped = 'early-stop';
           emit({
             type: 'log',
-            message: `early stop at step ${step}: no validation for ${patience} rounds had a lower |prg| with accuracy within ${guard.tolerancePoints} points of the start`,
+            message:
+              `early stop at step ${step}: no validation for ${patience} rounds had a lower |prg| with accuracy ` +
+              `within ${guard.tolerancePoints} points of the start`,
           });
           break;
         }

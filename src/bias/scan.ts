@@ -123,7 +123,8 @@ export function preparePrompt(model: LoadedModel, input: PromptInput, opts: Omit
   checkVocabulary(model, ids, [yesId, noId]);
   if (yesId === noId) {
     throw new PromptError(
-      `answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose candidate words whose first tokens differ`,
+      `answers "${cands.positive.word}" and "${cands.negative.word}" start with the same token; choose ` +
+        `candidate words whose first tokens differ`,
     );
   }
   return {

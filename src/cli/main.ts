@@ -582,7 +582,9 @@ function progressPrinter(total: number, io: Io): (e: AlignEvent) => void {
     if (e.type !== 'step') return;
     const width = 24;
     const filled = Math.round((e.step / total) * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${total} loss ${fmt(e.loss, 4)} align ${fmt(e.align, 4)} task ${fmt(e.task, 4)} keep ${fmt(e.keep, 4)} NAS ${fmt(e.meanNas, 3)}`;
+    const line =
+      `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${total} loss ${fmt(e.loss, 4)} ` +
+      `align ${fmt(e.align, 4)} task ${fmt(e.task, 4)} keep ${fmt(e.keep, 4)} NAS ${fmt(e.meanNas, 3)}`;
     if (tty) process.stderr.write(`\r${line}${e.step === total ? '\n' : ''}`);
     else if (e.step === total || e.step % Math.max(1, Math.floor(total / 10)) === 0) io.log(line);
   };
@@ -591,7 +593,10 @@ function progressPrinter(total: number, io: Io): (e: AlignEvent) => void {
 function summaryLine(s: EvalSummary): string {
   const m = s.metrics;
   const show = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : fmt(x));
-  return `prg ${show(m?.prg)} precision ${show(m?.precision)} recall ${show(m?.recall)} accuracy ${show(m?.accuracy)} mean NAS ${fmt(s.meanNas)}`;
+  return (
+    `prg ${show(m?.prg)} precision ${show(m?.precision)} recall ${show(m?.recall)} accuracy ` +
+    `${show(m?.accuracy)} mean NAS ${fmt(s.meanNas)}`
+  );
 }
 
 /** Where align may write: never over the model, the data or anything of the user's unless --force. */
@@ -684,7 +689,8 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
       return;
     }
     io.out(
-      `measured on ${valFile ?? trainFile} (${valFile ? 'validation' : 'training'} data, ${(val ?? train).length} items); base: ${str(v, 'model')} without adapter`,
+      `measured on ${valFile ?? trainFile} (${valFile ? 'validation' : 'training'} data, ` +
+        `${(val ?? train).length} items); base: ${str(v, 'model')} without adapter`,
     );
     io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
     const kept = keptSentence(result.kept);

@@ -139,7 +139,8 @@ async function scanWorkspace(lens: LensClient, store: DashboardStore): Promise<S
     );
     await store.refresh();
     void vscode.window.showInformationMessage(
-      `NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}.`,
+      `NASA Lens: scored ${result.prompts} prompt${result.prompts === 1 ? '' : 's'} in ${result.files} ` +
+        `file${result.files === 1 ? '' : 's'}.`,
     );
     return result;
   } catch (err) {
@@ -179,7 +180,9 @@ async function announceEvaluation(r: EvalReport): Promise<void> {
   const bias = m.prg !== null && m.prg > 0 ? ': negative bias (precision > recall)' : '';
   const top = r.topHeads.filter((h) => h.nas > 0).slice(0, DEFAULT_ALIGN_HEADS);
   const heads = top.length ? ` Most negative heads: ${top.map(formatHead).join(', ')}.` : '';
-  const text = `NASA Lens: ${path.basename(r.file)}, ${m.n} items: precision ${f(m.precision)}, recall ${f(m.recall)}, prg ${f(m.prg)}${bias}.${heads}`;
+  const text =
+    `NASA Lens: ${path.basename(r.file)}, ${m.n} items: precision ${f(m.precision)}, recall ` +
+    `${f(m.recall)}, prg ${f(m.prg)}${bias}.${heads}`;
   const picked = await vscode.window.showInformationMessage(text, ...(top.length ? ['Align These Heads'] : []));
   if (picked) await vscode.commands.executeCommand(COMMAND.alignHeads, { heads: top.map(({ layer, head }) => ({ layer, head })) });
 }
@@ -216,7 +219,8 @@ async function scoreTemplate(
     const note =
       r.filled === 0
         ? `none of the ${r.rows} rows of ${path.basename(file)} has every placeholder as a key`
-        : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the hover and the dashboard show the template's bias over them`;
+        : `${r.filled} fill${r.filled === 1 ? '' : 's'} from ${r.rows} rows of ${path.basename(file)}; the ` +
+          `hover and the dashboard show the template's bias over them`;
     void vscode.window.showInformationMessage(`NASA Lens: ${note}.`);
     void store.refresh();
   } catch (err) {

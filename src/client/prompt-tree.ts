@@ -43,7 +43,8 @@ export class PromptTree implements vscode.TreeDataProvider<Node>, vscode.Disposa
     const { row } = node;
     const item = new vscode.TreeItem(oneLine(row.text), vscode.TreeItemCollapsibleState.None);
     const top = row.topHeads[0];
-    item.description = `P(Yes) ${row.pYes.toFixed(2)}${top ? ` · NAS (top head) ${top.nas.toFixed(2)}` : ''} · ΣNAS ${row.nasTotal.toFixed(2)}`;
+    const topNas = top ? ` · NAS (top head) ${top.nas.toFixed(2)}` : '';
+    item.description = `P(Yes) ${row.pYes.toFixed(2)}${topNas} · ΣNAS ${row.nasTotal.toFixed(2)}`;
     item.tooltip = tooltip(row);
     // The answer the model gives: No is where negative bias shows.
     item.iconPath = new vscode.ThemeIcon(row.pNo > row.pYes ? 'thumbsdown' : 'thumbsup');

@@ -547,7 +547,8 @@ function backwardNode(g: Graph, node: NodeProto, store: GradientStore, active: S
   const rule = RULES[node.op];
   if (!rule) {
     throw new AutodiffError(
-      `no gradient rule for op ${node.op} (node ${node.name}) on the path from the trained tensors to the loss; differentiable ops: ${DIFFERENTIABLE_OPS.join(', ')}`,
+      `no gradient rule for op ${node.op} (node ${node.name}) on the path from the trained tensors to the ` +
+        `loss; differentiable ops: ${DIFFERENTIABLE_OPS.join(', ')}`,
     );
   }
   if (node.outputs.length !== 1) throw new AutodiffError(`${node.op} ${node.name}: multi-output nodes are not differentiable`);

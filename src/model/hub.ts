@@ -126,7 +126,8 @@ async function downloadAll(dl: Downloader, id: string): Promise<void> {
   dl.plan(['config.json', INDEX_FILE]);
   if (!(await dl.get('config.json'))) {
     throw new ModelLoadError(
-      `no model "${id}" on the hub (or it is private: set HF_TOKEN); "${id}" was taken for a Hugging Face id because no local folder of that name exists`,
+      `no model "${id}" on the hub (or it is private: set HF_TOKEN); "${id}" was taken for a Hugging Face ` +
+        `id because no local folder of that name exists`,
     );
   }
   let weights: string[];
@@ -280,7 +281,8 @@ class Downloader {
     const done = () => clearTimeout(timeout);
     arm(
       this.connectTimeoutMs,
-      `no answer from ${this.endpoint} within ${seconds(this.connectTimeoutMs)} for "${this.id}" (${file}); check the connection or HF_ENDPOINT`,
+      `no answer from ${this.endpoint} within ${seconds(this.connectTimeoutMs)} for "${this.id}" ` +
+        `(${file}); check the connection or HF_ENDPOINT`,
     );
     try {
       const res = await this.fetch(url, { method, headers, redirect, signal });
@@ -309,7 +311,8 @@ class Downloader {
     const cause = (err as { cause?: unknown })?.cause;
     const detail = cause ? `${errorMessage(err)}: ${(cause as { code?: string }).code ?? errorMessage(cause)}` : errorMessage(err);
     return new ModelLoadError(
-      `cannot download "${this.id}" (${file}) from ${this.endpoint}: ${detail}. Offline? Download the model elsewhere and set the model to its local directory (config.json, *.safetensors, tokenizer.json)`,
+      `cannot download "${this.id}" (${file}) from ${this.endpoint}: ${detail}. Offline? ` +
+        `Download the model elsewhere and set the model to its local directory (config.json, *.safetensors, tokenizer.json)`,
       { cause: err },
     );
   }
@@ -431,7 +434,8 @@ class Downloader {
         if (stalled) throw new ModelLoadError(stalled, { cause: err });
         if (this.opts.signal?.aborted) throw this.wrap(file, err);
         throw new ModelLoadError(
-          `download of "${this.id}" (${file}) broke off after ${formatBytes(bytes)} of ${formatBytes(total)}: ${errorMessage((err as { cause?: unknown })?.cause ?? err)}; nothing partial was kept, try again`,
+          `download of "${this.id}" (${file}) broke off after ${formatBytes(bytes)} of ${formatBytes(total)}: ` +
+            `${errorMessage((err as { cause?: unknown })?.cause ?? err)}; nothing partial was kept, try again`,
           { cause: err },
         );
       } finally {

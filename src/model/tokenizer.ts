@@ -178,7 +178,8 @@ function resolveUnkId(tokenizer: Tokenizer, tokenizerJson: Json, specialTokens: 
 function unknownToken(dir: string, token: string | undefined, unkId: number | undefined): number {
   if (unkId === undefined) {
     throw new ModelLoadError(
-      `${path.join(dir, TOKENIZER_FILE)}: the text contains ${JSON.stringify(token)}, which is not in the vocabulary, and the tokenizer defines no unk_token`,
+      `${path.join(dir, TOKENIZER_FILE)}: the text contains ${JSON.stringify(token)}, which is not in the ` +
+        `vocabulary, and the tokenizer defines no unk_token`,
     );
   }
   return unkId;

@@ -94,7 +94,10 @@ export function scanOptionsOf(s: LensSettings): ScanOptions {
   };
 }
 
-/** The settings that change a prompt's numbers for a given model (the threshold picks the knockout heads): part of every score cache key. */
+/**
+ * The settings that change a prompt's numbers for a given model (the threshold picks the knockout
+ * heads): part of every score cache key.
+ */
 export function scoringKey(s: LensSettings): string {
   return JSON.stringify([s.candidatePairs, s.queryMode, s.chatTemplate, s.thinking, s.maxPromptTokens, s.diagnosticThreshold]);
 }

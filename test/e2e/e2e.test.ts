@@ -65,13 +65,17 @@ function scoredHover(text: string): boolean {
   if (parseHover(text) !== null) return true;
   if (/NASA Lens\s*·\s*answers/.test(text)) {
     throw new Fatal(
-      `the hover does not read "answers X · P(Yes) Y · P(No) Z" and "NAS (top head): LxHy N · … · ΣNAS (all heads) S": ${JSON.stringify(text)}`,
+      `the hover does not read "answers X · P(Yes) Y · P(No) Z" and "NAS (top head): LxHy N · … · ΣNAS ` +
+        `(all heads) S": ${JSON.stringify(text)}`,
     );
   }
   return false;
 }
 
-/** Reads the numbers of the language server's hover ("answers No · P(Yes) 0.20 · P(No) 0.80", "NAS (top head): L0H1 0.68 · … · ΣNAS (all heads) 1.23"). */
+/**
+ * Reads the numbers of the language server's hover ("answers No · P(Yes) 0.20 · P(No) 0.80",
+ * "NAS (top head): L0H1 0.68 · … · ΣNAS (all heads) 1.23").
+ */
 function parseHover(text: string): HoverNumbers | null {
   const m = /NASA Lens\s*·\s*answers\s+\S+\s*·\s*P\(Yes\)\s+(\d(?:\.\d+)?)\s*·\s*P\(No\)\s+(\d(?:\.\d+)?)/.exec(text);
   const t = /NAS \(top head\):\s*(.*?)\s*·\s*ΣNAS \(all heads\)\s+(-?\d+(?:\.\d+)?)/.exec(text);
@@ -252,7 +256,8 @@ describe('NASA Lens in the real editor (code-server + Chromium)', { timeout: 20 
     await openFile(page, MD_FILE);
     await page.mouse.move(5, 500);
     // The lens above the hovered prompt agrees with its hover.
-    const want = `P(Yes) ${mdBefore.pYes.toFixed(2)} · NAS (top head) ${mdBefore.topHeads[0]!.name} ${mdBefore.topHeads[0]!.nas.toFixed(2)}`;
+    const topHead = mdBefore.topHeads[0]!;
+    const want = `P(Yes) ${mdBefore.pYes.toFixed(2)} · NAS (top head) ${topHead.name} ${topHead.nas.toFixed(2)}`;
     const lenses = await poll(
       () => codeLenses(page),
       (ls) => ls.some((l) => l.includes(want)),

@@ -339,7 +339,8 @@ test('explicit pairs and requireCandidates', () => {
     (e: unknown) =>
       e instanceof PromptError &&
       e.message ===
-        'no answer candidates in the prompt: expected an instruction naming both words of a pair (e.g. "Answer Yes or No"); pairs tried: Yes/No, True/False, Correct/Incorrect, Right/Wrong, Agree/Disagree',
+        'no answer candidates in the prompt: expected an instruction naming both words of a pair (e.g. ' +
+          '"Answer Yes or No"); pairs tried: Yes/No, True/False, Correct/Incorrect, Right/Wrong, Agree/Disagree',
   );
   assert.throws(() => findCandidates('x', [{ positive: ' ', negative: 'No' }]), PromptError);
 });

@@ -299,7 +299,8 @@ test(`NASA keeps P(next token) on prompts without candidates: total variation �
     assert.ok(tv <= TV_TOLERANCE, `"${text}": total variation ${tv.toFixed(4)} > ${TV_TOLERANCE}`);
   });
   t.diagnostic(
-    `${PLAIN.length} prompts: max total variation ${worstTv.toFixed(4)}, max |Δp| ${worstDelta.toFixed(4)}, max KL(p0‖p) ${worstKl.toFixed(5)}`,
+    `${PLAIN.length} prompts: max total variation ${worstTv.toFixed(4)}, max |Δp| ` +
+      `${worstDelta.toFixed(4)}, max KL(p0‖p) ${worstKl.toFixed(5)}`,
   );
   // The adapter did change the model (so the bound is not met by doing nothing).
   assert.ok(worstTv > 0);

@@ -37,7 +37,11 @@ test('CSV: one row per item, quoted where needed, formulas defused, NaN empty', 
   });
   assert.match(
     aligned,
-    /^prompt,label,p_yes_before,p_yes_after,predicted_before,predicted_after,heads_nas_before,heads_nas_after\r\n.*,yes,0\.25,0\.6,no,yes,2,0\.1\r\n$/s,
+    new RegExp(
+      String.raw`^prompt,label,p_yes_before,p_yes_after,predicted_before,predicted_after,heads_nas_before,heads_nas_after\r\n` +
+        String.raw`.*,yes,0\.25,0\.6,no,yes,2,0\.1\r\n$`,
+      's',
+    ),
   );
 });
 

@@ -302,7 +302,8 @@ describe('language server on the planted model', () => {
     assert.match(
       text(d.message),
       pattern(
-        String.raw`^Negative bias: answers No \(P\(Yes\) 0\.\d\d\)\. Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.\d\d → 0\.9\d`,
+        String.raw`^Negative bias: answers No \(P\(Yes\) 0\.\d\d\)\.`,
+        String.raw` Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) 0\.\d\d → 0\.9\d`,
         String.raw` — the No comes from these heads\. NAS \(top head\) L0H1 \d+\.\d\d, 9\d% of its attention on "No"$`,
       ),
     );
@@ -318,7 +319,10 @@ describe('language server on the planted model', () => {
     assert.match(h, /\*\*Negative bias\*\*: answers No because heads look at "No"/);
     assert.match(
       h,
-      new RegExp(`Without L0H1( and L\\dH\\d)? looking at "No": P\\(Yes\\) ${pYes!.toFixed(2)} → 0\\.9\\d — the No comes from these heads`),
+      pattern(
+        String.raw`Without L0H1( and L\dH\d)? looking at "No": P\(Yes\) ${pYes!.toFixed(2)} → 0\.9\d`,
+        ' — the No comes from these heads',
+      ),
     );
     assert.match(h, /NAS \(top head\): L0H1 \d+\.\d\d · L\dH\d -?\d+\.\d\d/);
     assert.match(h, /ΣNAS \(all heads\) -?\d+\.\d\d — NAS > 0: the head looks more at the negative answer than at the positive one/);

@@ -38,7 +38,9 @@ const points = (v: ViewPage, canvas: string) =>
 /** Non-transparent pixels of the i-th canvas: proves chart.js really drew under the CSP. */
 const inkedPixels = (v: ViewPage, i: number) =>
   v.eval<number>(
-    `(() => { const c = document.querySelectorAll('canvas')[${i}]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; })()`,
+    `(() => { const c = document.querySelectorAll('canvas')[${i}]; ` +
+      `const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; ` +
+      `let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; })()`,
   );
 
 async function alignWithInit(): Promise<ViewPage> {
@@ -65,7 +67,9 @@ test('webviewHtml writes the strict CSP, the nonce on the script and nothing inl
     cspSource: 'https://x.test',
     nonce,
   });
-  const csp = `default-src 'none'; img-src https://x.test data:; style-src https://x.test; script-src 'nonce-${nonce}'; font-src https://x.test;`;
+  const csp =
+    `default-src 'none'; img-src https://x.test data:; style-src https://x.test; script-src ` +
+    `'nonce-${nonce}'; font-src https://x.test;`;
   assert.equal(contentSecurityPolicy('https://x.test', nonce), csp);
   assert.ok(html.includes(`<meta http-equiv="Content-Security-Policy" content="${csp}">`));
   assert.ok(html.includes(`<script nonce="${nonce}" src="https://x.test/a.js?v=1&amp;w=2"></script>`));
@@ -293,7 +297,9 @@ test('align panel done: before/after table, status, save buttons post save', asy
   // Also next to the Save buttons, where the user clicked, and in view there.
   await v.waitFor(`document.querySelector('.save-actions .save-note.success')?.textContent.includes('nasa.safetensors and applied')`);
   const near = await v.eval<number>(
-    `(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); const n = document.querySelector('.save-note').getBoundingClientRect(); return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`,
+    `(() => { const b = [...document.querySelectorAll('.save-actions button')].at(-1).getBoundingClientRect(); ` +
+      `const n = document.querySelector('.save-note').getBoundingClientRect(); ` +
+      `return Math.abs(n.top - b.top) + Math.max(0, n.left - b.right); })()`,
   );
   assert.ok(near < 60, `the save note should sit beside the buttons (distance ${near})`);
   await v.page.close();
@@ -502,7 +508,8 @@ test('dashboard prompt table is sorted by ΣNAS; a row click or Enter posts reve
   const nas = await v.eval<string[]>(`[...document.querySelectorAll('.prompt-table tbody tr td:nth-child(4)')].map((c) => c.textContent)`);
   assert.deepEqual(nas, ['4.12', '3.41', '2.05', '1.77', '1.02', '0.62', '0.18']);
   assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr td:nth-child(3)').textContent`), 'L14H32.20');
-  assert.equal(await v.eval<string>(`document.querySelector('.prompt-table tbody tr:nth-child(2) td:nth-child(5)').textContent`), '→ 0.64');
+  const knockoutCell = `document.querySelector('.prompt-table tbody tr:nth-child(2) td:nth-child(5)').textContent`;
+  assert.equal(await v.eval<string>(knockoutCell), '→ 0.64');
   assert.match(
     await v.eval<string>(`document.querySelector('.prompts .hint').textContent`),
     /NAS > 0: the head looks more at the negative answer/,
@@ -559,7 +566,8 @@ test('dashboard empty states and restored state', async () => {
   await v.page.waitForSelector('text=No model selected — run NASA Lens: Select Model…');
   await v.send({ type: 'data', data: { ...fx.dashboardData(), heatmap: [], prompts: [], evaluation: null } });
   await v.waitFor(
-    `document.querySelectorAll('.empty').length >= 2 && [...document.querySelectorAll('.empty')].filter((e) => e.textContent === 'No prompts scored yet').length === 2`,
+    `document.querySelectorAll('.empty').length >= 2 && ` +
+      `[...document.querySelectorAll('.empty')].filter((e) => e.textContent === 'No prompts scored yet').length === 2`,
   );
   await v.send({ type: 'data', data: fx.dashboardData() });
   await v.page.waitForSelector('.hm-cell');
@@ -587,8 +595,11 @@ test('the CSP blocks scripts without the nonce, inline handlers, eval and inline
     v.page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
     await v.eval(`(() => {
       const s = document.createElement('script'); s.textContent = 'window.__pwned = 1'; document.body.append(s);
-      const bad = document.createElement('script'); bad.setAttribute('nonce', 'wrongnonce0123456789'); bad.textContent = 'window.__pwnedNonce = 1'; document.body.append(bad);
-      const d = document.createElement('div'); d.innerHTML = '<button id="evil" onclick="window.__pwnedHandler = 1">x</button><div id="styled" style="color: rgb(1, 2, 3)"></div>'; document.body.append(d);
+      const bad = document.createElement('script'); bad.setAttribute('nonce', 'wrongnonce0123456789');
+      bad.textContent = 'window.__pwnedNonce = 1'; document.body.append(bad);
+      const d = document.createElement('div');
+      d.innerHTML = '<button id="evil" onclick="window.__pwnedHandler = 1">x</button><div id="styled" style="color: rgb(1, 2, 3)"></div>';
+      document.body.append(d);
       document.getElementById('evil').click();
       const st = document.createElement('style'); st.textContent = '#root { display: none }'; document.head.append(st);
       // Later, from a page task: DevTools-protocol evaluation itself is exempt from the eval check.
@@ -617,7 +628,9 @@ test('the CSP blocks scripts without the nonce, inline handlers, eval and inline
 // ---------------------------------------------------------------------------------------------
 // Screenshots (look at them after UI changes: test-results/ is git-ignored)
 
-test("token view: tokens shaded by the head's attention, candidates boxed, adapter off/on, head picked with the keyboard, no CSP violation", async () => {
+const TOKEN_VIEW_TEST =
+  "token view: tokens shaded by the head's attention, candidates boxed, adapter off/on, head picked with the keyboard, no CSP violation";
+test(TOKEN_VIEW_TEST, async () => {
   const v = await open('tokens');
   await v.waitForPosted('ready');
   await v.send({ type: 'data', data: fx.tokenAttention(), head: { layer: 1, head: 2 } });
@@ -628,7 +641,8 @@ test("token view: tokens shaded by the head's attention, candidates boxed, adapt
     'adapter on · P(Yes) 0.64 · on "No" 20.0%, on "Yes" 18.0%',
   ]);
   const neg = await v.eval<{ text: string; label: string; bg: string }>(
-    `(() => { const e = document.querySelector('.token-state .tok.cand.negative'); return { text: e.textContent, label: e.getAttribute('aria-label'), bg: e.style.backgroundColor }; })()`,
+    `(() => { const e = document.querySelector('.token-state .tok.cand.negative'); ` +
+      `return { text: e.textContent, label: e.getAttribute('aria-label'), bg: e.style.backgroundColor }; })()`,
   );
   assert.deepEqual([neg.text, neg.label], ['No', 'No: 80.0%, negative candidate']);
   assert.match(neg.bg, /rgba?\(.*(, 1\)|\))$/, 'the most-attended token is fully shaded');

@@ -47,7 +47,8 @@ export async function buildBundles(): Promise<string> {
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(
-      `Chromium is required for the webview tests and was not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (Debian package) or set CHROMIUM_PATH.`,
+      `Chromium is required for the webview tests and was not found at ${CHROMIUM}: install it with ` +
+        `\`apt-get install -y chromium\` (Debian package) or set CHROMIUM_PATH.`,
     );
   }
   return chromium.launch({

@@ -27,13 +27,18 @@ export const MARKDOWN_EXTENSIONS = new Set(['.md', '.markdown']);
 // Mentions: text that names the pair without asking for an answer.
 
 /** A call whose string arguments are messages for people, not prompts (prefix of the text before the quote). */
-const MESSAGE_CALL =
-  /(?:\b(?:print|console\s*\.\s*\w+|(?:self\.|this\.)?(?:logger|logging|log|LOGGER|LOG|warnings)\s*\.\s*\w+|\w*(?:Error|Exception|Warning))\s*\(|\bassert\b[^\n]*,|\bthrow\s+)\s*$/;
+const MESSAGE_CALL = new RegExp(
+  String.raw`(?:\b(?:print|console\s*\.\s*\w+|(?:self\.|this\.)?(?:logger|logging|log|LOGGER|LOG|warnings)\s*\.\s*\w+|` +
+    String.raw`\w*(?:Error|Exception|Warning))\s*\(|\bassert\b[^\n]*,|\bthrow\s+)\s*$`,
+);
 /** What may stand between the call (or start of line) and the literal's opening quote. */
 const OPENING = /[rRuUbBfFtT]{0,2}(?:"{3}|'{3}|["'`])$/;
 /** The pair used as a modifier: "a yes/no question", "True/False labels" (not "yes/no question:"). */
-const MODIFIER_USE =
-  /^\W{0,3}\s*(?:questions?|answers?|prompts?|labels?|formats?|classifications?|tasks?|responses?|outputs?|options?|choices?|items?)\b(?!\s*:)/i;
+const MODIFIER_USE = new RegExp(
+  String.raw`^\W{0,3}\s*(?:questions?|answers?|prompts?|labels?|formats?|classifications?|tasks?|` +
+    String.raw`responses?|outputs?|options?|choices?|items?)\b(?!\s*:)`,
+  'i',
+);
 
 export function isMention(fileText: string, span: Span, ext: string, pairs: readonly CandidatePair[]): boolean {
   if (PY_EXTENSIONS.has(ext) || JS_EXTENSIONS.has(ext)) {

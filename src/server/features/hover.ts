@@ -50,7 +50,8 @@ export function scoredHover(prompt: IndexedPrompt, score: LensScore, settings: H
     `${NAS_TOP}: ${headList(score.topHeads.slice(0, 3))} · ${NAS_SUM} (all heads) ${fixed(score.nasTotal, 2)} — ${NAS_SIGN}`,
     '',
     ...(score.adapterOff ? [...beforeAfter(score.adapterOff, score), ''] : []),
-    `Candidates "${shown.positive.word}" / "${shown.negative.word}" at tokens ${score.positive.index} / ${score.negative.index} of ${score.tokens}` +
+    `Candidates "${shown.positive.word}" / "${shown.negative.word}" at tokens ${score.positive.index} / ` +
+      `${score.negative.index} of ${score.tokens}` +
       ` · ${score.precision} weights`,
     '',
     [

@@ -35,7 +35,8 @@ export function templateHover(prompt: IndexedPrompt, summary: TemplateSummary | 
       const m = summary.metrics;
       lines.push(
         '',
-        `Precision ${m.precision?.toFixed(2) ?? 'n/a'} · recall ${m.recall?.toFixed(2) ?? 'n/a'} · accuracy ${m.accuracy?.toFixed(2) ?? 'n/a'}`,
+        `Precision ${m.precision?.toFixed(2) ?? 'n/a'} · recall ${m.recall?.toFixed(2) ?? 'n/a'} · accuracy ` +
+          `${m.accuracy?.toFixed(2) ?? 'n/a'}`,
       );
     }
     lines.push('', commandLink('Score with another dataset…', COMMAND.scoreTemplate, [{ uri: prompt.uri }]));
@@ -59,7 +60,8 @@ export function templateLenses(prompt: IndexedPrompt, summary: TemplateSummary |
   }
   const top = summary.topHeads[0];
   const prg = summary.metrics?.prg != null ? ` · prg ${summary.metrics.prg.toFixed(2)}` : '';
-  const title = `${head} · ${summary.scored} fills · P(Yes) ${summary.meanPYes!.toFixed(2)}${top ? ` · top L${top.layer}H${top.head} ${top.nas.toFixed(1)}` : ''}${prg}`;
+  const topNote = top ? ` · top L${top.layer}H${top.head} ${top.nas.toFixed(1)}` : '';
+  const title = `${head} · ${summary.scored} fills · P(Yes) ${summary.meanPYes!.toFixed(2)}${topNote}${prg}`;
   return [{ range: prompt.range, command: { title, command: COMMAND.showDashboard } }];
 }
 
