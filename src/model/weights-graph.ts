@@ -188,7 +188,9 @@ export class WeightGraph {
       inputs: [x],
       backward: (gy) => {
         // gx = gy · W, block by block: Σ gy[..., block] · W[block, :].
-        const terms = blocks.map((b) => this.widenedProduct(blocks.length === 1 ? gy : this.g.slice(gy, -1, b.start, b.end), b.rows, false));
+        const terms = blocks.map((b) =>
+          this.widenedProduct(blocks.length === 1 ? gy : this.g.slice(gy, -1, b.start, b.end), b.rows, false),
+        );
         return [terms.reduce((a, b) => this.g.add(a, b))];
       },
     });
@@ -206,7 +208,10 @@ export class WeightGraph {
     const rowBytes = info.byteLength / out;
     const location = path.basename(this.realFile.get(info.file) ?? info.file);
     const rows = `${name}.rows${start}`;
-    return this.g.tensors.get(rows) ?? this.g.external(rows, w.dtype, [end - start, inDim], location, info.offset + start * rowBytes, (end - start) * rowBytes);
+    return (
+      this.g.tensors.get(rows) ??
+      this.g.external(rows, w.dtype, [end - start, inDim], location, info.offset + start * rowBytes, (end - start) * rowBytes)
+    );
   }
 
   /** x · Wᵀ by MatMulNBits; its gradient multiplies by W dequantized inside an If (only while it runs). */

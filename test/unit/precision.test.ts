@@ -202,7 +202,7 @@ test('the memory estimate is per precision and batch; a refusal names the precis
   checkMemory(cfg, { ...need, precision: 'bf16' }, 'bf16', gib20);
 });
 
-test('BF16 matrices widened in row blocks (each block its own initializer over the file) give the one-block numbers, forward and gradient', async () => {
+test('BF16 matrices widened in row blocks, each its own initializer, give the float32 numbers: forward and gradient', async () => {
   const model = loadModel(modelDir('qwen2-bf16'));
   const name = 'model.layers.0.mlp.down_proj.weight';
   const [out, inDim] = model.checkpoint.tensors.get(name)!.shape as [number, number];
@@ -218,7 +218,11 @@ test('BF16 matrices widened in row blocks (each block its own initializer over t
     g.output(y, 'y');
     g.output(gradients(g, loss, [xin])[0]!, 'gx');
     const initializers = g.initializers.filter((t) => t.name.startsWith(name)).length;
-    const session = await createSession(g.encode(), { provider: 'cpu', externalDataDir: weights.weightsDir, keepWeightsStored: mode === 'auto' });
+    const session = await createSession(g.encode(), {
+      provider: 'cpu',
+      externalDataDir: weights.weightsDir,
+      keepWeightsStored: mode === 'auto',
+    });
     try {
       const r = await session.run({ x: new ort.Tensor('float32', x, [3, inDim]), c: new ort.Tensor('float32', c, [3, out]) });
       return { y: r.y!.data as Float32Array, gx: r.gx!.data as Float32Array, initializers };
