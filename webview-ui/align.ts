@@ -15,7 +15,7 @@ import type {
   ModelInfo,
   ToAlignPanel,
 } from '../src/protocol.ts';
-import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
+import { ALIGN_FORM_DEFAULTS, DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
 import { ALIGN_RULES, alignNumberProblem, type AlignNumber } from '../src/align/rules.ts';
 import { LiveChart, type Point } from './charts.ts';
@@ -107,15 +107,7 @@ const FIELDS: readonly FieldSpec[] = [
 ];
 
 /** Until the host's init arrives: the same defaults as the CLI and the host (one home, src/align/defaults.ts). */
-const FALLBACK_DEFAULTS: AlignDefaults = {
-  weights: DEFAULT_ALIGN.weights,
-  steps: DEFAULT_ALIGN.steps,
-  lr: DEFAULT_ALIGN.lr,
-  batch: DEFAULT_ALIGN.batch,
-  seed: DEFAULT_ALIGN.seed,
-  trainK: DEFAULT_ALIGN.trainK,
-  accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
-};
+const FALLBACK_DEFAULTS: AlignDefaults = ALIGN_FORM_DEFAULTS;
 
 const api = vscodeApi<AlignState, FromAlignPanel>();
 let state: AlignState = restore(api.getState());

@@ -41,3 +41,14 @@ export const DEFAULT_ALIGN = {
   /** Validations without a better kept step before stopping early. */
   patience: 16,
 };
+
+/** The settings the Align panel's form shows and the host sends it (evalEvery and patience keep their defaults). */
+export const ALIGN_FORM_DEFAULTS = (({ weights, steps, lr, batch, seed, trainK, accuracyTolerance }) => ({
+  weights,
+  steps,
+  lr,
+  batch,
+  seed,
+  trainK,
+  accuracyTolerance,
+}))(DEFAULT_ALIGN);

@@ -10,13 +10,12 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { DEFAULT_ALIGN } from '../align/defaults.ts';
+import { ALIGN_FORM_DEFAULTS, DEFAULT_ALIGN } from '../align/defaults.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
 import { accuracyDropWarning } from '../align/report.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { formatHead } from '../bias/nas.ts';
 import type {
-  AlignDefaults,
   AlignDoneParams,
   AlignEvent,
   AlignOutcome,
@@ -35,17 +34,6 @@ import type { LensClient } from './language-client.ts';
 import { updateSetting } from './settings.ts';
 import { exportResults } from './export.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
-
-/** The CLI's `align` defaults (src/cli/main.ts), so the panel and `nasa-lens align` agree. */
-const ALIGN_DEFAULTS: AlignDefaults = {
-  weights: DEFAULT_ALIGN.weights,
-  steps: DEFAULT_ALIGN.steps,
-  lr: DEFAULT_ALIGN.lr,
-  batch: DEFAULT_ALIGN.batch,
-  seed: DEFAULT_ALIGN.seed,
-  trainK: DEFAULT_ALIGN.trainK,
-  accuracyTolerance: DEFAULT_ALIGN.accuracyTolerance,
-};
 
 interface Job {
   id: string;
@@ -192,7 +180,7 @@ export class AlignPanel implements vscode.Disposable {
       model: data?.model ?? null,
       heads: this.job?.params.heads ?? this.heads,
       heatmap: data?.heatmap ?? [],
-      defaults: ALIGN_DEFAULTS,
+      defaults: ALIGN_FORM_DEFAULTS,
       trainData: this.data.train,
       valData: this.data.val,
       // A re-created webview adopts the job (its form, its steps, running or not) before the replay.
