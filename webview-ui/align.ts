@@ -2,22 +2,16 @@
 // the optimizer, start NASA, watch it live, compare before/after, save the adapter. It only talks
 // to the extension (messages of src/protocol.ts); the extension runs the job on the language server.
 //
-// Everything the user sees is in `state` and is saved with setState, so the panel comes back as it
-// was when VS Code re-creates a hidden webview.
+// This is the view: it builds the page once, and every change goes `state = reduce(state, action)`
+// (webview-ui/align-state.ts, where what the panel shows is decided) then `render()`, which brings
+// each part of the page up to date with the state. The state is saved with setState, so the panel
+// comes back as it was when VS Code re-creates a hidden webview.
 
-import type {
-  AlignDefaults,
-  AlignEvent,
-  AlignOutcome,
-  AlignStartParams,
-  FromAlignPanel,
-  HeadRef,
-  ModelInfo,
-  ToAlignPanel,
-} from '../src/protocol.ts';
-import { ALIGN_FORM_DEFAULTS, DEFAULT_ALIGN } from '../src/align/defaults.ts';
+import type { FromAlignPanel, HeadRef, ToAlignPanel } from '../src/protocol.ts';
+import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
-import { ALIGN_RULES, alignNumberProblem, type AlignNumber } from '../src/align/rules.ts';
+import { ALIGN_RULES } from '../src/align/rules.ts';
+import { FIELDS, readForm, reduce, restore, type AlignAction, type AlignState, type NumberField, type StepPoint } from './align-state.ts';
 import { LiveChart, type Point } from './charts.ts';
 import { fill, h } from './dom.ts';
 import { basename, formatHead, num, signed } from './format.ts';
@@ -26,93 +20,18 @@ import { HeadSelection, headKey } from './selection.ts';
 import { onThemeChange } from './theme.ts';
 import { onHostMessage, throttledSaver, vscodeApi } from './vscode-api.ts';
 
-type DoneResult = AlignOutcome;
-type NumberField = 'align' | 'task' | 'keep' | 'steps' | 'lr' | 'batch' | 'seed' | 'tolerance';
-type FormValues = Record<NumberField, string> & { trainData: string; valData: string; trainK: boolean };
-
-interface StepPoint {
-  step: number;
-  loss: number | null;
-  align: number | null;
-  task: number | null;
-  keep: number | null;
-  meanNas: number | null;
-}
-
-interface Status {
-  kind: 'info' | 'success' | 'warning' | 'error';
-  text: string;
-}
-
-/** The run the charts show: what it was started with. */
-interface RunInfo {
-  heads: HeadRef[];
-  steps: number;
-  /** Whether it has a validation set (only then are there validation events). */
-  val: boolean;
-}
-
-interface AlignState {
-  version: 1;
-  /** Whether an init has been applied (before that the form holds fallback defaults). */
-  initialized: boolean;
-  model: ModelInfo | null;
-  suggested: HeadRef[];
-  heatmap: number[][];
-  form: FormValues;
-  selected: HeadRef[];
-  steps: StepPoint[];
-  validations: { step: number; prg: number | null }[];
-  phase: 'idle' | 'running' | 'done';
-  totalSteps: number;
-  result: DoneResult | null;
-  status: Status | null;
-  /** Null before the first run (states saved by older versions lack it too). */
-  run?: RunInfo | null;
-  /** Stop was asked for: the status says so until the run ends. */
-  stopping?: boolean;
-  /** Saving the adapter, and its outcome: shown next to the Save buttons. */
-  saveNote?: Status | null;
-  /** The host's warnings about the chosen data (training data that is also validation or evaluation data). */
-  dataWarnings?: string[];
-  /** The accuracy tolerance (a fraction) of the run the results belong to. */
-  runTolerance?: number;
-}
-
-/** A number field of the form; its bounds are ALIGN_RULES[rule] (src/align/rules.ts), as the CLI and the server check them. */
-interface FieldSpec {
-  key: NumberField;
-  rule: AlignNumber;
-  /** The form shows the setting times this (the tolerance in points: 100 × the fraction). */
-  scale?: number;
-  label: string;
-  title: string;
-}
-
-const FIELDS: readonly FieldSpec[] = [
-  { key: 'align', rule: 'align', label: 'λ align', title: 'Weight of the mean NAS² of the chosen heads' },
-  { key: 'task', rule: 'task', label: 'λ task', title: 'Weight of the yes/no cross-entropy on labelled examples' },
-  { key: 'keep', rule: 'keep', label: 'λ keep', title: 'Weight of KL(original ‖ adapted) over the vocabulary' },
-  { key: 'steps', rule: 'steps', label: 'Steps', title: 'Optimizer steps' },
-  { key: 'lr', rule: 'lr', label: 'Learning rate', title: 'Adam learning rate' },
-  { key: 'batch', rule: 'batch', label: 'Batch', title: 'Examples per step' },
-  { key: 'seed', rule: 'seed', label: 'Seed', title: 'Seed of the batch order' },
-  {
-    key: 'tolerance',
-    rule: 'accuracyTolerance',
-    scale: 100,
-    label: 'Accuracy tolerance (points)',
-    title: "A step is kept only if its validation accuracy is at most this many points below the unchanged model's",
-  },
-];
-
-/** Until the host's init arrives: the same defaults as the CLI and the host (one home, src/align/defaults.ts). */
-const FALLBACK_DEFAULTS: AlignDefaults = ALIGN_FORM_DEFAULTS;
+type DoneResult = NonNullable<AlignState['result']>;
 
 const api = vscodeApi<AlignState, FromAlignPanel>();
 let state: AlignState = restore(api.getState());
-const selection = new HeadSelection(state.selected);
-const save = throttledSaver(api, () => ({ ...state, selected: selection.list() }));
+const save = throttledSaver(api, () => state);
+
+/** The one way the state changes: the reducer, then the page catches up, then the state is saved. */
+function dispatch(action: AlignAction): void {
+  state = reduce(state, action);
+  render();
+  save();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Building the page (once)
@@ -147,7 +66,7 @@ function buildPage() {
     trainPath: h('span', { class: 'path' }),
     valPath: h('span', { class: 'path' }),
     dataWarnings: h('div', { class: 'data-warnings', role: 'status', 'aria-live': 'polite' }),
-    valClear: h('button', { type: 'button', class: 'secondary small', onclick: () => setData('val', '') }, 'Clear'),
+    valClear: h('button', { type: 'button', class: 'secondary small', onclick: () => onData('val', '') }, 'Clear'),
     trainK: h('input', { type: 'checkbox', id: 'train-k', onchange: onTrainK }),
     start: h('button', { type: 'submit', class: 'primary' }, 'Start'),
     stop: h('button', { type: 'button', class: 'secondary', onclick: onStop }, 'Stop'),
@@ -293,22 +212,40 @@ function chartCard(title: string, c: HTMLCanvasElement, empty?: HTMLElement): HT
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rendering state
+// Rendering the state
 
-function renderAll(): void {
-  renderModel();
-  heatmap.render(state.heatmap, selection);
-  ui.heatHint.textContent =
-    state.heatmap.length > 0
-      ? 'Click a cell (or use the arrow keys and Enter) to add or remove a head.'
-      : 'The NAS heat map appears once prompts of the workspace are scored.';
-  renderHeads();
-  renderForm();
-  renderRun();
-  renderStatus();
-  renderSaveNote();
+/** The parts of the state each piece of the page was last drawn from. */
+const drawnFrom = new Map<string, readonly unknown[]>();
+
+/**
+ * Whether a piece of the page is out of date: the reducer keeps the identity of what it did not
+ * change, so a piece whose parts are the same objects as last time is left as it is (a step event
+ * redraws the run line and the status, not the heat map or the results table).
+ */
+function outdated(piece: string, ...parts: unknown[]): boolean {
+  const before = drawnFrom.get(piece);
+  if (before !== undefined && before.every((p, i) => p === parts[i])) return false;
+  drawnFrom.set(piece, parts);
+  return true;
+}
+
+/** Brings every piece of the page up to date with `state`. */
+function render(): void {
+  const s = state;
+  if (outdated('model', s.model)) renderModel();
+  if (outdated('heatmap', s.heatmap)) renderHeatmap();
+  if (outdated('heads', s.suggested, s.selected, s.model, s.form.trainK)) renderHeads();
+  if (outdated('form', s.form, s.dataWarnings, s.invalidField)) renderForm();
+  if (outdated('run', s.phase, s.steps, s.totalSteps, s.result, s.stopping)) renderRun();
+  if (outdated('status', s.status)) renderStatus();
+  if (outdated('saveNote', s.saveNote)) renderSaveNote();
   renderCharts();
-  renderResults();
+  if (outdated('prgEmpty', s.run, s.form.valData, s.validations, s.phase)) renderPrgEmpty();
+  if (outdated('results', s.result, s.phase, s.runTolerance)) renderResults();
+}
+
+function selection(): HeadSelection {
+  return new HeadSelection(state.selected);
 }
 
 function renderModel(): void {
@@ -319,8 +256,17 @@ function renderModel(): void {
       : `${m.name} · ${m.arch} · ${m.layers} layers × ${m.heads} heads (${m.kvHeads} KV) · ${m.provider}`;
 }
 
+function renderHeatmap(): void {
+  heatmap.render(state.heatmap, selection());
+  ui.heatHint.textContent =
+    state.heatmap.length > 0
+      ? 'Click a cell (or use the arrow keys and Enter) to add or remove a head.'
+      : 'The NAS heat map appears once prompts of the workspace are scored.';
+}
+
 function renderHeads(): void {
-  const shown = [...state.suggested, ...selection.list().filter((r) => !state.suggested.some((s) => headKey(s) === headKey(r)))];
+  const selected = selection();
+  const shown = [...state.suggested, ...state.selected.filter((r) => !state.suggested.some((s) => headKey(s) === headKey(r)))];
   fill(
     ui.chips,
     ...shown.map((ref) =>
@@ -329,9 +275,9 @@ function renderHeads(): void {
         {
           type: 'button',
           class: 'chip',
-          'aria-pressed': String(selection.has(ref)),
+          'aria-pressed': String(selected.has(ref)),
           'data-head': headKey(ref),
-          title: selection.has(ref) ? 'Selected: click to leave this head out' : 'Click to align this head too',
+          title: selected.has(ref) ? 'Selected: click to leave this head out' : 'Click to align this head too',
           onclick: () => toggleHead(ref),
         },
         formatHead(ref),
@@ -339,8 +285,8 @@ function renderHeads(): void {
     ),
   );
   if (shown.length === 0) fill(ui.chips, h('span', { class: 'muted' }, 'No heads yet: pick them on the heat map.'));
-  ui.headCount.textContent = `${selection.size} selected`;
-  heatmap.setSelected(selection);
+  ui.headCount.textContent = `${selected.size} selected`;
+  heatmap.setSelected(selected);
   renderKvNote();
 }
 
@@ -355,7 +301,7 @@ function renderKvNote(): void {
   }
   const size = m.heads / m.kvHeads;
   const groups = new Map<string, string>();
-  for (const r of selection.list()) {
+  for (const r of state.selected) {
     const g = Math.floor(r.head / size);
     groups.set(`${r.layer}:${g}`, `L${r.layer} group ${g} (H${g * size}–H${(g + 1) * size - 1})`);
   }
@@ -366,7 +312,13 @@ function renderKvNote(): void {
 }
 
 function renderForm(): void {
-  for (const f of FIELDS) inputs[f.key].value = state.form[f.key];
+  for (const f of FIELDS) {
+    const input = inputs[f.key];
+    // Only what differs: rewriting the field being typed in would lose a half-typed number ("1e-").
+    if (input.value !== state.form[f.key]) input.value = state.form[f.key];
+    if (state.invalidField === f.key) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
   ui.trainK.checked = state.form.trainK;
   renderPath(ui.trainPath, state.form.trainData, 'none chosen');
   renderPath(ui.valPath, state.form.valData, 'none (optional)');
@@ -400,7 +352,8 @@ function renderPath(el: HTMLElement, path: string, empty: string): void {
 function renderRun(): void {
   const running = state.phase === 'running';
   ui.start.disabled = running;
-  ui.stop.disabled = !running;
+  // After Stop, until the run ends: one stop is enough.
+  ui.stop.disabled = !running || state.stopping === true;
   const canSave = state.phase === 'done' && state.result !== null;
   for (const b of ui.saveButtons) b.disabled = !canSave;
   const step = state.steps.at(-1)?.step ?? 0;
@@ -419,20 +372,43 @@ function renderStatus(): void {
   ui.status.hidden = s === null;
 }
 
-/** The save's progress and outcome, next to the Save buttons (where the user is when saving). */
+/** The save's progress and outcome, next to the Save buttons (where the user is when saving), with the saved file as its tooltip. */
 function renderSaveNote(): void {
   const s = state.saveNote ?? null;
   ui.saveNote.className = `save-note ${s?.kind ?? ''}`;
   ui.saveNote.textContent = s?.text ?? '';
+  ui.saveNote.title = s?.path ?? '';
   ui.saveNote.hidden = s === null;
 }
 
+/** The rows each chart was last drawn from. */
+const charted = { steps: [] as readonly StepPoint[], validations: [] as AlignState['validations'] };
+
+/** The charts follow the state: a step or validation event appends its point, anything else redraws. */
 function renderCharts(): void {
-  const series = (k: keyof StepPoint): Point[] => state.steps.map((p) => ({ x: p.step, y: p[k] }));
-  charts.loss.set([series('loss'), series('align'), series('task'), series('keep')]);
-  charts.nas.set([series('meanNas')]);
-  charts.prg.set([state.validations.map((v) => ({ x: v.step, y: v.prg }))]);
-  renderPrgEmpty();
+  const { steps, validations } = state;
+  if (steps !== charted.steps) {
+    if (oneMore(charted.steps, steps)) {
+      const p = steps.at(-1)!;
+      charts.loss.push(p.step, [p.loss, p.align, p.task, p.keep]);
+      charts.nas.push(p.step, [p.meanNas]);
+    } else {
+      const series = (k: keyof StepPoint): Point[] => steps.map((p) => ({ x: p.step, y: p[k] }));
+      charts.loss.set([series('loss'), series('align'), series('task'), series('keep')]);
+      charts.nas.set([series('meanNas')]);
+    }
+    charted.steps = steps;
+  }
+  if (validations !== charted.validations) {
+    if (oneMore(charted.validations, validations)) charts.prg.push(validations.at(-1)!.step, [validations.at(-1)!.prg]);
+    else charts.prg.set([validations.map((v) => ({ x: v.step, y: v.prg }))]);
+    charted.validations = validations;
+  }
+}
+
+/** Whether `now` is `before` and one more row (the reducer appends without copying the rows). */
+function oneMore<T>(before: readonly T[], now: readonly T[]): boolean {
+  return now.length === before.length + 1 && (before.length === 0 || now[before.length - 1] === before.at(-1));
 }
 
 /** The prg chart's empty state: a run without a validation set has no validation events at all. */
@@ -449,14 +425,6 @@ function renderPrgEmpty(): void {
   ui.prgEmpty.textContent = text;
   ui.prgEmpty.hidden = text === '';
   ui.prgEmpty.parentElement!.classList.toggle('empty', text !== '');
-}
-
-/** The status while steps come in: the step, the heads, the loss. */
-function runningStatus(step: number, loss: number | null): string {
-  const run = state.run;
-  const total = Math.max(1, run?.steps ?? state.totalSteps, step);
-  const heads = run ? ` · aligning ${run.heads.map(formatHead).join(', ')}` : '';
-  return `Step ${step} / ${total}${heads} · loss ${num(loss)}`;
 }
 
 function renderResults(): void {
@@ -554,36 +522,22 @@ function post(message: FromAlignPanel): void {
   api.postMessage(message);
 }
 
-function changed(): void {
-  save();
-}
-
 function toggleHead(ref: HeadRef): void {
-  selection.toggle(ref);
-  state.selected = selection.list();
-  renderHeads();
-  changed();
+  dispatch({ type: 'toggleHead', ref });
 }
 
 function onField(key: NumberField): void {
-  state.form[key] = inputs[key].value;
-  inputs[key].removeAttribute('aria-invalid');
-  changed();
+  dispatch({ type: 'field', key, value: inputs[key].value });
 }
 
 function onTrainK(): void {
-  state.form.trainK = ui.trainK.checked;
-  renderKvNote();
-  changed();
+  dispatch({ type: 'trainK', on: ui.trainK.checked });
 }
 
-function setData(which: 'train' | 'val', path: string): void {
-  state.form[which === 'train' ? 'trainData' : 'valData'] = path;
-  state.dataWarnings = [];
+/** Data chosen in the host's dialog, or the validation data cleared: then the host checks it for overlap. */
+function onData(which: 'train' | 'val', path: string): void {
+  dispatch({ type: 'dataPicked', which, path });
   checkData();
-  renderForm();
-  renderPrgEmpty();
-  changed();
 }
 
 /** Asks the host whether the chosen data overlaps (answered by a dataCheck message). */
@@ -592,320 +546,41 @@ function checkData(): void {
   post({ type: 'checkData', train: state.form.trainData, val: state.form.valData });
 }
 
-function setStatus(kind: Status['kind'], text: string): void {
-  state.status = { kind, text };
-  renderStatus();
-}
-
 function onStart(e: Event): void {
   e.preventDefault();
-  const params = readParams();
-  if (params === null) return;
-  state = {
-    ...state,
-    steps: [],
-    validations: [],
-    result: null,
-    phase: 'running',
-    totalSteps: params.steps,
-    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
-    stopping: false,
-    saveNote: null,
-    runTolerance: params.accuracyTolerance,
-  };
-  setStatus('info', `Starting NASA on ${params.heads.map(formatHead).join(', ')}…`);
-  renderSaveNote();
-  renderRun();
-  renderCharts();
-  renderResults();
-  changed();
-  post({ type: 'start', params });
-}
-
-/** The form as start parameters, or null after showing what is wrong. */
-function readParams(): AlignStartParams | null {
-  const values = {} as Record<NumberField, number>;
-  for (const f of FIELDS) {
-    const v = parseField(f, state.form[f.key]);
-    if (typeof v === 'string') return invalid(inputs[f.key], `${f.label}: ${v}`);
-    values[f.key] = v;
+  const form = readForm(state);
+  if (!form.ok) {
+    dispatch({ type: 'invalid', problem: form.problem });
+    // To where it is wrong: the field, the first chip (no heads); the training data has its Choose… button.
+    const field = form.problem.field;
+    const el = field === 'trainData' ? null : field === 'heads' ? ui.chips.querySelector('button') : inputs[field];
+    el?.focus();
+    return;
   }
-  if (selection.size === 0)
-    return invalid(ui.chips.querySelector('button') ?? null, 'Choose at least one head (a chip or a heat-map cell).');
-  if (state.form.trainData === '') return invalid(null, 'Choose the training data (a JSONL file).');
-  return {
-    heads: selection.list(),
-    trainData: state.form.trainData,
-    ...(state.form.valData === '' ? {} : { valData: state.form.valData }),
-    weights: { align: values.align, task: values.task, keep: values.keep },
-    steps: values.steps,
-    lr: values.lr,
-    batch: values.batch,
-    seed: values.seed,
-    trainK: state.form.trainK,
-    accuracyTolerance: values.tolerance / 100,
-  };
-}
-
-function parseField(f: FieldSpec, text: string): number | string {
-  const v = text.trim() === '' ? NaN : Number(text);
-  if (!Number.isFinite(v)) return 'enter a number';
-  if (ALIGN_RULES[f.rule].integer && !Number.isInteger(v)) return 'enter a whole number';
-  return alignNumberProblem(f.rule, v, f.scale) ?? v;
-}
-
-function invalid(el: HTMLElement | null, message: string): null {
-  if (el instanceof HTMLInputElement) el.setAttribute('aria-invalid', 'true');
-  el?.focus();
-  setStatus('error', message);
-  return null;
+  dispatch({ type: 'start', params: form.params });
+  post({ type: 'start', params: form.params });
 }
 
 function onStop(): void {
-  state.stopping = true;
-  setStatus('info', 'Stopping after the current step…');
-  ui.stop.disabled = true;
+  dispatch({ type: 'stop' });
   post({ type: 'stop' });
 }
 
 function onSave(apply: boolean): void {
-  const text = apply ? 'Saving and applying the adapter…' : 'Saving the adapter…';
-  setStatus('info', text);
-  setSaveNote('info', text);
+  dispatch({ type: 'save', apply });
   post({ type: 'save', apply });
-}
-
-function setSaveNote(kind: Status['kind'], text: string): void {
-  state.saveNote = { kind, text };
-  renderSaveNote();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Messages from the extension
 
 function onMessage(msg: ToAlignPanel): void {
-  switch (msg.type) {
-    case 'init':
-      return onInit(msg);
-    case 'dataPicked':
-      return setData(msg.which, msg.path);
-    case 'dataCheck':
-      // An answer about data the form no longer holds is stale.
-      if (msg.train !== state.form.trainData || msg.val !== state.form.valData) return;
-      state.dataWarnings = msg.warnings;
-      renderDataWarnings();
-      return changed();
-    case 'progress':
-      return onEvent(msg.event);
-    case 'done':
-      return onDone(msg.result, msg.error);
-    case 'saved':
-      setStatus('success', `Adapter saved to ${msg.path}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
-      setSaveNote('success', `Saved to ${basename(msg.path)}${msg.applied ? ' and applied: every score now uses it.' : '.'}`);
-      ui.saveNote.title = msg.path;
-      return changed();
-    case 'error':
-      return onError(msg.message);
-  }
+  if (msg.type === 'dataPicked') return onData(msg.which, msg.path);
+  dispatch(msg);
+  if (msg.type === 'init') checkData();
 }
 
-type InitMessage = Extract<ToAlignPanel, { type: 'init' }>;
-
-function onInit(msg: InitMessage): void {
-  const fresh = isNewRequest(msg);
-  state = { ...state, model: msg.model, heatmap: msg.heatmap };
-  if (fresh) {
-    // A new request (first init, other model, other heads): start from the defaults.
-    state = {
-      ...emptyState(),
-      initialized: true,
-      model: msg.model,
-      heatmap: msg.heatmap,
-      suggested: msg.heads,
-      form: formFrom(msg.defaults),
-      totalSteps: msg.defaults.steps,
-    };
-    selection.replace(msg.heads);
-    state.selected = selection.list();
-  }
-  if (msg.trainData !== undefined && (fresh || state.form.trainData === '')) state.form.trainData = msg.trainData;
-  if (msg.valData !== undefined && (fresh || state.form.valData === '')) state.form.valData = msg.valData;
-  if (msg.job && (fresh || state.phase === 'idle')) adoptJob(msg.job.params, msg.job.running);
-  checkData();
-  renderAll();
-  changed();
-}
-
-/**
- * A webview created while the host has a job (the panel closed and opened again, or a state saved
- * before the run started): show that job's form and heads, running or not; its steps and end follow.
- */
-function adoptJob(params: AlignStartParams, running: boolean): void {
-  selection.replace(params.heads);
-  state = {
-    ...state,
-    suggested: params.heads,
-    selected: selection.list(),
-    form: {
-      trainData: params.trainData,
-      valData: params.valData ?? '',
-      trainK: params.trainK,
-      align: String(params.weights.align),
-      task: String(params.weights.task),
-      keep: String(params.weights.keep),
-      steps: String(params.steps),
-      lr: String(params.lr),
-      batch: String(params.batch),
-      seed: String(params.seed),
-      tolerance: toleranceField(params.accuracyTolerance),
-    },
-    runTolerance: params.accuracyTolerance,
-    steps: [],
-    validations: [],
-    result: null,
-    totalSteps: params.steps,
-    run: { heads: params.heads, steps: params.steps, val: params.valData !== undefined },
-    phase: running ? 'running' : 'idle',
-    status: running ? { kind: 'info', text: `Running NASA on ${params.heads.map(formatHead).join(', ')}…` } : null,
-  };
-}
-
-/**
- * The host sends init again each time the page is re-created (on `ready`), with the suggested
- * heads or, once a job exists, the heads of that job: neither must wipe the form, charts and results.
- */
-function isNewRequest(msg: InitMessage): boolean {
-  if (state.phase === 'running') return false;
-  if (!state.initialized) return true;
-  if ((msg.model?.path ?? null) !== (state.model?.path ?? null)) return true;
-  return !sameHeads(msg.heads, state.suggested) && !sameHeads(msg.heads, selection.list());
-}
-
-function sameHeads(a: readonly HeadRef[], b: readonly HeadRef[]): boolean {
-  const keys = new Set(b.map(headKey));
-  return a.length === b.length && a.every((r) => keys.has(headKey(r)));
-}
-
-function onEvent(e: AlignEvent): void {
-  if (e.type === 'step') {
-    const p: StepPoint = { step: e.step, loss: e.loss, align: e.align, task: e.task, keep: e.keep, meanNas: e.meanNas };
-    state.steps.push(p);
-    charts.loss.push(p.step, [p.loss, p.align, p.task, p.keep]);
-    charts.nas.push(p.step, [p.meanNas]);
-    // Steps mean a run is going (also when they are replayed to a new webview): "Starting…" is over.
-    if (state.phase === 'idle') state.phase = 'running';
-    if (state.phase === 'running' && !state.stopping) setStatus('info', runningStatus(p.step, p.loss));
-    renderRun();
-  } else if (e.type === 'validation') {
-    const prg = e.summary.metrics?.prg ?? null;
-    state.validations.push({ step: e.step, prg });
-    charts.prg.push(e.step, [prg]);
-    renderPrgEmpty();
-  } else {
-    setStatus('info', e.message);
-  }
-  changed();
-}
-
-function onDone(result: DoneResult | null, error?: string): void {
-  state.phase = 'done';
-  state.stopping = false;
-  state.result = result;
-  if (result === null) setStatus('error', error ?? 'The run was cancelled.');
-  else {
-    // The history is authoritative: it also covers steps posted while the panel was hidden.
-    state.steps = result.history.map((s) => ({
-      step: s.step,
-      loss: s.loss,
-      align: s.align,
-      task: s.task,
-      keep: s.keep,
-      meanNas: s.meanNas,
-    }));
-    setStatus(...doneStatus(result));
-  }
-  renderRun();
-  renderCharts();
-  renderResults();
-  changed();
-}
-
-function doneStatus(r: DoneResult): [Status['kind'], string] {
-  const last = r.history.at(-1)?.step ?? 0;
-  const kept = keptSentence(r.kept);
-  const drop = accuracyDropWarning(r.before, r.after, state.runTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
-  const tail = `${kept ? ` ${kept}` : ''}${drop ? ` ${drop}` : ''}`;
-  if (r.stopped === 'nan') return ['warning', `Stopped at step ${last}: ${r.nanReport ?? 'the loss became NaN or infinite'}.${tail}`];
-  const kind = drop || r.kept?.step === 0 ? 'warning' : 'success';
-  if (r.stopped === 'early-stop')
-    return [kind, `Stopped early after step ${last}: no lower validation |prg| within the accuracy tolerance for a while.${tail}`];
-  return [kind, `Finished ${last} steps.${tail}`];
-}
-
-function onError(message: string): void {
-  // A start that failed before its first step leaves the panel ready for another try.
-  if (state.phase === 'running' && state.steps.length === 0) state.phase = 'idle';
-  setStatus('error', message);
-  // A failed save is reported where the user clicked Save, too.
-  if (state.saveNote?.kind === 'info') setSaveNote('error', message);
-  renderRun();
-  changed();
-}
-
-// ---------------------------------------------------------------------------------------------
-// State
-
-function formFrom(d: AlignDefaults): FormValues {
-  return {
-    trainData: '',
-    valData: '',
-    align: String(d.weights.align),
-    task: String(d.weights.task),
-    keep: String(d.weights.keep),
-    steps: String(d.steps),
-    lr: String(d.lr),
-    batch: String(d.batch),
-    seed: String(d.seed),
-    trainK: d.trainK,
-    tolerance: toleranceField(d.accuracyTolerance),
-  };
-}
-
-/** The tolerance field shows points (2), the parameters carry a fraction (0.02). */
-function toleranceField(fraction: number | undefined): string {
-  return String(Math.round((fraction ?? DEFAULT_ALIGN.accuracyTolerance) * 1000) / 10);
-}
-
-function emptyState(): AlignState {
-  return {
-    version: 1,
-    initialized: false,
-    model: null,
-    suggested: [],
-    heatmap: [],
-    form: formFrom(FALLBACK_DEFAULTS),
-    selected: [],
-    steps: [],
-    validations: [],
-    phase: 'idle',
-    totalSteps: FALLBACK_DEFAULTS.steps,
-    result: null,
-    status: null,
-    run: null,
-    stopping: false,
-    saveNote: null,
-    dataWarnings: [],
-  };
-}
-
-function restore(saved: AlignState | undefined): AlignState {
-  if (saved?.version !== 1) return emptyState();
-  // A state saved before a field was added to the form gets that field's default.
-  const empty = emptyState();
-  return { ...empty, ...saved, form: { ...empty.form, ...saved.form } };
-}
-
-renderAll();
+render();
 onHostMessage<ToAlignPanel>(onMessage);
 onThemeChange(() => {
   heatmap.recolor();
