@@ -15,6 +15,7 @@ import {
   type AlignState,
   type FormProblem,
 } from '../../webview-ui/align-state.ts';
+import { formatHead } from '../../src/bias/nas.ts';
 import * as fx from '../webview/fixtures.ts';
 
 const run = (actions: AlignAction[], from: AlignState = emptyState()): AlignState => actions.reduce(reduce, from);
@@ -29,17 +30,22 @@ function started(state: AlignState): AlignState {
   return reduce(state, { type: 'start', params: form.params });
 }
 
-const JOB: AlignStartParams = {
-  heads: [{ layer: 12, head: 6 }],
-  trainData: '/work/demo/train.jsonl',
-  weights: { align: 1, task: 0.5, keep: 0.1 },
-  steps: 12,
-  lr: 0.005,
-  batch: 4,
-  seed: 3,
-  trainK: false,
-  accuracyTolerance: 0.03,
-};
+/** The parameters of a job the host names in init: 12 steps on L12H6 alone, no validation data, a 3-point tolerance. */
+function jobParams(): AlignStartParams {
+  const fields = { steps: '12', lr: '0.005', batch: '4', seed: '3', task: '0.5', tolerance: '3' } as const;
+  const form = readForm(
+    run([
+      fx.alignInit(),
+      { type: 'dataPicked', which: 'train', path: '/work/demo/train.jsonl' },
+      ...fx.alignInit().heads.map((ref): AlignAction => ({ type: 'toggleHead', ref })),
+      { type: 'toggleHead', ref: { layer: 12, head: 6 } },
+      ...Object.entries(fields).map(([key, value]) => ({ type: 'field', key, value }) as AlignAction),
+    ]),
+  );
+  assert.ok(form.ok);
+  return form.params;
+}
+const JOB = jobParams();
 
 test('before init the form holds the shared defaults; init adopts the host defaults, heads and data', () => {
   const empty = emptyState();
@@ -190,22 +196,14 @@ test('a valid form gives the start parameters: heads in the order chosen, the to
   ]);
   const form = readForm(s);
   assert.ok(form.ok);
-  assert.deepEqual(form.params, {
-    heads: [
-      { layer: 14, head: 3 },
-      { layer: 3, head: 1 },
-      { layer: 12, head: 6 },
-    ],
-    trainData: '/d/train.jsonl',
-    valData: '/d/val.jsonl',
-    weights: { align: 1, task: 1, keep: 0.1 },
-    steps: 60,
-    lr: 0.001,
-    batch: 8,
-    seed: 0,
-    trainK: true,
-    accuracyTolerance: 0.015,
-  });
+  const p = form.params;
+  assert.deepEqual(p.heads.map(formatHead), ['L14H3', 'L3H1', 'L12H6']);
+  assert.deepEqual([p.trainData, p.valData, p.lr, p.accuracyTolerance, p.trainK], ['/d/train.jsonl', '/d/val.jsonl', 0.001, 0.015, true]);
+  assert.deepEqual([p.weights.align, p.weights.task, p.weights.keep, p.steps, p.batch, p.seed], [1, 1, 0.1, 60, 8, 0]);
+  // The same job named by the host's init to a new webview: its form gives back the same parameters.
+  const adopted = readForm(reduce(emptyState(), { ...fx.alignInit(), job: { params: p, running: false } }));
+  assert.ok(adopted.ok);
+  assert.deepEqual(adopted.params, p);
   const noVal = readForm(reduce(s, { type: 'dataPicked', which: 'val', path: '' }));
   assert.ok(noVal.ok && !('valData' in noVal.params), 'cleared validation data is left out');
 });
