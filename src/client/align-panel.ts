@@ -2,22 +2,21 @@
 // hyperparameters; this host opens the file dialogs, runs the job on the server (AlignStartRequest,
 // progress and done notifications), shows a cancellable notification while it runs and one whose
 // primary button saves and applies the adapter when it ends, warns when the training data overlaps
-// the validation or evaluation data, and saves the adapter. Its webview is not retained: hidden, it restores its
-// own state (setState) and misses the messages posted meanwhile, closed, it starts empty; so the
-// host counts what the current webview has seen and sends the rest when it says `ready` again
-// (after an init that names the job, so that a new webview shows it running).
+// the validation or evaluation data, and saves the adapter. Its webview is not retained: hidden, it
+// restores its own state (setState) and misses the messages posted meanwhile, closed, it starts
+// empty; so the job (src/client/align-job.ts) counts what the current webview has seen, and the host
+// sends the rest when it says `ready` again (after an init that names the job, so that a new webview
+// shows it running).
 
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { ALIGN_FORM_DEFAULTS, DEFAULT_ALIGN } from '../align/defaults.ts';
+import { ALIGN_FORM_DEFAULTS } from '../align/defaults.ts';
 import { dataOverlap, overlapWarning } from '../align/data-overlap.ts';
-import { accuracyDropWarning } from '../align/report.ts';
 import { readDataset, type DatasetItem } from '../bias/dataset.ts';
 import { formatHead } from '../bias/nas.ts';
 import type {
   AlignDoneParams,
-  AlignEvent,
   AlignOutcome,
   AlignProgressParams,
   AlignStartParams,
@@ -34,22 +33,7 @@ import type { LensClient } from './language-client.ts';
 import { updateSetting } from './settings.ts';
 import { exportResults } from './export.ts';
 import { webviewOptions, webviewPage } from './webview-host.ts';
-
-interface Job {
-  id: string;
-  params: AlignStartParams;
-  events: AlignEvent[];
-  done?: AlignDoneParams;
-  /** How many of `events` (and whether `done`) the current webview has received. */
-  delivered: number;
-  doneDelivered: boolean;
-  stopRequested: boolean;
-  /** Reports to and ends the notification-area progress. */
-  report(e: AlignEvent): void;
-  finish(): void;
-  /** Where the adapter was saved, once it was. */
-  saved?: string;
-}
+import { AlignJob, finishedNotice, headsInFileName, headsKey, stepProgress } from './align-job.ts';
 
 export class AlignPanel implements vscode.Disposable {
   static readonly viewType = 'nasaLens.align';
@@ -58,7 +42,7 @@ export class AlignPanel implements vscode.Disposable {
   private live = false;
   private heads: HeadRef[] = [];
   private data: { train?: string; val?: string } = {};
-  private job: Job | undefined;
+  private job: AlignJob | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(
@@ -76,14 +60,14 @@ export class AlignPanel implements vscode.Disposable {
   }
 
   get running(): boolean {
-    return this.job !== undefined && this.job.done === undefined;
+    return this.job?.running === true;
   }
 
   /** Opens or reveals the panel with `heads` preselected (kept as they are while a job runs). */
   async show(heads: HeadRef[]): Promise<void> {
     if (!this.running) {
       // A finished job of other heads no longer belongs in the panel.
-      if (this.job && key(this.job.params.heads) !== key(heads)) this.dropJob();
+      if (this.job && headsKey(this.job.params.heads) !== headsKey(heads)) this.dropJob();
       this.heads = heads;
     }
     this.data.train ??= await findTrainingData();
@@ -111,10 +95,7 @@ export class AlignPanel implements vscode.Disposable {
     this.panel = panel;
     this.live = false;
     // A new webview starts empty: it has seen nothing of the current job.
-    if (this.job) {
-      this.job.delivered = 0;
-      this.job.doneDelivered = false;
-    }
+    this.job?.redeliver();
   }
 
   /** Saves (and applies) the finished job's adapter: the command behind the "alignment finished" notification. */
@@ -191,14 +172,8 @@ export class AlignPanel implements vscode.Disposable {
 
   /** Posts the current job's events and end that the webview has not received yet. */
   private deliver(): void {
-    const job = this.job;
-    if (!job || !this.live) return;
-    for (const event of job.events.slice(job.delivered)) this.post({ type: 'progress', event });
-    job.delivered = job.events.length;
-    if (job.done && !job.doneDelivered) {
-      this.post({ type: 'done', result: job.done.result, error: job.done.error });
-      job.doneDelivered = true;
-    }
+    if (!this.job || !this.live) return;
+    for (const message of this.job.undelivered()) this.post(message);
   }
 
   /**
@@ -271,7 +246,7 @@ export class AlignPanel implements vscode.Disposable {
     try {
       await this.lens.request(AlignStartRequest, { ...params, jobId: job.id });
     } catch (err) {
-      job.finish();
+      job.progress.finish();
       if (this.job === job) this.job = undefined;
       void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', false);
       this.post({ type: 'error', message: errorMessage(err) });
@@ -279,17 +254,8 @@ export class AlignPanel implements vscode.Disposable {
     }
   }
 
-  private newJob(id: string, params: AlignStartParams): Job {
-    const job: Job = {
-      id,
-      params,
-      events: [],
-      delivered: 0,
-      doneDelivered: false,
-      stopRequested: false,
-      report: () => {},
-      finish: () => {},
-    };
+  private newJob(id: string, params: AlignStartParams): AlignJob {
+    const job = new AlignJob(id, params);
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', true);
     void vscode.window.withProgress(
       {
@@ -299,14 +265,15 @@ export class AlignPanel implements vscode.Disposable {
       },
       (progress, token) => {
         token.onCancellationRequested(() => void this.stop());
-        job.report = (e) => {
-          if (e.type === 'step')
-            progress.report({
-              increment: 100 / Math.max(1, params.steps),
-              message: `step ${e.step} of ${params.steps}, loss ${e.loss.toFixed(4)}`,
-            });
-        };
-        return new Promise<void>((resolve) => (job.finish = resolve));
+        return new Promise<void>((resolve) => {
+          job.progress = {
+            report: (e) => {
+              const step = stepProgress(e, params.steps);
+              if (step) progress.report(step);
+            },
+            finish: resolve,
+          };
+        });
       },
     );
     return job;
@@ -314,16 +281,14 @@ export class AlignPanel implements vscode.Disposable {
 
   private onProgress(p: AlignProgressParams): void {
     if (p.jobId !== this.job?.id) return;
-    this.job.events.push(p.event);
-    this.job.report(p.event);
+    this.job.record(p.event);
     this.deliver();
   }
 
   private onDone(p: AlignDoneParams): void {
     const job = this.job;
     if (p.jobId !== job?.id) return;
-    job.done = p;
-    job.finish();
+    job.end(p);
     void vscode.commands.executeCommand('setContext', 'nasaLens.aligning', false);
     void vscode.commands.executeCommand('setContext', 'nasaLens.alignmentFinished', p.result !== null);
     this.deliver();
@@ -336,17 +301,9 @@ export class AlignPanel implements vscode.Disposable {
    * "Save & Apply…" as the primary button. A button clicked after the adapter was saved (from the
    * panel) or after another job started only says so.
    */
-  private announce(job: Job, result: AlignOutcome): void {
-    const nas = `mean NAS of the heads ${result.before.meanNas.toFixed(3)} → ${result.after.meanNas.toFixed(3)}`;
-    const [b, a] = [result.before.metrics?.prg, result.after.metrics?.prg];
-    const prg = typeof b === 'number' && typeof a === 'number' ? `, precision − recall ${b.toFixed(2)} → ${a.toFixed(2)}` : '';
-    const [ab, aa] = [result.before.metrics?.accuracy, result.after.metrics?.accuracy];
-    const acc = typeof ab === 'number' && typeof aa === 'number' ? `, accuracy ${ab.toFixed(3)} → ${aa.toFixed(3)}` : '';
-    const how = result.stopped === 'nan' ? ` (stopped at a NaN: ${result.nanReport ?? 'see the log'})` : '';
-    const kept = result.kept?.step === 0 ? ' No step kept accuracy and lowered |prg|: the adapter is empty.' : '';
-    const drop = accuracyDropWarning(result.before, result.after, job.params.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
-    const text = `NASA Lens: alignment finished: ${nas}${prg}${acc}${how}.${kept}${drop ? ` ${drop}` : ''}`;
-    const show = drop ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  private announce(job: AlignJob, result: AlignOutcome): void {
+    const { text, warning } = finishedNotice(result, job.params);
+    const show = warning ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     void show(text, 'Save & Apply…', 'Save…').then(async (choice) => {
       if (!choice) return;
       if (this.job !== job)
@@ -370,7 +327,7 @@ export class AlignPanel implements vscode.Disposable {
       return;
     }
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-    const name = `adapter-${job.params.heads.map(formatHead).join('-')}.safetensors`;
+    const name = `adapter-${headsInFileName(job.params.heads)}.safetensors`;
     const target = await vscode.window.showSaveDialog({
       title: 'Save the NASA adapter',
       filters: { Safetensors: ['safetensors'] },
@@ -405,7 +362,7 @@ export class AlignPanel implements vscode.Disposable {
         message: `${path.basename(r.measured.data)} changed since the run: its items no longer match the results.`,
       });
     }
-    const name = `before-after-${this.job!.params.heads.map(formatHead).join('-')}.csv`;
+    const name = `before-after-${headsInFileName(this.job!.params.heads)}.csv`;
     await exportResults(
       {
         kind: 'alignment',
@@ -444,10 +401,6 @@ async function readQuietly(file: string): Promise<DatasetItem[] | null> {
   } catch {
     return null;
   }
-}
-
-function key(heads: readonly HeadRef[]): string {
-  return heads.map(formatHead).sort().join(',');
 }
 
 /** A workspace with exactly one train.jsonl (the demo has one) gets it preselected. */
