@@ -194,6 +194,7 @@ test('align panel status: "Starting…" until the first step, then the running s
   await sendSteps(v, 9, 9);
   await v.waitFor(`document.querySelector('canvas').dataset.points === '9'`);
   assert.equal(await v.eval<string>(`document.querySelector('.status').textContent`), 'Stopping after the current step…');
+  assert.equal(await v.page.getByRole('button', { name: 'Stop', exact: true }).isDisabled(), true, 'one Stop until the run ends');
   await v.page.close();
 });
 
