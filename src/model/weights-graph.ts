@@ -158,21 +158,18 @@ export class WeightGraph {
   linear(x: Tensor, name: string): Tensor {
     const q = this.quantized?.tensors.get(name);
     if (q) return this.quantizedLinear(x, name, q);
-    const w = this.stored(name);
-    if (!this.widensLazily(w)) {
-      // Folded by onnxruntime at session creation (cast and transpose of a constant).
-      return this.g.matmul(x, this.g.transpose(this.g.cast(w, this.opts.floatType), [1, 0]));
-    }
-    return this.lazyLinear(x, name, w);
+    const info = this.ckpt?.tensors.get(name);
+    if (info && this.widensLazily(info)) return this.lazyLinear(x, name, info);
+    // Folded by onnxruntime at session creation (cast and transpose of a constant).
+    return this.g.matmul(x, this.g.transpose(this.g.cast(this.stored(name), this.opts.floatType), [1, 0]));
   }
 
-  private widensLazily(w: Tensor): boolean {
-    return this.keepsWeightsStored && w.dtype !== this.opts.floatType && this.opts.floatType === 'float32';
+  private widensLazily(info: TensorInfo): boolean {
+    return this.keepsWeightsStored && this.opts.floatType === 'float32' && (info.dtype === 'BF16' || info.dtype === 'F16');
   }
 
   /** Row blocks [start, end) of an [out, in] weight, each at most MAX_WIDENED_ELEMENTS. */
-  private rowBlocks(w: Tensor): [number, number][] {
-    const [out, inDim] = w.shape as number[];
+  private rowBlocks([out, inDim]: readonly number[]): [number, number][] {
     const rows = Math.max(1, Math.floor((this.opts.widenedBlock ?? MAX_WIDENED_ELEMENTS) / inDim));
     const blocks: [number, number][] = [];
     for (let start = 0; start < out; start += rows) blocks.push([start, Math.min(out, start + rows)]);
@@ -180,8 +177,8 @@ export class WeightGraph {
   }
 
   /** x · Wᵀ with W widened inside an If that waits for x; its gradient re-widens W the same way. */
-  private lazyLinear(x: Tensor, name: string, w: Tensor): Tensor {
-    const blocks = this.rowBlocks(w).map(([start, end]) => ({ start, end, rows: this.storedRows(name, w, start, end) }));
+  private lazyLinear(x: Tensor, name: string, info: TensorInfo): Tensor {
+    const blocks = this.rowBlocks(info.shape).map(([start, end]) => ({ start, end, rows: this.storedRows(name, info, start, end) }));
     const parts = blocks.map((b) => this.widenedProduct(x, b.rows, true));
     const y = parts.length === 1 ? parts[0] : this.g.concat(parts, -1);
     this.g.customGradients.set(y.name, {
@@ -199,18 +196,25 @@ export class WeightGraph {
 
   /**
    * Rows [start, end) of a stored [out, in] weight as their own initializer over the same bytes of the
-   * file: a block needs no Slice (which would copy it before every widening).
+   * file: a block needs no Slice (which would copy it before every widening), and a matrix used only in
+   * blocks is never declared whole (onnxruntime would warn that it is unused).
    */
-  private storedRows(name: string, w: Tensor, start: number, end: number): Tensor {
-    const [out, inDim] = w.shape as number[];
-    if (start === 0 && end === out) return w;
-    const info = this.ckpt!.tensors.get(name)!;
+  private storedRows(name: string, info: TensorInfo, start: number, end: number): Tensor {
+    const [out, inDim] = info.shape as [number, number];
+    if (start === 0 && end === out) return this.stored(name);
     const rowBytes = info.byteLength / out;
     const location = path.basename(this.realFile.get(info.file) ?? info.file);
     const rows = `${name}.rows${start}`;
     return (
       this.g.tensors.get(rows) ??
-      this.g.external(rows, w.dtype, [end - start, inDim], location, info.offset + start * rowBytes, (end - start) * rowBytes)
+      this.g.external(
+        rows,
+        ELEM_OF_DTYPE[info.dtype]!,
+        [end - start, inDim],
+        location,
+        info.offset + start * rowBytes,
+        (end - start) * rowBytes,
+      )
     );
   }
 
