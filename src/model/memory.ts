@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import { ModelLoadError } from './errors.ts';
 import type { ModelConfig } from './types.ts';
-import { MAX_WIDENED_ELEMENTS, type WeightPrecision } from './weights-graph.ts';
+import { widenedBlockRows, type WeightPrecision } from './weights-graph.ts';
 import { quantizedBytes } from './quantize.ts';
 
 const GiB = 1024 ** 3;
@@ -48,7 +48,12 @@ export function weightBytes(cfg: ModelConfig, precision: WeightPrecision): numbe
       // The stored weights (mapped), plus the largest block widened to float32 at a time and its stored
       // slice, plus what the allocator keeps of the per-layer transients: measured on the 8B shape at
       // 17 % of the checkpoint (README, Performance).
-      const largest = Math.min(MAX_WIDENED_ELEMENTS, Math.max(embed, cfg.hiddenSize * cfg.intermediateSize));
+      const block = (out: number, inDim: number) => Math.min(out, widenedBlockRows(inDim)) * inDim;
+      const largest = Math.max(
+        block(cfg.hiddenSize, cfg.intermediateSize),
+        block(cfg.intermediateSize, cfg.hiddenSize),
+        block(cfg.vocabSize, cfg.hiddenSize),
+      );
       return STORED_OVERHEAD * 2 * (linearParams(cfg) + embed + lmHead + small) + 6 * largest;
     }
     case 'int8':
