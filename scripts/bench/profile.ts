@@ -1,7 +1,8 @@
 // Where the time of one forward pass goes: builds the same graph as ModelRunner, runs it with
 // onnxruntime profiling on, and sums kernel time by operator (and by node for the slowest ones).
 //
-//   node --import tsx scripts/bench/profile.ts --tokens 256 --batch 1 [--no-attention] [--no-arena] [--top 15]
+//   node --import tsx scripts/bench/profile.ts --tokens 256 --batch 1 [--model llama3.1-8b] [--weights auto|float32|int8|int4]
+//     [--no-attention] [--no-arena] [--top 15] [--config session.disable_prepacking=1]
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +11,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { buildForwardGraph } from '../../src/model/llama.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { ensureBenchModel } from './model.ts';
+import { ensureBenchModel, type BenchModelName } from './model.ts';
+import { ortOptions } from '../../src/engine/session.ts';
+import type { WeightMode } from '../../src/model/weight-modes.ts';
 
 interface ProfileEvent {
   cat: string;
@@ -29,6 +32,8 @@ interface Options {
   keep: boolean;
   /** Extra onnxruntime session config entries (--config session.disable_prepacking=1). */
   config: Record<string, string>;
+  model: BenchModelName;
+  weights: WeightMode;
 }
 
 function parseOptions(): Options {
@@ -41,6 +46,8 @@ function parseOptions(): Options {
       top: { type: 'string', default: '15' },
       keep: { type: 'boolean', default: false },
       config: { type: 'string', multiple: true, default: [] },
+      model: { type: 'string', default: 'qwen2.5-0.5b' },
+      weights: { type: 'string', default: 'auto' },
     },
   });
   return {
@@ -50,24 +57,23 @@ function parseOptions(): Options {
     arena: !values['no-arena'],
     top: Number(values.top),
     keep: values.keep!,
+    model: values.model as BenchModelName,
+    weights: values.weights as WeightMode,
     config: Object.fromEntries(values.config!.map((kv) => kv.split('=', 2) as [string, string])),
   };
 }
 
-/** The options createSession uses for 'cpu', plus profiling. */
-function sessionOptions(weightsDir: string, opts: Options, prefix: string): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: 0,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    enableCpuMemArena: opts.arena,
-    enableMemPattern: true,
-    enableProfiling: true,
-    profileFilePrefix: prefix,
-    extra: configEntries({ 'session.model_external_initializers_file_folder_path': weightsDir, ...opts.config }),
-  };
+/** The options createSession uses on the CPU for this graph, plus profiling. */
+function sessionOptions(
+  weightsDir: string,
+  keepWeightsStored: boolean,
+  opts: Options,
+  prefix: string,
+): ort.InferenceSession.SessionOptions {
+  const base = ortOptions('cpu', { provider: 'cpu', externalDataDir: weightsDir, keepWeightsStored });
+  const extra = { ...(base.extra as Record<string, Record<string, unknown>>) };
+  for (const [group, entries] of Object.entries(configEntries(opts.config))) extra[group] = { ...extra[group], ...(entries as object) };
+  return { ...base, enableCpuMemArena: opts.arena, enableProfiling: true, profileFilePrefix: prefix, extra };
 }
 
 /** Anonymous vs file-backed resident memory (Linux): mmapped weight files count as RssFile. */
@@ -169,10 +175,10 @@ function newestWithPrefix(prefix: string): string {
 async function main(): Promise<void> {
   const opts = parseOptions();
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench-models');
-  const model = loadModel(ensureBenchModel(root).dir);
-  const fg = buildForwardGraph(model.config, model.checkpoint, { attention: opts.attention });
+  const model = loadModel(ensureBenchModel(root, 1, opts.model).dir);
+  const fg = buildForwardGraph(model.config, model.checkpoint, { attention: opts.attention, weights: opts.weights });
   const prefix = path.join(root, `profile-${opts.tokens}x${opts.batch}`);
-  const session = await ort.InferenceSession.create(fg.graph.encode(), sessionOptions(fg.weightsDir, opts, prefix));
+  const session = await ort.InferenceSession.create(fg.graph.encode(), sessionOptions(fg.weightsDir, fg.keepsWeightsStored, opts, prefix));
   console.log(
     `after session creation: RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, peak so far ` +
       `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; ${rssSplit()}`,

@@ -70,7 +70,8 @@ export function autoProviders(
   return order;
 }
 
-function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): ort.InferenceSession.SessionOptions {
+/** The onnxruntime options of a session on `provider` (exported for the profiler, which adds its own). */
+export function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const extra: Record<string, unknown> = {};
   if (opts.externalDataDir) extra.session = { model_external_initializers_file_folder_path: opts.externalDataDir };
   if (opts.keepWeightsStored) extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
