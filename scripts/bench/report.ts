@@ -44,8 +44,10 @@ export function bestRate(rates: MatMulRate[]): MatMulRate {
 export function toRow(cfg: ModelConfig, r: ChildResult, checkpointMiB: number): BenchRow {
   const floorGflops = bestRate(r.floor).gflops;
   const flops = forwardFlops(cfg, r.batch, r.tokens).total / r.batch;
-  const msPerPrompt = median(r.runMs) / r.batch;
-  const bestMsPerPrompt = Math.min(...r.runMs) / r.batch;
+  // --runs 0: the one (cold) run is all there is.
+  const times = r.runMs.length > 0 ? r.runMs : [r.warmupMs];
+  const msPerPrompt = median(times) / r.batch;
+  const bestMsPerPrompt = Math.min(...times) / r.batch;
   const floorMsPerPrompt = flops / (floorGflops * 1e6);
   return {
     precision: r.precision,
