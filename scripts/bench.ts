@@ -205,9 +205,8 @@ async function runConfigurations(opts: Options, dir: string): Promise<(ChildResu
     for (const tokens of opts.tokens) {
       for (const batch of opts.batch) {
         const runs = runsFor(opts, tokens, batch);
-        log(
-          `running weights ${weights}, ${tokens} tokens × batch ${batch} (${runs === 0 ? 'one cold run, timed' : `1 warm-up + ${runs} timed`}) ...`,
-        );
+        const timing = runs === 0 ? 'one cold run, timed' : `1 warm-up + ${runs} timed`;
+        log(`running weights ${weights}, ${tokens} tokens × batch ${batch} (${timing}) ...`);
         const result = await spawnChild<ChildResult>({ dir, tokens, batch, runs, rows: opts.rows, threads: opts.threads, weights });
         if (isFailed(result)) log(`  failed: ${result.reason}`);
         results.push(result);
