@@ -212,9 +212,9 @@ test('BF16 matrices widened in row blocks, each its own initializer, give the fl
   const run = async (mode: 'auto' | 'float32', blockRows?: number) => {
     const g = new Graph('block');
     const weights = new WeightGraph(g, model.checkpoint, { floatType: 'float32', mode, shapes: new Map(), blockRows });
-    const xin = g.input('x', 'float32', [3, inDim]);
+    const xin = g.input('x', 'float32', ['B', 3, inDim]);
     const y = weights.linear(xin, name);
-    const loss = sumAll(g, g.mul(y, g.input('c', 'float32', [3, out])));
+    const loss = sumAll(g, g.mul(y, g.input('c', 'float32', ['B', 3, out])));
     g.output(y, 'y');
     g.output(gradients(g, loss, [xin])[0]!, 'gx');
     const initializers = g.initializers.filter((t) => t.name.startsWith(name)).length;
@@ -225,7 +225,7 @@ test('BF16 matrices widened in row blocks, each its own initializer, give the fl
       keepWeightsStored: mode === 'auto',
     });
     try {
-      const r = await session.run({ x: new ort.Tensor('float32', x, [3, inDim]), c: new ort.Tensor('float32', c, [3, out]) });
+      const r = await session.run({ x: new ort.Tensor('float32', x, [1, 3, inDim]), c: new ort.Tensor('float32', c, [1, 3, out]) });
       return { y: r.y!.data as Float32Array, gx: r.gx!.data as Float32Array, initializers, declaredWhole };
     } finally {
       await session.release();
