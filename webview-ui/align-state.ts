@@ -311,7 +311,7 @@ function failed(state: AlignState, message: string): AlignState {
 export function doneStatus(r: AlignOutcome, runTolerance: number | undefined): [Status['kind'], string] {
   const last = r.history.at(-1)?.step ?? 0;
   const kept = keptSentence(r.kept);
-  const drop = accuracyDropWarning(r.before, r.after, runTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+  const drop = accuracyDropWarning(r.before, r.after, runTolerance);
   const tail = `${kept ? ` ${kept}` : ''}${drop ? ` ${drop}` : ''}`;
   if (r.stopped === 'nan') return ['warning', `Stopped at step ${last}: ${r.nanReport ?? 'the loss became NaN or infinite'}.${tail}`];
   const kind = drop || r.kept?.step === 0 ? 'warning' : 'success';

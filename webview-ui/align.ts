@@ -8,7 +8,6 @@
 // comes back as it was when VS Code re-creates a hidden webview.
 
 import type { FromAlignPanel, HeadRef, ToAlignPanel } from '../src/protocol.ts';
-import { DEFAULT_ALIGN } from '../src/align/defaults.ts';
 import { accuracyDropWarning, keptSentence } from '../src/align/report.ts';
 import { ALIGN_RULES } from '../src/align/rules.ts';
 import { FIELDS, readForm, reduce, restore, type AlignAction, type AlignState, type NumberField, type StepPoint } from './align-state.ts';
@@ -448,8 +447,7 @@ function renderResults(): void {
     ['Yes rate', (s) => s.metrics?.yesRate],
     ['Mean NAS (chosen heads)', (s) => s.meanNas],
   ];
-  const tolerance = state.runTolerance ?? DEFAULT_ALIGN.accuracyTolerance;
-  const drop = accuracyDropWarning(r.before, r.after, tolerance);
+  const drop = accuracyDropWarning(r.before, r.after, state.runTolerance);
   const kept = keptSentence(r.kept);
   const diff = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null ? null : b - a);
   fill(

@@ -71,8 +71,7 @@ function sessionOptions(
   prefix: string,
 ): ort.InferenceSession.SessionOptions {
   const base = ortOptions('cpu', { provider: 'cpu', externalDataDir: weightsDir, keepWeightsStored });
-  const extra = { ...(base.extra as Record<string, Record<string, unknown>>) };
-  for (const [group, entries] of Object.entries(configEntries(opts.config))) extra[group] = { ...extra[group], ...(entries as object) };
+  const extra = configEntries(opts.config, structuredClone(base.extra as Record<string, unknown>));
   return { ...base, enableCpuMemArena: opts.arena, enableProfiling: true, profileFilePrefix: prefix, extra };
 }
 
@@ -88,9 +87,8 @@ function rssSplit(): string {
   }
 }
 
-/** 'a.b.c=v' entries as the nested object onnxruntime-node flattens back into 'a.b.c'. */
-function configEntries(config: Record<string, string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/** 'a.b.c=v' entries added to `out` as the nested object onnxruntime-node flattens back into 'a.b.c'. */
+function configEntries(config: Record<string, string>, out: Record<string, unknown> = {}): Record<string, unknown> {
   for (const [key, value] of Object.entries(config)) {
     const parts = key.split('.');
     let node = out;

@@ -2,6 +2,7 @@
 // imports: the webview bundles this file): which step the accuracy guard kept, and whether
 // accuracy fell beyond the tolerance anyway (a run without validation data is not guarded).
 
+import { DEFAULT_ALIGN } from './defaults.ts';
 import type { KeptStep } from './records.ts';
 
 interface Summary {
@@ -26,8 +27,8 @@ export function keptSentence(kept: KeptStep | undefined): string | null {
   return main + rejected;
 }
 
-/** A warning when accuracy after is more than `tolerance` below accuracy before; else null. */
-export function accuracyDropWarning(before: Summary, after: Summary, tolerance: number): string | null {
+/** A warning when accuracy after is more than `tolerance` (default: NASA's) below accuracy before; else null. */
+export function accuracyDropWarning(before: Summary, after: Summary, tolerance = DEFAULT_ALIGN.accuracyTolerance): string | null {
   const [b, a] = [before.metrics?.accuracy, after.metrics?.accuracy];
   if (b == null || a == null || b - a <= tolerance + 1e-9) return null;
   return (

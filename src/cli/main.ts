@@ -695,7 +695,7 @@ async function align(argv: string[], io: Io, signal: AbortSignal): Promise<void>
     io.out(renderTable(['', 'before', 'after'], beforeAfterRows(result.before, result.after)));
     const kept = keptSentence(result.kept);
     if (kept) io.out(kept);
-    const drop = accuracyDropWarning(result.before, result.after, settings.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+    const drop = accuracyDropWarning(result.before, result.after, settings.accuracyTolerance);
     if (drop) io.log(`warning: ${drop}`);
     io.out(`adapter written to ${out} (${result.history.length} steps, stopped: ${result.stopped})`);
   } catch (err) {

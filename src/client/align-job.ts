@@ -4,7 +4,6 @@
 // starts empty), so the host replays what the webview has not received when it says `ready` again.
 // No vscode import: this is tested in plain Node (test/unit/align-job.test.ts).
 
-import { DEFAULT_ALIGN } from '../align/defaults.ts';
 import { accuracyDropWarning } from '../align/report.ts';
 import { formatHead } from '../bias/nas.ts';
 import type { AlignDoneParams, AlignEvent, AlignOutcome, AlignStartParams, HeadRef, ToAlignPanel } from '../protocol.ts';
@@ -92,6 +91,6 @@ export function finishedNotice(result: AlignOutcome, params: AlignStartParams): 
   const acc = typeof ab === 'number' && typeof aa === 'number' ? `, accuracy ${ab.toFixed(3)} → ${aa.toFixed(3)}` : '';
   const how = result.stopped === 'nan' ? ` (stopped at a NaN: ${result.nanReport ?? 'see the log'})` : '';
   const kept = result.kept?.step === 0 ? ' No step kept accuracy and lowered |prg|: the adapter is empty.' : '';
-  const drop = accuracyDropWarning(result.before, result.after, params.accuracyTolerance ?? DEFAULT_ALIGN.accuracyTolerance);
+  const drop = accuracyDropWarning(result.before, result.after, params.accuracyTolerance);
   return { text: `NASA Lens: alignment finished: ${nas}${prg}${acc}${how}.${kept}${drop ? ` ${drop}` : ''}`, warning: drop !== null };
 }

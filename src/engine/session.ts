@@ -73,10 +73,14 @@ export function autoProviders(
 /** The onnxruntime options of a session on `provider` (exported for the profiler, which adds its own). */
 export function ortOptions(provider: Exclude<Provider, 'auto'>, opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const extra: Record<string, unknown> = {};
-  if (opts.externalDataDir) extra.session = { model_external_initializers_file_folder_path: opts.externalDataDir };
-  if (opts.keepWeightsStored) extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
-  // The arena serves the transient widened blocks (reused, no page faults); the initializers stay out of it.
-  if (opts.keepWeightsStored) extra.session = { ...(extra.session as object), use_device_allocator_for_initializers: '1' };
+  const session: Record<string, string> = {};
+  if (opts.externalDataDir) session.model_external_initializers_file_folder_path = opts.externalDataDir;
+  if (opts.keepWeightsStored) {
+    extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
+    // The arena serves the transient widened blocks (reused, no page faults); the initializers stay out of it.
+    session.use_device_allocator_for_initializers = '1';
+  }
+  if (Object.keys(session).length > 0) extra.session = session;
   return {
     executionProviders: [provider],
     graphOptimizationLevel: opts.optimization ?? 'all',

@@ -145,8 +145,12 @@ export class WeightGraph {
     if (!elem) throw new ModelLoadError(`weight ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
     const copy = this.quantized?.copies.get(name);
     if (copy) return this.g.external(name, elem, info.shape, this.quantized!.file, copy.offset, copy.length);
-    const location = path.basename(this.realFile.get(info.file) ?? info.file);
-    return this.g.external(name, elem, info.shape, location, info.offset, info.byteLength);
+    return this.g.external(name, elem, info.shape, this.location(info), info.offset, info.byteLength);
+  }
+
+  /** A tensor's file as an external-data location (relative to weightsDir, symlinks resolved). */
+  private location(info: TensorInfo): string {
+    return path.basename(this.realFile.get(info.file) ?? info.file);
   }
 
   /** A small weight (norm scale, bias) in compute precision. */
@@ -184,8 +188,8 @@ export class WeightGraph {
   /** x · Wᵀ with W widened inside an If that waits for x; its gradient re-widens W the same way. */
   private lazyLinear(x: Tensor, name: string, info: TensorInfo): Tensor {
     const blocks = this.rowBlocks(info.shape).map(([start, end]) => ({ start, end, rows: this.storedRows(name, info, start, end) }));
-    const products = (a: Tensor, transB: boolean) => blocks.map((b) => this.widenedProduct(a, b.rows, transB));
-    const parts = products(this.rows(x), true);
+    const flatX = this.rows(x);
+    const parts = blocks.map((b) => this.widenedProduct(flatX, b.rows, true));
     const y = this.unrows(parts.length === 1 ? parts[0]! : this.g.concat(parts, -1), x);
     this.g.customGradients.set(y.name, {
       inputs: [x],
@@ -231,7 +235,6 @@ export class WeightGraph {
     const [out, inDim] = info.shape as [number, number];
     if (start === 0 && end === out) return this.stored(name);
     const rowBytes = info.byteLength / out;
-    const location = path.basename(this.realFile.get(info.file) ?? info.file);
     const rows = `${name}.rows${start}`;
     return (
       this.g.tensors.get(rows) ??
@@ -239,7 +242,7 @@ export class WeightGraph {
         rows,
         ELEM_OF_DTYPE[info.dtype]!,
         [end - start, inDim],
-        location,
+        this.location(info),
         info.offset + start * rowBytes,
         (end - start) * rowBytes,
       )
