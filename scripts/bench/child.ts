@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { ModelRunner } from '../../src/model/runner.ts';
 import type { WeightMode } from '../../src/model/weights-graph.ts';
 import { estimateMemoryBytes } from '../../src/model/memory.ts';
-import { floorShapes, measureFloorRates, type MatMulRate } from './floor.ts';
+import { floorShapes, linearProducts, measureFloorRates, type MatMulRate } from './floor.ts';
 
 export interface ChildRequest {
   dir: string;
@@ -96,7 +96,7 @@ export async function runChild(req: ChildRequest): Promise<ChildResult> {
   });
   const sessionMs = performance.now() - start;
   const loadedRssMiB = process.memoryUsage().rss / 2 ** 20;
-  const shapes = floorShapes(runner.config);
+  const shapes = floorShapes(linearProducts(runner.config), req.batch * req.tokens);
   let measured: Omit<ChildResult, 'floor'>;
   try {
     const prompts = randomBatch(req.batch, req.tokens, runner.config.vocabSize, 12345);

@@ -1,7 +1,9 @@
-// The floor's rate: onnxruntime's CPU float32 MatMul throughput for x[M,K] @ W[K,N] with W a
-// constant initializer (prepacked, like the folded model weights), for the model's own shapes.
+// The floor: onnxruntime's CPU float32 MatMul throughput for x[M,K] @ W[K,N] with W a constant
+// initializer (prepacked, like folded model weights), measured for the model's own products at the
+// configuration's own row count, and the time those products would take at those rates.
 
 import { Graph } from '../../src/engine/graph.ts';
+import type { ModelConfig } from '../../src/model/types.ts';
 import { createSession, ort } from '../../src/engine/session.ts';
 
 export interface MatMulShape {
@@ -15,20 +17,61 @@ export interface MatMulRate extends MatMulShape {
   bestMs: number;
 }
 
-/**
- * The model's own MLP-sized and attention-sized products at prompt-like row counts: a MatMul's rate
- * depends on its shape (on this CPU [256×4096]@[4096×14336] runs at about 155 GFLOP/s where Qwen2.5-0.5B's
- * [2048×4864]@[4864×896] reaches 210), so an 8B model is measured against 8B-shaped products.
- */
-export function floorShapes(cfg: { hiddenSize: number; intermediateSize: number }): MatMulShape[] {
-  const [h, i] = [cfg.hiddenSize, cfg.intermediateSize];
+/** One kind of linear product of a decoder layer, x[rows, k] @ W[k, n], and how many a layer has. */
+export interface LinearProduct {
+  k: number;
+  n: number;
+  perLayer: number;
+}
+
+/** q, k and v, o, gate and up, down: their weights sum to `linearParamsPerLayer`. */
+export function linearProducts(cfg: ModelConfig): LinearProduct[] {
+  const { hiddenSize: h, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
   return [
-    { m: 256, k: h, n: i },
-    { m: 256, k: i, n: h },
-    { m: 2048, k: h, n: i },
-    { m: 2048, k: i, n: h },
-    { m: 2048, k: h, n: h },
+    { k: h, n: H * D, perLayer: 1 },
+    { k: h, n: KV * D, perLayer: 2 },
+    { k: H * D, n: h, perLayer: 1 },
+    { k: h, n: I, perLayer: 2 },
+    { k: I, n: h, perLayer: 1 },
   ];
+}
+
+/** The same products run backward: a gradient gy[rows, n] @ Wᵀ[n, k]. */
+export function transposedProducts(cfg: ModelConfig): LinearProduct[] {
+  return linearProducts(cfg).map(({ k, n, perLayer }) => ({ k: n, n: k, perLayer }));
+}
+
+/**
+ * The distinct shapes of `products` at `rows` = batch × tokens. A MatMul's rate depends on its shape: on
+ * this CPU [256×4096]@[4096×14336] runs at about 155 GFLOP/s, [256×4096]@[4096×4096] at about 105 and
+ * [2048×4864]@[4864×896] at 210, so a configuration's floor is its own products at their own rates.
+ */
+export function floorShapes(products: LinearProduct[], rows: number): MatMulShape[] {
+  const seen = new Map<string, MatMulShape>();
+  for (const { k, n } of products) seen.set(`${k}×${n}`, { m: rows, k, n });
+  return [...seen.values()];
+}
+
+/**
+ * Time and FLOPs of one layer's `products` at `rows`, each at the rate measured for its shape: the float32
+ * floor of the linear part (prepacked constant weights, nothing else in the way).
+ */
+export function linearFloor(products: LinearProduct[], rows: number, rates: MatMulRate[]): { ms: number; flops: number } {
+  let ms = 0;
+  let flops = 0;
+  for (const { k, n, perLayer } of products) {
+    const rate = rates.find((r) => r.m === rows && r.k === k && r.n === n);
+    if (!rate) throw new Error(`no MatMul rate measured for [${rows}×${k}] @ [${k}×${n}]`);
+    const f = 2 * rows * k * n * perLayer;
+    flops += f;
+    ms += f / (rate.gflops * 1e6);
+  }
+  return { ms, flops };
+}
+
+/** The best rate of a set of measurements: the strict floor for FLOPs outside the linear layers. */
+export function bestRate(rates: MatMulRate[]): MatMulRate {
+  return rates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
 }
 
 function randomFloats(n: number, seed: number): Float32Array {

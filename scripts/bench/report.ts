@@ -2,7 +2,7 @@
 
 import type { ModelConfig } from '../../src/model/types.ts';
 import type { ChildResult } from './child.ts';
-import type { MatMulRate } from './floor.ts';
+import { bestRate, linearFloor, linearProducts, transposedProducts, type MatMulRate } from './floor.ts';
 import { forwardFlops } from './flops.ts';
 
 export interface BenchRow {
@@ -21,7 +21,10 @@ export interface BenchRow {
   achievedGflops: number;
   floorMsPerPrompt: number;
   ratio: number;
+  /** FLOPs ÷ floor time: the rate a perfect float32 run of these products would reach. */
   floorGflops: number;
+  /** Against the best measured MatMul rate for every FLOP (the stricter, shape-blind floor of earlier reports). */
+  ratioToBestRate: number;
   runMs: number[];
   warmupMs: number;
   sessionMs: number;
@@ -35,20 +38,30 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** The best MatMul rate of a set of measurements. */
-export function bestRate(rates: MatMulRate[]): MatMulRate {
-  return rates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+/**
+ * The float32 floor of one batch, in ms: each linear product at the rate measured for its own shape, the
+ * attention products and the LM head (under 1 % of the FLOPs at 256 tokens) at the best rate.
+ */
+export function forwardFloorMs(cfg: ModelConfig, batch: number, tokens: number, rates: MatMulRate[]): number {
+  const { attention, lmHead } = forwardFlops(cfg, batch, tokens);
+  const linear = linearFloor(linearProducts(cfg), batch * tokens, rates).ms * cfg.numLayers;
+  return linear + (attention + lmHead) / (bestRate(rates).gflops * 1e6);
 }
 
-/** A row against the floor measured in the child's own process (`floorGflops`), right after its runs. */
+/** A NASA step's floor: the forward's, and the backward's FLOPs at the rate of the transposed products. */
+export function nasaFloorMs(cfg: ModelConfig, batch: number, tokens: number, backwardFlops: number, rates: MatMulRate[]): number {
+  const backward = linearFloor(transposedProducts(cfg), batch * tokens, rates);
+  return forwardFloorMs(cfg, batch, tokens, rates) + backwardFlops / (backward.flops / backward.ms);
+}
+
+/** A row against the floor measured in the child's own process, right after its runs. */
 export function toRow(cfg: ModelConfig, r: ChildResult, checkpointMiB: number): BenchRow {
-  const floorGflops = bestRate(r.floor).gflops;
   const flops = forwardFlops(cfg, r.batch, r.tokens).total / r.batch;
   // --runs 0: the one (cold) run is all there is.
   const times = r.runMs.length > 0 ? r.runMs : [r.warmupMs];
   const msPerPrompt = median(times) / r.batch;
   const bestMsPerPrompt = Math.min(...times) / r.batch;
-  const floorMsPerPrompt = flops / (floorGflops * 1e6);
+  const floorMsPerPrompt = forwardFloorMs(cfg, r.batch, r.tokens, r.floor) / r.batch;
   return {
     precision: r.precision,
     tokens: r.tokens,
@@ -63,7 +76,8 @@ export function toRow(cfg: ModelConfig, r: ChildResult, checkpointMiB: number): 
     achievedGflops: flops / bestMsPerPrompt / 1e6,
     floorMsPerPrompt,
     ratio: bestMsPerPrompt / floorMsPerPrompt,
-    floorGflops,
+    floorGflops: flops / floorMsPerPrompt / 1e6,
+    ratioToBestRate: bestMsPerPrompt / (flops / (bestRate(r.floor).gflops * 1e6)),
     runMs: r.runMs,
     warmupMs: r.warmupMs,
     sessionMs: r.sessionMs,
@@ -91,6 +105,7 @@ const COLUMNS: [string, (r: BenchRow) => string][] = [
   ['floor GFLOP/s', (r) => fmt(r.floorGflops, 1)],
   ['floor ms/prompt', (r) => fmt(r.floorMsPerPrompt, 1)],
   ['ratio', (r) => `${r.ratio.toFixed(2)}×`],
+  ['vs best rate', (r) => `${r.ratioToBestRate.toFixed(2)}×`],
   ['others', (r) => (r.contention === null ? '-' : `${(100 * r.contention).toFixed(0)}%`)],
 ];
 
@@ -107,11 +122,12 @@ export function formatFloor(rates: MatMulRate[]): string {
   const lines = rates.map(
     (r) => `  MatMul [${r.m}×${r.k}] @ [${r.k}×${r.n}]: ${r.gflops.toFixed(1)} GFLOP/s (best ${r.bestMs.toFixed(2)} ms)`,
   );
-  const head = 'floor: onnxruntime CPU float32 MatMul x[M,K] @ W[K,N], W a constant initializer, best of 6 after 2 warm-ups, at the start:';
+  const head =
+    'floor: onnxruntime CPU float32 MatMul x[M,K] @ W[K,N], W a constant initializer, best of 6 after 2 warm-ups, ' +
+    "at the start, for the model's linear products at the first configuration's rows:";
   return [
     head,
     ...lines,
-    `  → best ${bestRate(rates).gflops.toFixed(1)} GFLOP/s (each configuration re-measures these right ` +
-      `after its own runs; its row uses its own best rate)`,
+    `  (each configuration re-measures its own products at its own rows right after its runs; its row uses those rates)`,
   ].join('\n');
 }

@@ -69,9 +69,10 @@ export function buildTrainingGraph(
   weights: LossWeights,
   floatType: 'float32' | 'float64' = 'float32',
   weightMode: WeightMode = 'auto',
+  blockRows?: number,
 ): TrainingGraph {
   const deltas = slots.map((s) => ({ weight: s.weight, rowStart: s.rowStart, rows: s.rows, input: s.name }));
-  const fg = buildForwardGraph(cfg, ckpt, { floatType, attention: false, deltas, weights: weightMode });
+  const fg = buildForwardGraph(cfg, ckpt, { floatType, attention: false, deltas, weights: weightMode, blockRows });
   const g = fg.graph;
   const V = cfg.vocabSize;
   const posMask = g.input('pos_mask', floatType, ['B', 'T']);

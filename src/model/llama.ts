@@ -53,6 +53,8 @@ export interface ForwardGraphOptions {
   weights?: WeightMode;
   /** Progress of slow preparation (a first-time quantization). */
   log?: (message: string) => void;
+  /** Rows of a stored matrix widened at once (default: weights-graph.ts's; tests make it small). */
+  blockRows?: number;
 }
 
 export interface ForwardGraph {
@@ -90,7 +92,13 @@ class LlamaGraphBuilder {
     this.ft = opts.floatType ?? 'float32';
     this.g = new Graph(`${cfg.arch}-forward`, this.ft);
     const shapes = new Map(expectedWeights(cfg).map((w) => [w.name, w.shape]));
-    this.weights = new WeightGraph(this.g, ckpt, { floatType: this.ft, mode: opts.weights ?? 'auto', shapes, log: opts.log });
+    this.weights = new WeightGraph(this.g, ckpt, {
+      floatType: this.ft,
+      mode: opts.weights ?? 'auto',
+      shapes,
+      log: opts.log,
+      blockRows: opts.blockRows,
+    });
     for (const d of opts.deltas ?? []) this.deltas.set(d.weight, [...(this.deltas.get(d.weight) ?? []), d]);
   }
 

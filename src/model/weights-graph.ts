@@ -189,8 +189,9 @@ export class WeightGraph {
   private lazyLinear(x: Tensor, name: string, info: TensorInfo): Tensor {
     const blocks = this.rowBlocks(info.shape).map(([start, end]) => ({ start, end, rows: this.storedRows(name, info, start, end) }));
     const flatX = this.rows(x);
+    const lead = this.leadingShape(x);
     const parts = blocks.map((b) => this.widenedProduct(flatX, b.rows, true));
-    const y = this.unrows(parts.length === 1 ? parts[0]! : this.g.concat(parts, -1), x);
+    const y = this.unrows(parts.length === 1 ? parts[0]! : this.g.concat(parts, -1), x, lead);
     this.g.customGradients.set(y.name, {
       inputs: [x],
       backward: (gy) => {
@@ -203,6 +204,7 @@ export class WeightGraph {
           this.unrows(
             terms.reduce((a, b) => this.g.add(a, b)),
             x,
+            lead,
           ),
         ];
       },
@@ -213,16 +215,29 @@ export class WeightGraph {
   /**
    * [..., n] as [rows, n]. onnxruntime multiplies a 2-D input by a non-constant weight as one GEMM, but a
    * [B, T, n] input as B of them, each packing the widened block again (measured 15–20 % slower at B = 8).
+   * The row dim is named after the dims it merges ('B·T'): one shared name for [B·T, n] and [B·1, n]
+   * told onnxruntime the two were the same size, and it reused a 4-row buffer for 512 rows.
    */
   private rows(a: Tensor): Tensor {
-    return a.shape.length === 2 ? a : this.g.reshape(a, ['rows', a.shape[a.shape.length - 1]!]);
+    if (a.shape.length === 2) return a;
+    const lead = a.shape.slice(0, -1).filter((d) => d !== 1);
+    const rows = lead.every((d) => typeof d === 'number') ? lead.reduce<number>((p, d) => p * (d as number), 1) : lead.join('·');
+    return this.g.reshape(a, [rows, a.shape[a.shape.length - 1]!]);
   }
 
-  /** [rows, n] back to `like`'s leading dims. */
-  private unrows(a: Tensor, like: Tensor): Tensor {
-    if (like.shape.length === 2) return a;
+  /**
+   * `a`'s leading dims as a shape tensor, taken where `a` is made: the backward reads this, not `a`
+   * (reading `a` there would keep every layer's input alive until its backward runs).
+   */
+  private leadingShape(a: Tensor): Tensor | null {
+    return a.shape.length === 2 ? null : this.g.shapeOf(a, 0, a.shape.length - 1);
+  }
+
+  /** [rows, n] back to `like`'s leading dims, whose values `lead` holds. */
+  private unrows(a: Tensor, like: Tensor, lead: Tensor | null): Tensor {
+    if (!lead) return a;
     const n = a.shape[1]!;
-    const shape = this.g.concat([this.g.shapeOf(like, 0, like.shape.length - 1), this.g.ints([n as number])], 0);
+    const shape = this.g.concat([lead, this.g.ints([n as number])], 0);
     return this.g.node('Reshape', [a, shape], { dtype: a.dtype, shape: [...like.shape.slice(0, -1), n] });
   }
 

@@ -25,6 +25,7 @@ import {
   type AlignSettings,
 } from '../../src/align/trainer.ts';
 import type { DatasetItem } from '../../src/bias/dataset.ts';
+import type { WeightMode } from '../../src/model/weight-modes.ts';
 import { referenceForward } from '../reference/llama64.ts';
 import { main } from '../../src/cli/main.ts';
 import { DEFAULT_ALIGN } from '../../src/align/defaults.ts';
@@ -53,12 +54,18 @@ function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<stri
   return new Map(slots.map((s) => [s.name, Float64Array.from({ length: s.rows * s.cols }, () => (rand() * 2 - 1) * scale)]));
 }
 
-async function lossAndGrads(model: LoadedModel, slots: DeltaSlot[], floatType: 'float32' | 'float64') {
+async function lossAndGrads(
+  model: LoadedModel,
+  slots: DeltaSlot[],
+  floatType: 'float32' | 'float64',
+  weights: { mode: WeightMode; blockRows?: number } = { mode: 'auto' },
+) {
   const heads = [
     { layer: 0, head: 1 },
     { layer: 1, head: 2 },
   ];
-  const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, floatType);
+  const lossWeights = { align: 1, task: 1, keep: 0.1 };
+  const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, lossWeights, floatType, weights.mode, weights.blockRows);
   const session = await createSession(tg.graph.encode(), {
     provider: 'cpu',
     externalDataDir: tg.weightsDir,
@@ -208,6 +215,33 @@ const SETTINGS: AlignSettings = {
   batch: 2,
   seed: 5,
 };
+
+test('a NASA step through BF16 weights widened in 5-row blocks gives the float32 path’s loss and gradients', async () => {
+  // Several blocks per matrix, as on a 7–8B model: the layers multiply B·T rows and the LM head B rows.
+  const model = loadModel(modelDir('qwen2-bf16'));
+  const slots = deltaSlots(
+    model.config,
+    [
+      { layer: 0, head: 1 },
+      { layer: 1, head: 2 },
+    ],
+    true,
+  );
+  const deltas = randomDeltas(slots, 0.05, 3);
+  const blocked = await lossAndGrads(model, slots, 'float32', { mode: 'auto', blockRows: 5 });
+  const folded = await lossAndGrads(model, slots, 'float32', { mode: 'float32' });
+  try {
+    const [a, b] = [await blocked.run(deltas), await folded.run(deltas)];
+    for (const key of ['loss', ...slots.map((s) => `grad:${s.name}`)]) {
+      const [x, y] = [a[key]!.data as Float32Array, b[key]!.data as Float32Array];
+      const diff = Math.max(...x.map((v, i) => Math.abs(v - y[i]!)));
+      assert.ok(diff < 1e-5, `${key}: blocks differ from the float32 path by ${diff}`);
+    }
+  } finally {
+    await blocked.release();
+    await folded.release();
+  }
+});
 
 test('the same seed reproduces the same loss history; the adapter round-trips and applies', async () => {
   const dir = modelDir('llama-gqa-f32');
