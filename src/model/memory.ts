@@ -9,8 +9,12 @@ import { widenedBlockRows, type WeightPrecision } from './weights-graph.ts';
 import { quantizedBytes } from './quantize.ts';
 
 const GiB = 1024 ** 3;
-/** Peak RSS ÷ checkpoint size of a BF16 model kept stored, activations aside (measured, Llama-3.1-8B shape). */
-const STORED_OVERHEAD = 1.17;
+/**
+ * Peak RSS ÷ checkpoint size of a BF16 model kept stored, activations aside: measured 0.97× on the
+ * Llama-3.1-8B shape at 256 × 1 tokens, 1.09× at 256 × 8 and 1.23× for a NASA step (activations
+ * included); 1.05 keeps the estimate 3–11 % above those three peaks (README, Performance).
+ */
+const STORED_OVERHEAD = 1.05;
 /** node + onnxruntime + the graph, measured at about 200 MB; rounded up. */
 const RUNTIME_BYTES = 384 * 1024 ** 2;
 
@@ -46,8 +50,7 @@ export function weightBytes(cfg: ModelConfig, precision: WeightPrecision): numbe
     case 'bf16':
     case 'f16': {
       // The stored weights (mapped), plus the largest block widened to float32 at a time and its stored
-      // slice, plus what the allocator keeps of the per-layer transients: measured on the 8B shape at
-      // 17 % of the checkpoint (README, Performance).
+      // slice, plus what the allocator keeps of the per-layer transients (STORED_OVERHEAD).
       const block = (out: number, inDim: number) => Math.min(out, widenedBlockRows(inDim)) * inDim;
       const largest = Math.max(
         block(cfg.hiddenSize, cfg.intermediateSize),
@@ -72,9 +75,11 @@ export function activationBytes(cfg: ModelConfig, need: MemoryNeed): number {
   const perLayer = B * T * (6 * h + 3 * i) + (need.knockout ? 3 : 2) * B * H * T * T;
   let floats = perLayer + B * V;
   if (need.trainFromLayer !== undefined) {
-    // The backward keeps each trained layer's inputs, projections and attention probabilities.
+    // The backward keeps each trained layer's inputs, projections and attention probabilities, and
+    // its gradients pass through buffers of the same sizes (10h + 4i a token: a NASA step measured
+    // 3.9 GiB on the Llama-3.2-1B shape, 18.4 GiB on Llama-3.1-8B's; this estimates 4.0 and 19.8).
     const kept = cfg.numLayers - need.trainFromLayer;
-    floats += kept * (B * T * (8 * h + 3 * i) + B * H * T * T) + perLayer + 3 * B * V;
+    floats += kept * (B * T * (10 * h + 4 * i) + B * H * T * T) + perLayer + 3 * B * V;
   }
   return 4 * floats;
 }
