@@ -145,27 +145,57 @@ for (const name of ['llama-gqa-f32', 'qwen2-bf16', 'llama-tied-f16'] as const) {
   });
 }
 
-test('NASA gradient through int4 weights = finite differences of the same graph', async () => {
+test('NASA gradient through int4 weights = finite differences of the same graph', () => checkInt4Gradient());
+
+test('the int4 backward dequantized in 5-row blocks gives the whole-matrix backward’s gradient', async () => {
+  const [whole, blocked] = [await int4Gradient(undefined), await int4Gradient(5)];
+  const scale = Math.max(...whole.map(Math.abs));
+  const diff = Math.max(...blocked.map((v, i) => Math.abs(v - whole[i]!)));
+  assert.ok(diff < 1e-5 * scale, `blocks differ from the whole matrix by ${diff} (largest gradient ${scale})`);
+});
+
+/** A session of the int4 NASA graph of qwen2-bf16 (one head), its feeds, and random deltas. */
+async function int4Session(blockRows: number | undefined) {
   const model = loadModel(modelDir('qwen2-bf16'));
   const heads = [{ layer: 1, head: 2 }];
   const slots = deltaSlots(model.config, heads, false);
-  const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, { align: 1, task: 1, keep: 0.1 }, 'float32', 'int4');
+  const lossWeights = { align: 1, task: 1, keep: 0.1 };
+  const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, lossWeights, 'float32', 'int4', blockRows);
   assert.ok(tg.graph.nodes.some((n) => n.op === 'MatMulNBits'));
+  if (blockRows)
+    assert.ok(
+      tg.graph.initializers.some((t) => /\.q4\.rows5$/.test(t.name)),
+      'the backward reads row blocks',
+    );
   const session = await createSession(tg.graph.encode(), {
     provider: 'cpu',
     externalDataDir: tg.weightsDir,
     optimization: TRAINING_OPTIMIZATION,
     keepWeightsStored: true,
   });
+  const scan = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
+  const examples = prepare(model, [{ prompt: 'Is 3 greater than 2 ? Answer Yes or No .', label: 'yes', line: 1 }], scan);
+  const refs = examples.map(() => softmaxWithNegEntropy(new Float32Array(model.config.vocabSize).fill(0)));
+  const rand = mulberry32(5);
+  const base = Float32Array.from({ length: slots[0]!.rows * slots[0]!.cols }, () => (rand() * 2 - 1) * 0.05);
+  const run = async (d: Float32Array) =>
+    session.run(batchFeeds(examples, refs, slots, new Map([[slots[0]!.name, d]]), model.config.vocabSize));
+  return { session, base, run, gradName: `grad:${slots[0]!.name}` };
+}
+
+async function int4Gradient(blockRows: number | undefined): Promise<Float32Array> {
+  const { session, base, run, gradName } = await int4Session(blockRows);
   try {
-    const scan = { ...DEFAULT_SCAN_OPTIONS, pairs: DEFAULT_PAIRS };
-    const examples = prepare(model, [{ prompt: 'Is 3 greater than 2 ? Answer Yes or No .', label: 'yes', line: 1 }], scan);
-    const refs = examples.map(() => softmaxWithNegEntropy(new Float32Array(model.config.vocabSize).fill(0)));
-    const rand = mulberry32(5);
-    const base = Float32Array.from({ length: slots[0]!.rows * slots[0]!.cols }, () => (rand() * 2 - 1) * 0.05);
-    const run = async (d: Float32Array) =>
-      session.run(batchFeeds(examples, refs, slots, new Map([[slots[0]!.name, d]]), model.config.vocabSize));
-    const grad = (await run(base))[`grad:${slots[0]!.name}`]!.data as Float32Array;
+    return (await run(base))[gradName]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+async function checkInt4Gradient() {
+  const { session, base, run, gradName } = await int4Session(undefined);
+  try {
+    const grad = (await run(base))[gradName]!.data as Float32Array;
     const order = [...grad.keys()].sort((a, b) => Math.abs(grad[b]!) - Math.abs(grad[a]!)).slice(0, 5);
     const h = 1e-2;
     for (const i of order) {
@@ -176,7 +206,7 @@ test('NASA gradient through int4 weights = finite differences of the same graph'
   } finally {
     await session.release();
   }
-});
+}
 
 test('the memory estimate is per precision and batch; a refusal names the precision that would fit', () => {
   const cfg = parseConfig(LLAMA31_8B_CONFIG, 'config');
