@@ -49,6 +49,12 @@ const ITEMS: DatasetItem[] = [
   { prompt: 'Is 10 less than 3 ? Answer Yes or No .', label: 'no', line: 4 },
 ];
 
+/** The heads the gradient tests train: one in each of the first two layers. */
+const TRAINED_HEADS = [
+  { layer: 0, head: 1 },
+  { layer: 1, head: 2 },
+];
+
 function randomDeltas(slots: DeltaSlot[], scale: number, seed: number): Map<string, Float64Array> {
   const rand = mulberry32(seed);
   return new Map(slots.map((s) => [s.name, Float64Array.from({ length: s.rows * s.cols }, () => (rand() * 2 - 1) * scale)]));
@@ -60,10 +66,7 @@ async function lossAndGrads(
   floatType: 'float32' | 'float64',
   weights: { mode: WeightMode; blockRows?: number } = { mode: 'auto' },
 ) {
-  const heads = [
-    { layer: 0, head: 1 },
-    { layer: 1, head: 2 },
-  ];
+  const heads = TRAINED_HEADS;
   const lossWeights = { align: 1, task: 1, keep: 0.1 };
   const tg = buildTrainingGraph(model.config, model.checkpoint, heads, slots, lossWeights, floatType, weights.mode, weights.blockRows);
   const session = await createSession(tg.graph.encode(), {
@@ -86,14 +89,7 @@ async function lossAndGrads(
  */
 async function checkGradient(name: keyof typeof STANDARD_TEST_MODELS, floatType: 'float32' | 'float64', tolerance: number) {
   const model = loadModel(modelDir(name));
-  const slots = deltaSlots(
-    model.config,
-    [
-      { layer: 0, head: 1 },
-      { layer: 1, head: 2 },
-    ],
-    true,
-  );
+  const slots = deltaSlots(model.config, TRAINED_HEADS, true);
   const deltas = randomDeltas(slots, 0.05, 3);
   const analytic = await lossAndGrads(model, slots, floatType);
   const exact = floatType === 'float64' ? analytic : await lossAndGrads(model, slots, 'float64');
@@ -219,14 +215,7 @@ const SETTINGS: AlignSettings = {
 test('a NASA step through BF16 weights widened in 5-row blocks gives the float32 path’s loss and gradients', async () => {
   // Several blocks per matrix, as on a 7–8B model: the layers multiply B·T rows and the LM head B rows.
   const model = loadModel(modelDir('qwen2-bf16'));
-  const slots = deltaSlots(
-    model.config,
-    [
-      { layer: 0, head: 1 },
-      { layer: 1, head: 2 },
-    ],
-    true,
-  );
+  const slots = deltaSlots(model.config, TRAINED_HEADS, true);
   const deltas = randomDeltas(slots, 0.05, 3);
   const blocked = await lossAndGrads(model, slots, 'float32', { mode: 'auto', blockRows: 5 });
   const folded = await lossAndGrads(model, slots, 'float32', { mode: 'float32' });
