@@ -337,17 +337,29 @@ export async function focusWorkbench(page: Page): Promise<void> {
   await page.evaluate('document.activeElement && document.activeElement.blur && document.activeElement.blur()');
 }
 
-/** Opens a workspace file by its path relative to the folder, via Quick Open (Ctrl+P). */
+/**
+ * Opens a workspace file by its path relative to the folder, via Quick Open (Ctrl+P). A file created a
+ * moment ago can be missing from Quick Open's file index ("No matching results" while the Explorer
+ * shows it): Quick Open is closed and asked again, up to 30 s in all.
+ */
 export async function openFile(page: Page, relPath: string): Promise<Locator> {
-  await focusWorkbench(page);
-  await page.keyboard.press('Control+P');
-  const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'Quick Open');
-  await input.fill(relPath);
   const base = path.basename(relPath);
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', {
     has: page.locator('.label-name', { hasText: base }),
   });
-  await waitFor(row.first(), `"${relPath}" in Quick Open`);
+  for (let attempt = 1; ; attempt++) {
+    await focusWorkbench(page);
+    await page.keyboard.press('Control+P');
+    const input = await waitFor(page.locator('.quick-input-widget .quick-input-box input'), 'Quick Open');
+    await input.fill(relPath);
+    try {
+      await waitFor(row.first(), `"${relPath}" in Quick Open`, attempt < 6 ? 5_000 : 30_000 - 5 * 5_000);
+      break;
+    } catch (e) {
+      if (attempt >= 6) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
   await row.first().click();
   const tab = page.locator('.tabs-container .tab.active', { hasText: base });
   await waitFor(tab, `the editor tab of ${base}`);
