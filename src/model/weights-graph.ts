@@ -189,27 +189,31 @@ export class WeightGraph {
   private lazyLinear(x: Tensor, name: string, info: TensorInfo): Tensor {
     const blocks = this.rowBlocks(info.shape).map(([start, end]) => ({ start, end, rows: this.storedRows(name, info, start, end) }));
     const flatX = this.rows(x);
-    const lead = this.leadingShape(x);
     const parts = blocks.map((b) => this.widenedProduct(flatX, b.rows, true));
-    const y = this.unrows(parts.length === 1 ? parts[0]! : this.g.concat(parts, -1), x, lead);
+    const y = this.unrows(parts.length === 1 ? parts[0]! : this.g.concat(parts, -1), x);
     this.g.customGradients.set(y.name, {
       inputs: [x],
-      backward: (gy) => {
-        // gx = gy · W, block by block: Σ gy[..., block] · W[block, :].
-        const flat = this.rows(gy);
-        const terms = blocks.map((b) =>
-          this.widenedProduct(blocks.length === 1 ? flat : this.g.slice(flat, -1, b.start, b.end), b.rows, false),
-        );
-        return [
-          this.unrows(
-            terms.reduce((a, b) => this.g.add(a, b)),
-            x,
-            lead,
-          ),
-        ];
-      },
+      backward: (gy) => [this.rowBlockProducts(gy, blocks, (part, i) => this.widenedProduct(part, blocks[i]!.rows, false))],
     });
     return y;
+  }
+
+  /**
+   * gx = gy · W for a weight used in row blocks: Σ gy[..., block] · W[block, :], each term made by
+   * `times` from its slice of gy. gy's own shape restores the leading dims (reading x's here would keep
+   * every layer's input alive until its backward runs).
+   */
+  private rowBlockProducts(
+    gy: Tensor,
+    blocks: readonly { start: number; end: number }[],
+    times: (part: Tensor, block: number) => Tensor,
+  ): Tensor {
+    const flat = this.rows(gy);
+    const terms = blocks.map((b, i) => times(blocks.length === 1 ? flat : this.g.slice(flat, -1, b.start, b.end), i));
+    return this.unrows(
+      terms.reduce((a, b) => this.g.add(a, b)),
+      gy,
+    );
   }
 
   /**
@@ -225,19 +229,11 @@ export class WeightGraph {
     return this.g.reshape(a, [rows, a.shape[a.shape.length - 1]!]);
   }
 
-  /**
-   * `a`'s leading dims as a shape tensor, taken where `a` is made: the backward reads this, not `a`
-   * (reading `a` there would keep every layer's input alive until its backward runs).
-   */
-  private leadingShape(a: Tensor): Tensor | null {
-    return a.shape.length === 2 ? null : this.g.shapeOf(a, 0, a.shape.length - 1);
-  }
-
-  /** [rows, n] back to `like`'s leading dims, whose values `lead` holds. */
-  private unrows(a: Tensor, like: Tensor, lead: Tensor | null): Tensor {
-    if (!lead) return a;
+  /** [rows, n] back to `like`'s leading dims. */
+  private unrows(a: Tensor, like: Tensor): Tensor {
+    if (like.shape.length === 2) return a;
     const n = a.shape[1]!;
-    const shape = this.g.concat([lead, this.g.ints([n as number])], 0);
+    const shape = this.g.concat([this.g.shapeOf(like, 0, like.shape.length - 1), this.g.ints([n as number])], 0);
     return this.g.node('Reshape', [a, shape], { dtype: a.dtype, shape: [...like.shape.slice(0, -1), n] });
   }
 
@@ -284,24 +280,15 @@ export class WeightGraph {
     g.customGradients.set(y.name, {
       inputs: [x],
       backward: (gy) => {
-        // gx = gy · W, block by block: Σ gy[..., rows] · W[rows, :].
-        const flat = this.rows(gy);
-        const blocks = this.rowBlocks([q.n, q.k]);
-        const terms = blocks.map(([start, end]) => {
-          const part = blocks.length === 1 ? flat : g.slice(flat, -1, start, end);
+        const blocks = this.rowBlocks([q.n, q.k]).map(([start, end]) => ({ start, end }));
+        const product = (part: Tensor, i: number) => {
+          const { start, end } = blocks[i]!;
           const block = blocks.length === 1 ? { codes, scales } : this.quantizedInitializers(name, q, start, end);
-          const shape = [...part.shape.slice(0, -1), q.k];
-          return g.ifNode(this.never(part), { dtype: 'float32', shape }, (sub) =>
+          return g.ifNode(this.never(part), { dtype: 'float32', shape: [...part.shape.slice(0, -1), q.k] }, (sub) =>
             sub.matmul(part, this.dequantized(sub, block.codes, block.scales, end - start, q, bits)),
           );
-        });
-        return [
-          this.unrows(
-            terms.reduce((a, b) => g.add(a, b)),
-            gy,
-            this.leadingShape(gy),
-          ),
-        ];
+        };
+        return [this.rowBlockProducts(gy, blocks, product)];
       },
     });
     return y;
