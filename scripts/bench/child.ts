@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import { ModelRunner } from '../../src/model/runner.ts';
 import type { WeightMode } from '../../src/model/weights-graph.ts';
 import { estimateMemoryBytes } from '../../src/model/memory.ts';
-import { floorShapes, linearProducts, measureFloorRates, type MatMulRate } from './floor.ts';
+import { floorShapes, measureFloorRates, type MatMulRate } from './floor.ts';
+import { linearProducts } from './flops.ts';
 
 export interface ChildRequest {
   dir: string;

@@ -3,7 +3,7 @@
 // configuration's own row count, and the time those products would take at those rates.
 
 import { Graph } from '../../src/engine/graph.ts';
-import type { ModelConfig } from '../../src/model/types.ts';
+import type { LinearProduct } from './flops.ts';
 import { createSession, ort } from '../../src/engine/session.ts';
 
 export interface MatMulShape {
@@ -15,30 +15,6 @@ export interface MatMulShape {
 export interface MatMulRate extends MatMulShape {
   gflops: number;
   bestMs: number;
-}
-
-/** One kind of linear product of a decoder layer, x[rows, k] @ W[k, n], and how many a layer has. */
-export interface LinearProduct {
-  k: number;
-  n: number;
-  perLayer: number;
-}
-
-/** q, k and v, o, gate and up, down: their weights sum to `linearParamsPerLayer`. */
-export function linearProducts(cfg: ModelConfig): LinearProduct[] {
-  const { hiddenSize: h, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
-  return [
-    { k: h, n: H * D, perLayer: 1 },
-    { k: h, n: KV * D, perLayer: 2 },
-    { k: H * D, n: h, perLayer: 1 },
-    { k: h, n: I, perLayer: 2 },
-    { k: I, n: h, perLayer: 1 },
-  ];
-}
-
-/** The same products run backward: a gradient gy[rows, n] @ Wᵀ[n, k]. */
-export function transposedProducts(cfg: ModelConfig): LinearProduct[] {
-  return linearProducts(cfg).map(({ k, n, perLayer }) => ({ k: n, n: k, perLayer }));
 }
 
 /**

@@ -2,10 +2,33 @@
 
 import type { ModelConfig } from '../../src/model/types.ts';
 
+/** One kind of linear product of a decoder layer, x[rows, k] @ W[k, n], and how many a layer has. */
+export interface LinearProduct {
+  k: number;
+  n: number;
+  perLayer: number;
+}
+
+/** q, k and v, o, gate and up, down. */
+export function linearProducts(cfg: ModelConfig): LinearProduct[] {
+  const { hiddenSize: h, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
+  return [
+    { k: h, n: H * D, perLayer: 1 },
+    { k: h, n: KV * D, perLayer: 2 },
+    { k: H * D, n: h, perLayer: 1 },
+    { k: h, n: I, perLayer: 2 },
+    { k: I, n: h, perLayer: 1 },
+  ];
+}
+
+/** The same products run backward: a gradient gy[rows, n] @ Wᵀ[n, k]. */
+export function transposedProducts(cfg: ModelConfig): LinearProduct[] {
+  return linearProducts(cfg).map(({ k, n, perLayer }) => ({ k: n, n: k, perLayer }));
+}
+
 /** Weights of the linear layers of one decoder layer: q, k, v, o, gate, up, down. */
 export function linearParamsPerLayer(cfg: ModelConfig): number {
-  const { hiddenSize: h, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
-  return h * H * D + 2 * h * KV * D + H * D * h + 3 * h * I;
+  return linearProducts(cfg).reduce((sum, p) => sum + p.k * p.n * p.perLayer, 0);
 }
 
 export interface FlopBreakdown {

@@ -2,8 +2,8 @@
 
 import type { ModelConfig } from '../../src/model/types.ts';
 import type { ChildResult } from './child.ts';
-import { bestRate, linearFloor, linearProducts, transposedProducts, type MatMulRate } from './floor.ts';
-import { forwardFlops } from './flops.ts';
+import { bestRate, linearFloor, type MatMulRate } from './floor.ts';
+import { forwardFlops, linearProducts, transposedProducts } from './flops.ts';
 
 export interface BenchRow {
   precision: string;

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/model/config.ts';
-import { floorShapes, linearProducts, transposedProducts, type MatMulRate } from '../../scripts/bench/floor.ts';
-import { forwardFlops, linearParamsPerLayer } from '../../scripts/bench/flops.ts';
+import { floorShapes, type MatMulRate } from '../../scripts/bench/floor.ts';
+import { forwardFlops, linearParamsPerLayer, linearProducts, transposedProducts } from '../../scripts/bench/flops.ts';
 import { BENCH_CONFIGS } from '../../scripts/bench/model.ts';
 import { forwardFloorMs, nasaFloorMs } from '../../scripts/bench/report.ts';
 
@@ -16,10 +16,10 @@ function ratesAt(rows: number, gflopsOf: (k: number, n: number) => number): MatM
   return shapes.map((s) => ({ ...s, gflops: gflopsOf(s.k, s.n), bestMs: 1 }));
 }
 
-test('the linear products of a layer hold exactly its linear weights', () => {
+test('the linear products of a layer hold exactly its q, k, v, o, gate, up and down weights', () => {
   for (const { name, cfg } of configs) {
-    const params = linearProducts(cfg).reduce((sum, p) => sum + p.k * p.n * p.perLayer, 0);
-    assert.equal(params, linearParamsPerLayer(cfg), name);
+    const { hiddenSize: h, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
+    assert.equal(linearParamsPerLayer(cfg), h * H * D + 2 * h * KV * D + H * D * h + 3 * h * I, name);
   }
 });
 
